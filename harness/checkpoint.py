@@ -1,0 +1,60 @@
+"""Atomic, resumable checkpoints: one file per saved step, written to a temporary name and renamed.
+
+A kill during a write leaves only a ``.tmp`` file, which is ignored (and removed by the next save),
+so the latest complete checkpoint is always loadable. Files are read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+_NAME = re.compile(r"^step-(\d{8})\.pt$")
+
+
+def checkpoint_path(folder: Path, step: int) -> Path:
+    return folder / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return sorted(found)
+
+
+def latest(folder: Path) -> Path | None:
+    found = list_checkpoints(folder)
+    return found[-1][1] if found else None
+
+
+def save(folder: Path, step: int, payload: dict, keep: int) -> Path:
+    """Write ``payload`` for ``step`` atomically, then drop all but the ``keep`` newest checkpoints."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    final = checkpoint_path(folder, step)
+    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    for _, old in list_checkpoints(folder)[:-keep]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - report which file failed, whatever the cause
+        raise RuntimeError(f"cannot load checkpoint {path}: {exc}") from exc

@@ -1,0 +1,375 @@
+"""Typed run configuration: dataclass schema, YAML loading, dotted overrides and validation.
+
+Every key a run understands is a field below; its ``help`` metadata is what ``--help`` prints.
+Unknown keys, wrong types and impossible values raise :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key at fault."""
+
+
+def opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+    """A dataclass field with a default and a help text (lists get a default factory)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DataConfig:
+    dataset: str = opt("digits", "dataset card name (datasets/<name>.yaml) or path to a card YAML")
+    root: str = opt("", "folder holding built shards (<root>/<dataset>/); empty = $CODEGAN_DATA or datasets/")
+    image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size")
+    num_workers: int = opt(0, "DataLoader worker processes per rank; must divide data.streams")
+    streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is")
+    verify: bool = opt(True, "check each local shard's sha256 against the manifest before training")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = opt("dcgan", "network family for G, D and E (registered name)")
+    zn_dim: int = opt(30, "dimension of the continuous noise z_n")
+    g_width: int = opt(64, "base channel width of G's last conv (doubled once towards the input)")
+    d_width: int = opt(64, "base channel width of D")
+    e_width: int = opt(64, "base channel width of the encoder")
+    hidden: int = opt(1024, "width of the fully connected layers of G, D and E")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = opt(2000, "training iterations (one real batch, one D update each)")
+    batch_size: int = opt(64, "real images per D update per rank (the reference code's d_bs)")
+    g_batch_size: int = opt(64, "generated images per G update per rank (g_bs)")
+    critic: int = opt(1, "D updates per G update: G (and E) update when step % critic == 0")
+    lr_g: float = opt(1e-4, "Adam learning rate of G")
+    lr_d: float = opt(1e-4, "Adam learning rate of D")
+    lr_e: float = opt(1e-4, "Adam learning rate of the encoder(s)")
+    betas: list[float] = opt([0.5, 0.9], "Adam betas for every optimizer")
+    weight_decay: float = opt(2.5e-5, "Adam weight decay of G and the encoder (the reference 28x28 value)")
+    gan_loss: str = opt("wgan-gp", "adversarial loss: wgan-gp | hinge")
+    gp_weight: float = opt(10.0, "WGAN-GP gradient-penalty weight (computed in fp32)")
+    ema_decay: float = opt(0.0, "EMA decay of G's weights used for sampling; 0 = off")
+    mixed_precision: str = opt("auto", "auto (from accelerate launch) | no | fp16 | bf16")
+    log_every: int = opt(50, "steps between loss logs")
+    eval_every: int = opt(0, "steps between evaluations; 0 = only at the end")
+    ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved")
+    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
+    trace: bool = opt(False, "debug: every rank writes the sample keys it read and a weight digest")
+
+
+@dataclass
+class CoDeGANConfig:
+    beta_c: float = opt(100.0, "weight of the contrastive class term L_c in G's loss (reference beta_1)")
+    beta_z: float = opt(5e-4, "weight of the noise-reconstruction term L_z (reference beta_2)")
+    tau: float = opt(0.07, "SupCon temperature")
+    base_tau: float = opt(0.07, "SupCon base temperature (loss is scaled by tau / base_tau)")
+    fc_dim: int = opt(120, "dimension of E_c's L2-normalised class feature")
+    e_batch_size: int = opt(300, "generated images per encoder update per rank")
+    chain_step: int = opt(0, "encoder updates start at this iteration (E frozen before; for a pre-trained E_c)")
+    crop_scale: list[float] = opt([0.8, 1.0], "area range of the RandomResizedCrop that makes L_c's second view")
+    crop_per_sample: bool = opt(True, "draw a crop per image (false = one crop per batch, as the reference code)")
+
+
+@dataclass
+class EvalConfig:
+    split: str = opt("test", "real split whose class features are clustered")
+    kmeans_seeds: int = opt(5, "k-means repeats, each with its own derived seed; metrics are mean and std")
+    kmeans_n_init: int = opt(10, "k-means n_init (explicit: scikit-learn's default changed in 1.4)")
+    batch_size: int = opt(500, "images per forward pass during evaluation")
+    grid_columns: int = opt(10, "sample-grid columns (different z); rows are class codes")
+    pixel_baseline: bool = opt(True, "also score k-means on raw pixels of the same split (cached)")
+
+
+@dataclass
+class LogConfig:
+    root: str = opt("runs", "folder holding run folders")
+    wandb: str = opt("offline", "W&B mode: offline | online | disabled")
+    project: str = opt("codegan-bench", "W&B project")
+    group: str = opt("", "W&B group (sweeps set it)")
+    progress: bool = opt(True, "show a progress bar")
+
+
+@dataclass
+class Config:
+    name: str = opt("codegan-digits", "run name; the run folder is <log.root>/<name>-<config hash>")
+    method: str = opt("codegan", "registered method name")
+    seed: int = opt(0, "master seed; rank, worker and k-means seeds derive from it")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    codegan: CoDeGANConfig = field(default_factory=CoDeGANConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+# Keys that do not change what a run computes: excluded from the config hash, changeable on resume.
+SCHEDULE_KEYS = frozenset(
+    {
+        "name",
+        "train.steps",
+        "train.log_every",
+        "train.eval_every",
+        "train.ckpt_every",
+        "train.keep_checkpoints",
+        "train.trace",
+        "data.root",
+        "data.num_workers",
+        "data.verify",
+    }
+)
+
+_CHOICES = {
+    "train.gan_loss": ("wgan-gp", "hinge"),
+    "train.mixed_precision": ("auto", "no", "fp16", "bf16"),
+    "log.wandb": ("offline", "online", "disabled"),
+    "eval.split": ("train", "test"),
+}
+_POSITIVE = (
+    "train.steps",
+    "train.batch_size",
+    "train.g_batch_size",
+    "train.critic",
+    "train.lr_g",
+    "train.lr_d",
+    "train.lr_e",
+    "train.log_every",
+    "train.ckpt_every",
+    "train.keep_checkpoints",
+    "model.zn_dim",
+    "model.g_width",
+    "model.d_width",
+    "model.e_width",
+    "model.hidden",
+    "codegan.tau",
+    "codegan.base_tau",
+    "codegan.fc_dim",
+    "codegan.e_batch_size",
+    "eval.kmeans_seeds",
+    "eval.kmeans_n_init",
+    "eval.batch_size",
+    "eval.grid_columns",
+    "data.streams",
+)
+_NON_NEGATIVE = (
+    "seed",
+    "data.image_size",
+    "data.num_workers",
+    "train.weight_decay",
+    "train.gp_weight",
+    "train.eval_every",
+    "codegan.beta_c",
+    "codegan.beta_z",
+    "codegan.chain_step",
+)
+
+
+def _fields(obj_type: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(obj_type)}
+
+
+def _resolved_types(obj_type: type) -> dict[str, Any]:
+    return typing.get_type_hints(obj_type)
+
+
+def all_keys(cfg_type: type = Config, prefix: str = "") -> dict[str, tuple[Any, Any, str]]:
+    """Every dotted leaf key -> (type, default, help)."""
+    out: dict[str, tuple[Any, Any, str]] = {}
+    hints = _resolved_types(cfg_type)
+    default = cfg_type()
+    for name, f in _fields(cfg_type).items():
+        key = f"{prefix}{name}"
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            out.update(all_keys(tp, key + "."))
+        else:
+            out[key] = (tp, getattr(default, name), f.metadata.get("help", ""))
+    return out
+
+
+def _closest(key: str, candidates: list[str]) -> str:
+    match = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
+    if not match:  # try the last component alone: "beta" -> "codegan.beta_c"
+        tail = key.split(".")[-1]
+        by_tail = {c.split(".")[-1]: c for c in candidates}
+        close = difflib.get_close_matches(tail, list(by_tail), n=1, cutoff=0.6)
+        match = [by_tail[close[0]]] if close else []
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _coerce(key: str, tp: Any, value: Any) -> Any:
+    """Check ``value`` against the field type ``tp``; ints widen to floats, nothing else converts."""
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        (item_tp,) = typing.get_args(tp)[:1]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list of {item_tp.__name__}, got {value!r}")
+        return [_coerce(f"{key}[{i}]", item_tp, v) for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{key}: union types are not supported in the schema")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp in (int, float):
+        if isinstance(value, str):  # PyYAML reads "5e-4" as a string
+            with contextlib.suppress(ValueError):
+                value = tp(value)
+        if tp is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    else:
+        raise ConfigError(f"{key}: unsupported schema type {tp}")
+    raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r} ({type(value).__name__})")
+
+
+def _set(cfg: Config, key: str, value: Any) -> None:
+    keys = all_keys()
+    if key not in keys:
+        raise ConfigError(f"unknown config key '{key}'{_closest(key, sorted(keys))}")
+    obj: Any = cfg
+    parts = key.split(".")
+    for part in parts[:-1]:
+        obj = getattr(obj, part)
+    setattr(obj, parts[-1], _coerce(key, keys[key][0], value))
+
+
+def _section_names() -> set[str]:
+    return {n for n, tp in _resolved_types(Config).items() if dataclasses.is_dataclass(tp)}
+
+
+def _flatten(tree: dict, source: str) -> dict[str, Any]:
+    """Nested sections -> dotted keys; a mapping where no section exists is an error."""
+    flat: dict[str, Any] = {}
+    sections = _section_names()
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            if k not in sections:
+                raise ConfigError(f"{source}: '{k}' is not a config section{_closest(str(k), sorted(sections))}")
+            flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            flat[str(k)] = v
+    return flat
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with a YAML-typed value (``3`` int, ``1e-4`` float, ``[0.5, 0.9]`` list, ``true``)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' is not of the form key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{key.strip()}: cannot parse value {raw!r}: {exc}") from None
+    return key.strip(), "" if value is None else value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config YAML (safe loader) into flat dotted keys."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        tree = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of config sections")
+    return _flatten(tree, str(p))
+
+
+def build_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults <- YAML file <- ``key=value`` overrides, then validation."""
+    cfg = Config()
+    if path is not None:
+        for key, value in load_yaml(path).items():
+            try:
+                _set(cfg, key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+    for text in overrides or []:
+        _set(cfg, *parse_override(text))
+    validate(cfg)
+    return cfg
+
+
+def get(cfg: Config, key: str) -> Any:
+    obj: Any = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def validate(cfg: Config) -> None:
+    """Reject impossible values, naming the key."""
+    for key, choices in _CHOICES.items():
+        if get(cfg, key) not in choices:
+            raise ConfigError(f"{key}: {get(cfg, key)!r} is not one of {', '.join(choices)}")
+    for key in _POSITIVE:
+        if get(cfg, key) <= 0:
+            raise ConfigError(f"{key}: must be > 0, got {get(cfg, key)}")
+    for key in _NON_NEGATIVE:
+        if get(cfg, key) < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {get(cfg, key)}")
+    if len(cfg.train.betas) != 2 or not all(0 <= b < 1 for b in cfg.train.betas):
+        raise ConfigError(f"train.betas: need two values in [0, 1), got {cfg.train.betas}")
+    if not 0 <= cfg.train.ema_decay < 1:
+        raise ConfigError(f"train.ema_decay: must be in [0, 1), got {cfg.train.ema_decay}")
+    lo_hi = cfg.codegan.crop_scale
+    if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
+        raise ConfigError(f"codegan.crop_scale: need 0 < low <= high <= 1, got {lo_hi}")
+    if cfg.data.num_workers and cfg.data.streams % cfg.data.num_workers:
+        raise ConfigError(f"data.num_workers: {cfg.data.num_workers} does not divide data.streams={cfg.data.streams}")
+    if not cfg.name or "/" in cfg.name:
+        raise ConfigError(f"name: must be a non-empty folder name, got {cfg.name!r}")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(tree: dict[str, Any]) -> Config:
+    cfg = Config()
+    for key, value in _flatten(tree, "config").items():
+        _set(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def config_hash(cfg: Config) -> str:
+    """Short hash of everything that changes what a run computes (not schedule or logging keys)."""
+    flat = {k: get(cfg, k) for k in all_keys() if k not in SCHEDULE_KEYS and not k.startswith("log.")}
+    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def help_text() -> str:
+    """The ``--help`` listing: every key, its default and what it does, grouped by section."""
+    lines, section = [], None
+    for key, (tp, default, text) in all_keys().items():
+        head = key.split(".")[0] if "." in key else ""
+        if head != section:
+            section = head
+            lines.append(f"\n[{head or 'top level'}]")
+        name = getattr(tp, "__name__", str(tp))
+        lines.append(f"  {key} = {json.dumps(default)}  ({name})\n      {text}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Dataset cards, shard building and verification, and the seeded webdataset input pipeline."""

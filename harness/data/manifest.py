@@ -1,0 +1,120 @@
+"""The shard manifest: what a built dataset holds (counts per split and class, shape, per-shard sha256)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.data.cards import DataError
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+@dataclass
+class ShardInfo:
+    name: str
+    count: int
+    sha256: str
+
+
+@dataclass
+class SplitInfo:
+    count: int
+    per_class: list[int]
+    shards: list[ShardInfo] = field(default_factory=list)
+
+
+@dataclass
+class Manifest:
+    dataset: str
+    classes: int
+    shape: list[int]  # C, H, W
+    source: str
+    card_sha256: str
+    splits: dict[str, SplitInfo]
+    dtype: str = "uint8"
+    members: list[str] = field(default_factory=lambda: ["png", "cls", "json"])
+    format: int = FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        try:
+            raw: dict[str, Any] = json.loads(text)
+            splits = {
+                k: SplitInfo(v["count"], v["per_class"], [ShardInfo(**s) for s in v["shards"]])
+                for k, v in raw.pop("splits").items()
+            }
+            man = cls(splits=splits, **raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{where}: not a valid shard manifest ({exc})") from None
+        if man.format != FORMAT:
+            raise DataError(f"{where}: manifest format {man.format}, this harness reads {FORMAT}; rebuild it")
+        return man
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_remote(location: str) -> bool:
+    return "://" in location or location.startswith("pipe:")
+
+
+def read_manifest(location: str) -> Manifest:
+    """The manifest of a shard folder or URL prefix (``pipe:``/http locations read through webdataset)."""
+    if is_remote(location):
+        import webdataset as wds
+
+        url = location.rstrip("/") + "/" + MANIFEST
+        try:
+            with wds.gopen(url) as stream:
+                text = stream.read().decode()
+        except Exception as exc:  # noqa: BLE001 - any transport error is reported the same way
+            raise DataError(f"cannot read manifest {url}: {exc}") from None
+        return Manifest.from_json(text, url)
+    path = Path(location) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"no {MANIFEST} in {location}")
+    return Manifest.from_json(path.read_text(), str(path))
+
+
+def verify_shards(location: str, man: Manifest, splits: list[str] | None = None) -> None:
+    """Check every local shard of ``splits`` exists and matches its manifest sha256."""
+    for split in splits or list(man.splits):
+        for shard in man.splits[split].shards:
+            path = Path(location) / shard.name
+            if not path.is_file():
+                raise DataError(f"shard {path} listed in the manifest is missing")
+            digest = sha256_file(path)
+            if digest != shard.sha256:
+                raise DataError(
+                    f"shard {path}: sha256 {digest[:12]}... does not match the manifest's {shard.sha256[:12]}..."
+                    " (corrupt or replaced; rebuild with python -m harness.data build)"
+                )

@@ -1,0 +1,193 @@
+"""The training input pipeline: an infinite, seeded stream of uint8 batches, split by rank and stream.
+
+Sample order is a pure function of (seed, rank, world size, streams), never of the number of
+DataLoader workers, so a run is reproducible and resumable at any batch:
+
+* Each rank owns ``streams`` readers; reader ``g = rank * streams + s`` of ``R = world * streams``.
+* Every epoch, the shards are permuted with a seed all readers share and laid end to end; reader g
+  reads the contiguous range ``[g * L, (g + 1) * L)`` of that sequence, ``L = N // R`` (the last
+  ``N mod R`` samples of the epoch are left out; the permutation changes which). Readers are
+  disjoint within an epoch, all epochs have the same length for every reader, and each reader opens
+  only the shards its range touches.
+* Inside each shard piece, samples are visited in a seeded random order.
+* Rank-local batch ``b`` is the ``b // streams``-th batch of stream ``b % streams``. DataLoader
+  worker ``w`` of ``n`` (n divides streams) produces the batches the loader will ask it for.
+* Streams are infinite, so every rank runs exactly the requested number of steps; seeking to any
+  batch is arithmetic on the manifest's counts (no reading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from harness.data.cards import DataError
+from harness.data.manifest import Manifest, is_remote
+from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples, sample_index
+
+
+def _rng(*parts: int) -> np.random.Generator:
+    return np.random.default_rng([int(p) & 0xFFFFFFFF for p in parts])
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Samples ``[start, stop)`` of one shard, read by one reader in one epoch."""
+
+    shard: int
+    start: int
+    stop: int
+
+    @property
+    def count(self) -> int:
+        return self.stop - self.start
+
+
+class ReaderPlan:
+    """Which shard pieces reader ``g`` of ``R`` reads in each epoch (arithmetic only, no I/O)."""
+
+    def __init__(self, counts: list[int], seed: int, reader: int, readers: int):
+        self.length = sum(counts) // readers
+        if self.length == 0:
+            raise DataError(f"{sum(counts)} samples cannot feed {readers} readers (world size x data.streams)")
+        self.counts, self.seed, self.g = counts, seed, reader
+
+    def epoch(self, epoch: int) -> list[Piece]:
+        lo, hi = self.g * self.length, (self.g + 1) * self.length
+        pieces, pos = [], 0
+        for i in _rng(self.seed, 0xDA7A, epoch).permutation(len(self.counts)):
+            a, b = max(lo, pos), min(hi, pos + self.counts[i])
+            if a < b:
+                pieces.append(Piece(int(i), a - pos, b - pos))
+            pos += self.counts[i]
+            if pos >= hi:
+                break
+        return pieces
+
+    def seek(self, n: int) -> tuple[int, int, int]:
+        """(epoch, piece index, offset in piece) of this reader's ``n``-th sample."""
+        epoch, n = divmod(n, self.length)
+        for j, piece in enumerate(self.epoch(epoch)):
+            if n < piece.count:
+                return epoch, j, n
+            n -= piece.count
+        raise AssertionError("unreachable: pieces cover the epoch")
+
+
+class ShardStream(IterableDataset):
+    """Infinite uint8 batches ``{"image": (B,C,H,W), "label": (B,), "index": (B,)}`` for one rank."""
+
+    def __init__(
+        self,
+        location: str,
+        manifest: Manifest,
+        split: str,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        streams: int = 4,
+        start_batch: int = 0,
+    ):
+        super().__init__()
+        if split not in manifest.splits:
+            raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
+        shards = manifest.splits[split].shards
+        base = location.rstrip("/")
+        self.urls = [f"{base}/{s.name}" for s in shards]
+        self.shape = tuple(manifest.shape)
+        self.classes = manifest.classes
+        self.batch_size, self.seed, self.streams, self.start = batch_size, seed, streams, start_batch
+        self.plans = [
+            ReaderPlan([s.count for s in shards], seed, rank * streams + s, world * streams) for s in range(streams)
+        ]
+        self.remote = is_remote(location)
+
+    def _samples(self, s: int, skip: int) -> Iterator[tuple[np.ndarray, int, int]]:
+        plan = self.plans[s]
+        epoch, j, offset = plan.seek(skip)
+        while True:
+            pieces = plan.epoch(epoch)
+            for piece in pieces[j:]:
+                url = self.urls[piece.shard]
+                raw = []
+                for pos, smp in enumerate(iter_raw_samples(url)):
+                    if pos >= piece.stop:
+                        break
+                    if pos >= piece.start:
+                        raw.append(smp)
+                if len(raw) != piece.count:
+                    raise DataError(f"shard {url}: ends at sample {len(raw) + piece.start}, the manifest says more")
+                order = _rng(self.seed, plan.g, epoch, piece.shard).permutation(piece.count)
+                for k in order[offset:]:
+                    smp = raw[k]
+                    check_members(smp, url)
+                    image = decode_image(smp, url, self.shape)
+                    label = decode_label(smp, url, self.classes)
+                    yield image, label, sample_index(smp["__key__"])
+                offset = 0
+            epoch, j = epoch + 1, 0
+
+    def _batches(self, s: int, first_batch: int) -> Iterator[dict[str, torch.Tensor]]:
+        it = self._samples(s, first_batch * self.batch_size)
+        while True:
+            items = [next(it) for _ in range(self.batch_size)]
+            yield {
+                "image": torch.from_numpy(np.stack([x[0] for x in items])),
+                "label": torch.tensor([x[1] for x in items], dtype=torch.int64),
+                "index": torch.tensor([x[2] for x in items], dtype=torch.int64),
+            }
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        w, n = (info.id, info.num_workers) if info else (0, 1)
+        if self.streams % n:
+            raise DataError(f"data.num_workers={n} must divide data.streams={self.streams}")
+        # The loader asks worker w for rank-local batches start + w, start + w + n, ...
+        first = self.start + w
+        owned = {b % self.streams for b in range(first, first + self.streams, n)}
+        iters = {
+            s: self._batches(s, max(0, (self.start - s + self.streams - 1) // self.streams)) for s in sorted(owned)
+        }
+        b = first
+        while True:
+            yield next(iters[b % self.streams])
+            b += n
+
+
+def make_loader(stream: ShardStream, num_workers: int, pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
+
+
+def load_split(location: str, manifest: Manifest, split: str) -> dict[str, torch.Tensor]:
+    """A whole split in manifest order: uint8 images (N,C,H,W), labels, sample indices."""
+    if split not in manifest.splits:
+        raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
+    images, labels, index = [], [], []
+    for shard in manifest.splits[split].shards:
+        url = f"{location.rstrip('/')}/{shard.name}"
+        n = 0
+        for smp in iter_raw_samples(url):
+            check_members(smp, url)
+            images.append(decode_image(smp, url, tuple(manifest.shape)))
+            labels.append(decode_label(smp, url, manifest.classes))
+            index.append(sample_index(smp["__key__"]))
+            n += 1
+        if n != shard.count:
+            raise DataError(f"shard {url}: {n} samples, the manifest says {shard.count}")
+    return {
+        "image": torch.from_numpy(np.stack(images)),
+        "label": torch.tensor(labels, dtype=torch.int64),
+        "index": torch.tensor(index, dtype=torch.int64),
+    }

@@ -1,0 +1,1 @@
+"""Evaluation: clustering scores of class features, sample grids (image quality lives in quality.py)."""

@@ -1,0 +1,66 @@
+"""The evaluation a run performs: class features of a real split -> k-means scores, plus a sample grid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.config import Config
+from harness.data.manifest import Manifest, atomic_write_text
+from harness.data.transforms import to_unit
+from harness.evaluate.cluster import kmeans_scores
+from harness.evaluate.grids import class_grid
+from harness.seeding import derive_seed
+
+
+def kmeans_seeds(cfg: Config) -> list[int]:
+    return [derive_seed(cfg.seed, "kmeans", i) for i in range(cfg.eval.kmeans_seeds)]
+
+
+@torch.no_grad()
+def features(method: Any, images: torch.Tensor, size: int, batch_size: int) -> np.ndarray:
+    """``method.class_features`` over uint8 images, in batches on the method's device."""
+    out = []
+    for chunk in images.split(batch_size):
+        out.append(method.class_features(to_unit(chunk.to(method.device), size)).cpu())
+    return torch.cat(out).numpy()
+
+
+def cluster_eval(method: Any, data: dict[str, torch.Tensor], classes: int, size: int, cfg: Config) -> dict[str, float]:
+    feats = features(method, data["image"], size, cfg.eval.batch_size)
+    return kmeans_scores(feats, data["label"].numpy(), classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init)
+
+
+def pixel_baseline(
+    data: dict[str, torch.Tensor], man: Manifest, cfg: Config, cache_dir: Path | None
+) -> dict[str, float]:
+    """k-means on raw pixels (native resolution) of the evaluation split; cached by data and k-means setup."""
+    shards = [s.sha256 for s in man.splits[cfg.eval.split].shards]
+    key_src = json.dumps([shards, kmeans_seeds(cfg), cfg.eval.kmeans_n_init])
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    path = cache_dir / f"pixels-kmeans-{cfg.eval.split}-{key}.json" if cache_dir else None
+    if path is not None and path.is_file():
+        return json.loads(path.read_text())
+    pixels = data["image"].flatten(1).float().div(255.0).numpy()
+    scores = kmeans_scores(
+        pixels, data["label"].numpy(), man.classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init, prefix="baseline/pixels_"
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(scores, indent=1))
+    return scores
+
+
+@torch.no_grad()
+def sample_grid(method: Any, classes: int, columns: int, seed: int, generator_net: Any = None) -> np.ndarray:
+    """One row per class code; column j uses the same z_n in every row (a fixed, seeded z per column)."""
+    gen = torch.Generator(device="cpu").manual_seed(derive_seed(seed, "grid"))
+    z = torch.randn(columns, method.zn_dim, generator=gen).to(method.device)
+    z = z.repeat(classes, 1)
+    c = torch.arange(classes, device=method.device).repeat_interleave(columns)
+    return class_grid(method.sample(z, c, generator_net).cpu(), rows=classes)

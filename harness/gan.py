@@ -1,0 +1,146 @@
+"""What every GAN method shares: the latent code, G and D, the D update, sampling and state.
+
+A method subclasses :class:`GANMethod`, adds its own networks with :meth:`add`, calls
+:meth:`prepare` once, and implements ``train_step``. Methods receive the Accelerator and never move
+tensors to a device by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from harness import adversarial, registry
+from harness.config import Config
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    classes: int
+    shape: tuple[int, int, int]  # C, H, W as the networks see it
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Parameters of ``modules`` need no gradient inside the block (saves their backward)."""
+    flags = [[p.requires_grad for p in m.parameters()] for m in modules]
+    for m in modules:
+        m.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, fl in zip(modules, flags, strict=True):
+            for p, f in zip(m.parameters(), fl, strict=True):
+                p.requires_grad_(f)
+
+
+class GANMethod:
+    """Shared plumbing; ``self.nets``/``self.opts`` hold the prepared (possibly DDP-wrapped) objects."""
+
+    name = "gan"
+
+    def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
+        self.cfg, self.acc, self.rng = cfg, accelerator, generator
+        self.classes, self.shape, self.zn_dim = info.classes, info.shape, cfg.model.zn_dim
+        self.family = registry.arch(cfg.model.arch)
+        self.nets: dict[str, nn.Module] = {}
+        self.opts: dict[str, torch.optim.Optimizer] = {}
+        t = cfg.train
+        self.add("G", self.family.generator(self.zn_dim + self.classes, self.shape, cfg.model), t.lr_g, t.weight_decay)
+        self.add("D", self.family.discriminator(self.shape, cfg.model), t.lr_d, 0.0)
+
+    @property
+    def device(self) -> torch.device:
+        return self.acc.device
+
+    def add(self, name: str, net: nn.Module, lr: float, weight_decay: float) -> None:
+        self.nets[name] = net
+        betas = tuple(self.cfg.train.betas)
+        self.opts[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
+
+    def prepare(self) -> None:
+        """Hand every network and optimizer to Accelerate in one call."""
+        names = list(self.nets)
+        prepared = self.acc.prepare(*[self.nets[n] for n in names], *[self.opts[n] for n in names])
+        self.nets = dict(zip(names, prepared[: len(names)], strict=True))
+        self.opts = dict(zip(names, prepared[len(names) :], strict=True))
+
+    def raw(self, name: str) -> nn.Module:
+        """The network without its DDP wrapper (for forwards that must not synchronise)."""
+        return self.acc.unwrap_model(self.nets[name])
+
+    # latent codes ------------------------------------------------------------------------
+    def latent(self, n: int, class_index: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z_n ~ N(0, I)`` and class codes ``c`` (uniform, or the given ones), drawn on the device."""
+        z = torch.randn(n, self.zn_dim, device=self.device, generator=self.rng)
+        if class_index is None:
+            c = torch.randint(0, self.classes, (n,), device=self.device, generator=self.rng)
+        else:
+            c = torch.as_tensor(class_index, device=self.device).expand(n).long()
+        return z, c
+
+    def g_input(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z, nn.functional.one_hot(c, self.classes).to(z.dtype)], dim=1)
+
+    # updates ---------------------------------------------------------------------------------
+    def step(self, name: str, loss: torch.Tensor) -> None:
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        opt.step()
+
+    def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One critic update on a real batch and as many fresh fakes; GP (fp32) for wgan-gp."""
+        kind = self.cfg.train.gan_loss
+        with torch.no_grad(), self.acc.autocast():
+            z, c = self.latent(real.shape[0])
+            fake = self.raw("G")(self.g_input(z, c)).float()
+        with self.acc.autocast():
+            out = self.nets["D"](torch.cat([real, fake])).float()
+        out_real, out_fake = out.split([real.shape[0], fake.shape[0]])
+        loss = adversarial.d_loss(kind, out_real, out_fake)
+        logs = {"d_loss": loss.detach(), "d_real": out_real.mean().detach(), "d_fake": out_fake.mean().detach()}
+        if kind == "wgan-gp":
+            gp = adversarial.gradient_penalty(self.raw("D"), real, fake, self.rng)
+            loss = loss + self.cfg.train.gp_weight * gp
+            logs["gp"] = gp.detach()
+        self.step("D", loss)
+        return logs
+
+    # sampling and state ----------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, c: torch.Tensor, generator_net: nn.Module | None = None) -> torch.Tensor:
+        """Images in [0, 1] for given codes; G (or the EMA copy passed in) runs in eval mode."""
+        net = generator_net or self.raw("G")
+        was_training = net.training
+        net.eval()
+        try:
+            with self.acc.autocast():
+                return net(self.g_input(z, c)).float()
+        finally:
+            net.train(was_training)
+
+    def generator_net(self) -> nn.Module:
+        return self.raw("G")
+
+    def state_dict(self) -> dict:
+        return {
+            "nets": {n: self.raw(n).state_dict() for n in self.nets},
+            "opts": {n: o.state_dict() for n, o in self.opts.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for n in self.nets:
+            self.raw(n).load_state_dict(state["nets"][n])
+            self.opts[n].load_state_dict(state["opts"][n])
+
+    def class_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError

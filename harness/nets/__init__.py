@@ -1,0 +1,1 @@
+"""Network families shared by every method, registered by name (``model.arch``)."""

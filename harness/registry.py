@@ -1,0 +1,56 @@
+"""Name -> implementation registries for methods and network families.
+
+Configs and sweeps refer to implementations by these names. Built-in methods register themselves
+when their module is imported; :func:`method` imports them on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+METHODS: dict[str, Any] = {}
+ARCHS: dict[str, Any] = {}
+BUILTIN_METHOD_MODULES = ("codegan.method",)
+BUILTIN_ARCH_MODULES = ("harness.nets.families",)
+
+
+def register_method(name: str) -> Callable:
+    def wrap(cls: Any) -> Any:
+        METHODS[name] = cls
+        cls.name = name
+        return cls
+
+    return wrap
+
+
+def register_arch(name: str) -> Callable:
+    def wrap(obj: Any) -> Any:
+        ARCHS[name] = obj
+        return obj
+
+    return wrap
+
+
+def _lookup(table: dict[str, Any], modules: tuple[str, ...], name: str, what: str) -> Any:
+    if name not in table:
+        for mod in modules:
+            importlib.import_module(mod)
+    if name not in table:
+        raise KeyError(f"unknown {what} '{name}'; registered: {', '.join(sorted(table))}")
+    return table[name]
+
+
+def method(name: str) -> Any:
+    return _lookup(METHODS, BUILTIN_METHOD_MODULES, name, "method")
+
+
+def arch(name: str) -> Any:
+    return _lookup(ARCHS, BUILTIN_ARCH_MODULES, name, "model.arch")
+
+
+def method_names() -> list[str]:
+    for mod in BUILTIN_METHOD_MODULES:
+        importlib.import_module(mod)
+    return sorted(METHODS)

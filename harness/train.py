@@ -1,0 +1,299 @@
+"""The Trainer: one training function for the command line, Ray Tune trials and the tests.
+
+``train(cfg)`` sets up Accelerate (CPU or GPU, any number of processes), builds the shards on first
+use, builds the registered method, resumes from the run folder's latest checkpoint if there is one,
+runs the loop (progress bar, logging, evaluation, atomic checkpoints, EMA of G) and returns the
+final metrics. Only the main process writes files and logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from tqdm import tqdm
+
+from harness import checkpoint, registry
+from harness.config import Config, config_hash
+from harness.data.build import ensure_built
+from harness.data.cards import load_card
+from harness.data.manifest import read_manifest, verify_shards
+from harness.data.stream import ShardStream, load_split, make_loader
+from harness.data.transforms import to_unit
+from harness.ema import EMA
+from harness.evaluate.suite import cluster_eval, pixel_baseline, sample_grid
+from harness.gan import DataInfo
+from harness.rundir import git_commit, read_summary, run_dir_for, versions, write_config, write_summary
+from harness.seeding import derive_seed
+from harness.track import NullTracker, Tracker
+
+EvalCallback = Callable[[int, dict[str, float], Path | None], None]
+
+
+def make_accelerator(cfg: Config) -> Accelerator:
+    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher."""
+    mp = None if cfg.train.mixed_precision == "auto" else cfg.train.mixed_precision
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mp)
+
+
+class StopRequest:
+    """SIGTERM / first Ctrl-C ask the loop to checkpoint and stop; a second Ctrl-C aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._old.get(signal.SIGINT, signal.default_int_handler))
+        print(f"\nsignal {signum}: saving a checkpoint and stopping (Ctrl-C again aborts)", flush=True)
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def param_digest(nets: dict[str, torch.nn.Module]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(nets):
+        for pname, p in sorted(nets[name].named_parameters()):
+            h.update(f"{name}.{pname}".encode())
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class Trainer:
+    def __init__(
+        self, cfg: Config, run_dir: Path | None = None, tracker: Any = None, on_eval: EvalCallback | None = None
+    ):
+        self.t0 = time.time()
+        self.cfg = cfg
+        self.acc = make_accelerator(cfg)
+        self.main = self.acc.is_main_process
+        self.run_dir = Path(run_dir) if run_dir else run_dir_for(cfg)
+        self.on_eval = on_eval
+        if self.main:
+            write_config(self.run_dir, cfg)
+        self.tracker = (tracker or Tracker(self.run_dir, cfg)) if self.main else NullTracker()
+        self._setup_data()
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.rng = torch.Generator(device=self.acc.device)
+        self.rng.manual_seed(derive_seed(cfg.seed, "rank", self.acc.process_index))
+        self.info = DataInfo(self.manifest.classes, (self.manifest.shape[0], self.size, self.size))
+        self.method = registry.method(cfg.method)(cfg, self.info, self.acc, self.rng)
+        self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+        self.start = self._resume()
+        self.trace: list[int] = []
+
+    # set-up ----------------------------------------------------------------------------------
+    def _setup_data(self) -> None:
+        cfg = self.cfg
+        card = load_card(cfg.data.dataset)
+        with self.acc.main_process_first():
+            self.location = str(ensure_built(cfg.data.dataset, cfg.data.root, progress=self.main))
+        self.manifest = read_manifest(self.location)
+        if self.main and cfg.data.verify:
+            verify_shards(self.location, self.manifest, ["train", cfg.eval.split])
+        self.size = cfg.data.image_size or card.shape[1]
+        self.eval_data = load_split(self.location, self.manifest, cfg.eval.split) if self.main else None
+
+    def _resume(self) -> int:
+        path = checkpoint.latest(self.run_dir / "checkpoints")
+        if path is None:
+            return 0
+        state = checkpoint.load(path, map_location=self.acc.device)
+        if state["config_hash"] != config_hash(self.cfg):
+            raise RuntimeError(f"{path} belongs to config {state['config_hash']}, not {config_hash(self.cfg)}")
+        step = int(state["step"])
+        if step > self.cfg.train.steps:
+            raise RuntimeError(f"{path} is at step {step}, past train.steps={self.cfg.train.steps}")
+        self.method.load_state_dict(state["method"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.acc.scaler is not None and state.get("scaler"):
+            self.acc.scaler.load_state_dict(state["scaler"])
+        if len(state["rng"]) == self.acc.num_processes:
+            self.rng.set_state(state["rng"][self.acc.process_index].cpu())
+        else:  # a different world size cannot replay the same streams; continue with fresh ones
+            self.rng.manual_seed(derive_seed(self.cfg.seed, "rank", self.acc.process_index, "resume", step))
+            if self.main:
+                print(
+                    f"resuming with {self.acc.num_processes} processes (checkpoint had {len(state['rng'])}):"
+                    " data order and noise continue from fresh seeds"
+                )
+        self.tracker.truncate(step)
+        if self.main:
+            print(f"resumed from {path} (step {step})")
+        return step
+
+    # checkpoints -----------------------------------------------------------------------------
+    def save(self, step: int) -> Path | None:
+        rng_states = gather_object([self.rng.get_state()]) if self.acc.num_processes > 1 else [self.rng.get_state()]
+        path = None
+        if self.main:
+            payload = {
+                "step": step,
+                "config_hash": config_hash(self.cfg),
+                "method": self.method.state_dict(),
+                "ema": self.ema.state_dict() if self.ema else None,
+                "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
+                "rng": [s.cpu() for s in rng_states],
+                "data": {"batches_consumed": step, "streams": self.cfg.data.streams},
+            }
+            path = checkpoint.save(self.run_dir / "checkpoints", step, payload, self.cfg.train.keep_checkpoints)
+        self.acc.wait_for_everyone()
+        return path
+
+    # evaluation ------------------------------------------------------------------------------
+    def evaluate(self, step: int) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.main:
+            t = time.time()
+            metrics = cluster_eval(self.method, self.eval_data, self.info.classes, self.size, self.cfg)
+            metrics["perf/eval_s"] = time.time() - t
+            net = self.ema.net if self.ema else None
+            grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net)
+            self.tracker.log(step, metrics)
+            self.tracker.log_images(step, "grid", grid)
+        self.acc.wait_for_everyone()
+        return metrics
+
+    # the loop --------------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        cfg, acc = self.cfg, self.acc
+        steps = cfg.train.steps
+        done_before = read_summary(self.run_dir) if self.start == steps else None
+        if done_before and done_before.get("step") == steps:
+            if self.main:
+                print(f"run {self.run_dir} is already complete at step {steps}")
+            self.tracker.finish()
+            return done_before["metrics"]
+        baseline = {}
+        if self.main and cfg.eval.pixel_baseline:
+            cache = Path(self.location) / "cache"
+            baseline = pixel_baseline(self.eval_data, self.manifest, cfg, cache)
+        stream = ShardStream(
+            self.location,
+            self.manifest,
+            "train",
+            cfg.train.batch_size,
+            derive_seed(cfg.seed, "data"),
+            acc.process_index,
+            acc.num_processes,
+            cfg.data.streams,
+            start_batch=self.start,
+        )
+        batches = iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
+        stop = StopRequest()
+        bar = tqdm(
+            total=steps, initial=self.start, disable=not (self.main and cfg.log.progress), unit="it", dynamic_ncols=True
+        )
+        imgs_per_step = cfg.train.batch_size * acc.num_processes
+        t_loop, t_mark, mark = time.time(), time.time(), self.start
+        rate, step = 0.0, self.start
+        try:
+            for step in range(self.start + 1, steps + 1):
+                batch = next(batches)
+                real = to_unit(batch["image"].to(acc.device, non_blocking=True), self.size)
+                logs = self.method.train_step(real, step - 1)
+                if self.ema is not None:
+                    self.ema.update(self.method.generator_net())
+                if cfg.train.trace:
+                    self.trace.extend(batch["index"].tolist())
+                bar.update(1)
+                if step % cfg.train.log_every == 0 or step == steps:
+                    now = time.time()
+                    rate = (step - mark) * imgs_per_step / max(now - t_mark, 1e-9)
+                    t_mark, mark = now, step
+                    values = {f"train/{k}": float(v) for k, v in logs.items()}
+                    values["perf/img_per_s"] = rate
+                    self.tracker.log(step, values)
+                    bar.set_postfix(
+                        {
+                            k.split("/")[-1]: f"{v:.3g}"
+                            for k, v in values.items()
+                            if k.split("/")[-1] in ("d_loss", "g_lc", "e_lc", "img_per_s")
+                        }
+                    )
+                    if self._agree_to_stop(stop.requested):
+                        self.save(step)
+                        raise KeyboardInterrupt(f"stopped at step {step}; resume with --resume {self.run_dir}")
+                if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step != steps:
+                    metrics = self.evaluate(step)
+                    path = self.save(step) if step % cfg.train.ckpt_every == 0 else None
+                    if self.on_eval:
+                        self.on_eval(step, metrics, path)
+                elif step % cfg.train.ckpt_every == 0 and step != steps:
+                    self.save(step)
+        finally:
+            bar.close()
+            stop.restore()
+        train_s = time.time() - t_loop
+        if steps > self.start:
+            self.save(steps)
+        metrics = self.evaluate(steps)
+        self._write_trace(steps)
+        result = {**metrics, **baseline, "perf/img_per_s": rate, "perf/train_s": train_s}
+        if self.main:
+            self._finish(steps, result)
+        if self.on_eval:
+            self.on_eval(steps, result, checkpoint.latest(self.run_dir / "checkpoints"))
+        self.tracker.finish()
+        return result
+
+    def _agree_to_stop(self, local: bool) -> bool:
+        if self.acc.num_processes == 1:
+            return local
+        flag = torch.tensor([1.0 if local else 0.0], device=self.acc.device)
+        return bool(self.acc.reduce(flag, reduction="sum").item() > 0)
+
+    def _write_trace(self, steps: int) -> None:
+        if not self.cfg.train.trace:
+            return
+        out = self.run_dir / "trace" / f"rank{self.acc.process_index}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nets = {n: self.method.raw(n) for n in self.method.nets}
+        out.write_text(json.dumps({"steps": steps, "indices": self.trace, "param_digest": param_digest(nets)}))
+
+    def _finish(self, steps: int, result: dict[str, float]) -> None:
+        summary = {
+            "run": self.run_dir.name,
+            "run_dir": str(self.run_dir),
+            "status": "complete",
+            "method": self.cfg.method,
+            "dataset": self.cfg.data.dataset,
+            "seed": self.cfg.seed,
+            "step": steps,
+            "config_hash": config_hash(self.cfg),
+            "wall_time_s": time.time() - self.t0,
+            "world_size": self.acc.num_processes,
+            "device": str(self.acc.device),
+            "mixed_precision": self.acc.mixed_precision,
+            "image_size": self.size,
+            "eval_split": self.cfg.eval.split,
+            "eval_images": int(len(self.eval_data["label"])),
+            "metrics": result,
+            "versions": versions(),
+            "git_commit": git_commit(),
+        }
+        write_summary(self.run_dir, summary)
+        self.tracker.set_summary({k: v for k, v in result.items()})
+
+
+def train(
+    cfg: Config, tracker: Any = None, run_dir: Path | None = None, on_eval: EvalCallback | None = None
+) -> dict[str, float]:
+    """Train ``cfg`` to ``train.steps`` (resuming from its run folder if possible); return final metrics."""
+    return Trainer(cfg, run_dir=run_dir, tracker=tracker, on_eval=on_eval).fit()

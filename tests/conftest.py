@@ -1,0 +1,20 @@
+"""Shared fixtures: the real digits shards (built once per session) and environment hygiene."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def digits_shards(tmp_path_factory) -> Path:
+    """Real digits shards built into a private data root (the repo's datasets/ folder is left alone)."""
+    from harness.data.build import build
+
+    root = tmp_path_factory.mktemp("data")
+    return build("digits", root=str(root), progress=False)
