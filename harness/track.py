@@ -101,8 +101,7 @@ class Tracker(NullTracker):
 
     def set_summary(self, values: dict[str, Any]) -> None:
         if self.wandb_run is not None:
-            for k, v in values.items():
-                self.wandb_run.summary[k] = v
+            self.wandb_run.summary.update(values)
 
     def truncate(self, step: int) -> None:
         """Drop metric lines logged after ``step`` (a resumed run re-logs them)."""

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
-from tqdm import tqdm
 
 from harness import checkpoint, registry
 from harness.config import Config, config_hash
@@ -32,6 +31,7 @@ from harness.data.transforms import to_unit
 from harness.ema import EMA
 from harness.evaluate.suite import cluster_eval, pixel_baseline, sample_grid
 from harness.gan import DataInfo
+from harness.progress import bar
 from harness.rundir import git_commit, read_summary, run_dir_for, versions, write_config, write_summary
 from harness.seeding import derive_seed
 from harness.track import NullTracker, Tracker
@@ -197,8 +197,11 @@ class Trainer:
         )
         batches = iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
         stop = StopRequest()
-        bar = tqdm(
-            total=steps, initial=self.start, disable=not (self.main and cfg.log.progress), unit="it", dynamic_ncols=True
+        progress = bar(
+            total=steps,
+            initial=self.start,
+            disable=not (self.main and cfg.log.progress),
+            unit="it",
         )
         imgs_per_step = cfg.train.batch_size * acc.num_processes
         t_loop, t_mark, mark = time.time(), time.time(), self.start
@@ -212,7 +215,7 @@ class Trainer:
                     self.ema.update(self.method.generator_net())
                 if cfg.train.trace:
                     self.trace.extend(batch["index"].tolist())
-                bar.update(1)
+                progress.update(1)
                 if step % cfg.train.log_every == 0 or step == steps:
                     now = time.time()
                     rate = (step - mark) * imgs_per_step / max(now - t_mark, 1e-9)
@@ -220,7 +223,7 @@ class Trainer:
                     values = {f"train/{k}": float(v) for k, v in logs.items()}
                     values["perf/img_per_s"] = rate
                     self.tracker.log(step, values)
-                    bar.set_postfix(
+                    progress.set_postfix(
                         {
                             k.split("/")[-1]: f"{v:.3g}"
                             for k, v in values.items()
@@ -238,7 +241,7 @@ class Trainer:
                 elif step % cfg.train.ckpt_every == 0 and step != steps:
                     self.save(step)
         finally:
-            bar.close()
+            progress.close()
             stop.restore()
         train_s = time.time() - t_loop
         if steps > self.start:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from tqdm import tqdm
 
 from harness.data.cards import Card, DataError, data_root, load_card
 from harness.data.manifest import (
@@ -23,6 +22,7 @@ from harness.data.manifest import (
 )
 from harness.data.samples import encode_sample
 from harness.data.sources import read_source
+from harness.progress import bar
 
 
 def shard_dir(card: Card, root: str = "") -> Path:
@@ -52,9 +52,9 @@ def _write_split(
 
     order = np.random.default_rng(card.shuffle_seed).permutation(len(labels))
     with wds.ShardWriter(str(out / f"{split}-%06d.tar"), maxcount=shard_size, verbose=0, mtime=0) as writer:
-        for pos, src in enumerate(tqdm(order, desc=f"{card.name}/{split}", unit="img", disable=not progress)):
+        for pos, src in enumerate(bar(order, desc=f"{card.name}/{split}", unit="img", disable=not progress)):
             key = f"{split}-{pos:07d}"
-            writer.write(encode_sample(key, images[src], int(labels[src]), {"source_index": int(src)}))
+            writer.write(encode_sample(key, images[src], int(labels[src])))
     names = sorted(p.name for p in out.glob(f"{split}-*.tar"))
     counts = [min(shard_size, len(labels) - i * shard_size) for i in range(len(names))]
     if sum(counts) != len(labels):
@@ -64,13 +64,13 @@ def _write_split(
     return SplitInfo(count=len(labels), per_class=per_class, shards=shards)
 
 
-def is_built(card: Card, out: Path, check_hashes: bool = True) -> bool:
-    """True when ``out`` holds a manifest for this exact card whose shards exist (and match)."""
+def is_built(card: Card, out: Path, check_hashes: bool = True, shard_size: int = 0) -> bool:
+    """True when ``out`` holds a manifest for this exact card (and shard size) whose shards exist (and match)."""
     if not (out / MANIFEST).is_file():
         return False
     try:
         man = read_manifest(str(out))
-        if man.card_sha256 != card.sha256:
+        if man.card_sha256 != card.sha256 or (shard_size and man.shard_size != shard_size):
             return False
         if check_hashes:
             verify_shards(str(out), man)
@@ -81,19 +81,29 @@ def is_built(card: Card, out: Path, check_hashes: bool = True) -> bool:
     return True
 
 
-def build(dataset: str, root: str = "", shard_size: int = 0, progress: bool = True, force: bool = False) -> Path:
-    """Write ``<root>/<name>/{split}-NNNNNN.tar`` and ``manifest.json``; a no-op when already built.
+def build(
+    dataset: str,
+    root: str = "",
+    shard_size: int = 0,
+    progress: bool = True,
+    force: bool = False,
+    source: str | None = None,
+    out: Path | None = None,
+) -> Path:
+    """Write ``<root>/<name>/{split}-NNNNNN.tar`` (or into ``out``) and ``manifest.json``; a no-op when
+    already built from the same card.
 
     Shards are written to a temporary folder first; the old manifest is removed before any shard is
     replaced and the new one is written last, so a manifest never describes missing or partial shards.
+    ``source`` (a path or URL) replaces the card's source locations.
     """
     card = load_card(dataset)
-    out = shard_dir(card, root)
+    out = Path(out) if out else shard_dir(card, root)
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out / ".build.lock")):
-        if not force and is_built(card, out):
+        if not force and is_built(card, out, shard_size=shard_size):
             return out
-        source, arrays = read_source(card)
+        source, arrays = read_source(card, source)
         tmp = out / f".tmp-build-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -102,7 +112,17 @@ def build(dataset: str, root: str = "", shard_size: int = 0, progress: bool = Tr
             for split, (images, labels) in sorted(arrays.items()):
                 _check_arrays(card, split, images, labels, source)
                 splits[split] = _write_split(tmp, split, images, labels, card, shard_size or card.shard_size, progress)
-            man = Manifest(card.name, card.classes, list(card.shape), source, card.sha256, splits)
+            size = shard_size or card.shard_size
+            man = Manifest(
+                card.name,
+                card.classes,
+                list(card.shape),
+                source,
+                card.sha256,
+                splits,
+                shard_size=size,
+                shuffle_seed=card.shuffle_seed,
+            )
             (out / MANIFEST).unlink(missing_ok=True)
             for old in out.glob("*.tar"):
                 old.unlink()

@@ -29,6 +29,7 @@ class Card:
     shuffle_seed: int = 0
     split: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)
+    fetch: str = ""  # how to get the source files, shown when none can be read
     path: str = ""
     sha256: str = ""
 

@@ -38,8 +38,11 @@ class Manifest:
     source: str
     card_sha256: str
     splits: dict[str, SplitInfo]
+    shard_size: int = 0
     dtype: str = "uint8"
-    members: list[str] = field(default_factory=lambda: ["png", "cls", "json"])
+    members: list[str] = field(default_factory=lambda: ["png", "cls"])
+    # sample "<split>-<i>" is source sample numpy.random.default_rng(shuffle_seed).permutation(n)[i]
+    shuffle_seed: int = 0
     format: int = FORMAT
 
     def to_json(self) -> str:

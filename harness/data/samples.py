@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,12 +16,16 @@ from harness.data.tarstream import iter_samples
 ALLOWED = frozenset({"png", "cls", "json"})
 
 
-def encode_sample(key: str, image: np.ndarray, label: int, meta: dict[str, Any]) -> dict[str, Any]:
-    """A webdataset sample dict: PNG image (H, W, C uint8), ASCII class index, JSON metadata."""
+def encode_sample(key: str, image: np.ndarray, label: int) -> dict[str, Any]:
+    """A webdataset sample dict: PNG image (from H, W, C uint8) and the ASCII class index.
+
+    (A ``json`` member is accepted on reading but not written: tar pads every member to 512 bytes,
+    which for 28x28 images would add half the shard size.)
+    """
     arr = image[..., 0] if image.shape[-1] == 1 else image
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
-    return {"__key__": key, "png": buf.getvalue(), "cls": str(int(label)).encode(), "json": json.dumps(meta).encode()}
+    return {"__key__": key, "png": buf.getvalue(), "cls": str(int(label)).encode()}
 
 
 def read_shard(url: str) -> bytes:

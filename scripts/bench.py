@@ -1,0 +1,144 @@
+"""Throughput benchmarks, written as JSON with the device and versions.
+
+    python -m scripts.bench [--presets digits fashion-mnist] [--iters 20] [--out bench/results-cpu.json]
+
+* ``step``: one full CoDeGAN iteration (G, E, D updates) and each part alone, at the preset's batch
+  sizes, on synthetic real batches of the preset's image shape (data loading excluded), in ms and
+  real images/s. Timings are medians over ``--iters`` after ``--warmup`` iterations.
+* ``tar``: reading one digits shard with Python's tarfile (webdataset's reader) against the
+  harness's reader, per sample; the ratio justifies the hand-written reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tarfile
+import time
+from pathlib import Path
+
+import torch
+
+from harness import registry
+from harness.config import build_config
+from harness.data.cards import load_card
+from harness.gan import DataInfo
+from harness.rundir import versions
+from harness.train import make_accelerator
+
+PRESETS = Path(__file__).resolve().parents[1] / "codegan" / "configs"
+# Measured with the reference implementation on the 2-core CPU described in REFERENCE.md section 4.
+REFERENCE_CPU_MS = {"fashion-mnist": {"step": 1949.0, "g": 308.0, "e": 1116.0, "d": 505.0}}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_ms(fn, iters: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def bench_step(preset: str, iters: int, warmup: int, overrides: list[str]) -> dict:
+    cfg = build_config(PRESETS / f"{preset}.yaml", ["log.wandb=disabled", *overrides])
+    card = load_card(cfg.data.dataset)
+    size = cfg.data.image_size or card.shape[1]
+    acc = make_accelerator(cfg)
+    torch.manual_seed(0)
+    rng = torch.Generator(device=acc.device).manual_seed(0)
+    method = registry.method(cfg.method)(cfg, DataInfo(card.classes, (card.shape[0], size, size)), acc, rng)
+    real = torch.rand(cfg.train.batch_size, card.shape[0], size, size, device=acc.device)
+    step = iter(range(10**9))
+    parts = {
+        "step": lambda: method.train_step(real, next(step)),
+        "g": method.g_step,
+        "e": method.e_step,
+        "d": lambda: method.d_step(real),
+    }
+    ms = {name: _median_ms(fn, iters, warmup, acc.device) for name, fn in parts.items()}
+    out = {
+        "preset": preset,
+        "image_shape": [card.shape[0], size, size],
+        "batch": {"d": cfg.train.batch_size, "g": cfg.train.g_batch_size, "e": cfg.codegan.e_batch_size},
+        "ms": ms,
+        "real_img_per_s": cfg.train.batch_size * 1000 / ms["step"],
+        "mixed_precision": acc.mixed_precision,
+    }
+    ref = REFERENCE_CPU_MS.get(preset)
+    if ref and acc.device.type == "cpu" and not overrides:
+        out["reference_cpu_ms"] = ref
+        out["speedup_vs_reference"] = {k: ref[k] / ms[k] for k in ref}
+    return out
+
+
+def bench_tar(root: str) -> dict:
+    from harness.data.build import ensure_built
+    from harness.data.tarstream import iter_members
+
+    path = ensure_built("digits", root, progress=False) / "train-000000.tar"
+    data = path.read_bytes()
+
+    def with_tarfile() -> int:
+        with tarfile.open(path, mode="r|*") as tf:
+            return sum(1 for m in tf if m.isreg() and tf.extractfile(m).read() is not None)
+
+    def with_harness() -> int:
+        return sum(1 for _ in iter_members(data, str(path)))
+
+    n = with_harness()
+    t_tar = _median_ms(with_tarfile, 20, 2, torch.device("cpu"))
+    t_own = _median_ms(with_harness, 20, 2, torch.device("cpu"))
+    return {
+        "members": n,
+        "tarfile_us_per_member": 1000 * t_tar / n,
+        "harness_us_per_member": 1000 * t_own / n,
+        "ratio": t_tar / t_own,
+    }
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["digits", "fashion-mnist"])
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--data-root", default="")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results-<cpu|cuda>.json)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides applied to every preset")
+    args = parser.parse_args(argv)
+    result = {
+        "device": device_name(),
+        "versions": versions(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "steps": [bench_step(p, args.iters, args.warmup, args.overrides) for p in args.presets],
+        "tar": bench_tar(args.data_root),
+    }
+    out = args.out or Path("bench") / f"results-{'cuda' if torch.cuda.is_available() else 'cpu'}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    for s in result["steps"]:
+        parts = "  ".join(f"{k} {v:.1f} ms" for k, v in s["ms"].items())
+        print(f"{s['preset']:>14}: {parts}  ({s['real_img_per_s']:.0f} real img/s)")
+    print(f"tar reader: {result['tar']['ratio']:.1f}x faster than tarfile; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Starting the real entry point in subprocesses, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CPU_DDP = [
+    "--multi_gpu",
+    "--num_processes",
+    "2",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+]
+
+
+def env(**extra: str) -> dict[str, str]:
+    e = {**os.environ, "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1", **extra}
+    e.pop("WANDB_DIR", None)
+    return e
+
+
+def launch(args: list[str], accelerate: list[str] | None = None, timeout: float = 600, **extra: str):
+    """``accelerate launch [accelerate flags] harness/run.py args`` (or ``python -m harness.run``)."""
+    if accelerate is None:
+        cmd = [sys.executable, "-m", "harness.run", *args]
+    else:
+        cmd = [str(BIN / "accelerate"), "launch", *accelerate, "harness/run.py", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env(**extra), capture_output=True, text=True, timeout=timeout)
+
+
+def start(args: list[str], **extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.run", *args],
+        cwd=REPO,
+        env=env(**extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def run_folder(log_root: Path) -> Path:
+    (folder,) = [p for p in log_root.iterdir() if p.is_dir()]
+    return folder

@@ -1,0 +1,67 @@
+"""README command 1, shortened: the default preset through ``accelerate launch`` on the real digits shards."""
+
+import json
+
+import pytest
+
+from harness.wandb_files import read_history
+from tests.launch import launch, run_folder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(digits_shards, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("runs")
+    args = [
+        f"log.root={logs}",
+        f"data.root={digits_shards.parent}",
+        "train.steps=60",
+        "train.log_every=20",
+        "train.eval_every=30",
+        "train.ckpt_every=30",
+        "eval.kmeans_seeds=2",
+    ]
+    proc = launch(args, accelerate=[])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_folder(logs), proc, args
+
+
+def test_report_and_run_folder(finished_run):
+    folder, proc, _ = finished_run
+    assert folder.name.startswith("codegan-digits-")
+    assert "class features + k-means: ACC" in proc.stdout and "raw pixels" in proc.stdout
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoints/step-00000060.pt",
+        "samples/grid-00000060.png",
+        "samples/grid-00000030.png",
+    ):
+        assert (folder / name).is_file(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["step"] == 60 and summary["eval_images"] == 360
+    for key in ("eval/acc", "eval/acc_std", "eval/purity", "eval/nmi", "eval/ari", "baseline/pixels_acc"):
+        assert 0.0 <= summary["metrics"][key] <= 1.0, key
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval/acc" in r] == [30, 60]
+    assert [r["step"] for r in rows if "train/d_loss" in r] == [20, 40, 60]
+
+
+def test_offline_wandb_history_has_eval_acc(finished_run):
+    folder, _, _ = finished_run
+    history = read_history(folder)
+    acc = {row["_step"]: row["eval/acc"] for row in history if "eval/acc" in row}
+    summary = json.loads((folder / "summary.json").read_text())
+    assert set(acc) == {30, 60}
+    assert acc[60] == pytest.approx(summary["metrics"]["eval/acc"])
+    assert any("train/g_lc" in row for row in history)
+
+
+def test_rerun_of_a_complete_run_does_not_train_again(finished_run):
+    folder, _, args = finished_run
+    proc = launch(args)
+    assert proc.returncode == 0
+    assert "already complete" in proc.stdout
+    assert len(list((folder / "checkpoints").glob("*.pt"))) == 2
