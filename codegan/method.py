@@ -1,8 +1,10 @@
 """CoDeGAN's training step: G (adversarial + beta_c L_c + beta_z L_z), then E, then D.
 
 Order per real batch (REFERENCE.md section 1): when ``step % critic == 0`` update G, then the
-encoder (from ``chain_step`` on), then update D every step. The encoder is one trunk with two heads
-for the dcgan family: E_c (L2-normalised class feature) and E_z (z_n regression).
+encoder(s) (from ``chain_step`` on), then update D every step. ``codegan.encoders=shared`` is one
+trunk with two heads (the 28x28 models): E_c (L2-normalised class feature) and E_z (z_n regression),
+trained on ``L_c + (beta_z / beta_c) L_z``. ``separate`` is two networks (the 32x32 models): E_c (backbone
++ MLP projection head) trained on L_c, E_z trained on L_z, each on its own fresh batch.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from torch import nn
 
 from codegan.losses import noise_loss, supcon_loss
 from harness import adversarial
-from harness.augment import random_resized_crop
+from harness.augment import second_view
 from harness.config import Config
 from harness.gan import DataInfo, GANMethod, frozen
 from harness.registry import register_method
@@ -32,48 +34,93 @@ class TwoHeadEncoder(nn.Module):
         return F.normalize(out[:, : self.fc_dim], dim=1), out[:, self.fc_dim :]
 
 
+class ProjectionEncoder(nn.Module):
+    """E_c alone: a backbone ending in ``hidden`` units, then ReLU -> Linear(hidden -> fc_dim), L2-normalised."""
+
+    def __init__(self, backbone: nn.Module, hidden: int, fc_dim: int):
+        super().__init__()
+        self.backbone, self.proj = backbone, nn.Sequential(nn.ReLU(), nn.Linear(hidden, fc_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.proj(self.backbone(x)).float(), dim=1)
+
+
 @register_method("codegan")
 class CoDeGAN(GANMethod):
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
         super().__init__(cfg, info, accelerator, generator)
-        c = cfg.codegan
-        trunk = self.family.encoder(self.shape, c.fc_dim + self.zn_dim, cfg.model)
-        self.add("E", TwoHeadEncoder(trunk, c.fc_dim), cfg.train.lr_e, cfg.train.weight_decay)
+        c, m, t = cfg.codegan, cfg.model, cfg.train
+        self.shared = c.encoders == "shared"
+        if self.shared:
+            self.add(
+                "E",
+                TwoHeadEncoder(self.family.encoder(self.shape, c.fc_dim + self.zn_dim, m), c.fc_dim),
+                t.lr_e,
+                t.weight_decay,
+            )
+        else:
+            ec = ProjectionEncoder(self.family.encoder(self.shape, m.hidden, m), m.hidden, c.fc_dim)
+            self.add("Ec", ec, t.lr_e, t.weight_decay)
+            self.add("Ez", self.family.encoder(self.shape, self.zn_dim, m), t.lr_e, t.weight_decay)
         self.prepare()
 
-    def _views(self, x: torch.Tensor) -> torch.Tensor:
-        """The image and its RandomResizedCrop view, stacked view-major."""
-        c = self.cfg.codegan
-        return torch.cat([x, random_resized_crop(x, tuple(c.crop_scale), self.rng, per_sample=c.crop_per_sample)])
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        return ("E",) if self.shared else ("Ec", "Ez")
 
-    def _encoder_losses(self, enc: nn.Module, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor):
+    def _views(self, x: torch.Tensor) -> torch.Tensor:
+        """The image and its augmented view, stacked view-major."""
+        c = self.cfg.codegan
+        return torch.cat([x, second_view(x, c.augment, tuple(c.crop_scale), self.rng, c.crop_per_sample)])
+
+    def _lc(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return supcon_loss(feats, c.repeat(2), self.cfg.codegan.tau, self.cfg.codegan.base_tau)
+
+    def _shared_losses(self, enc: nn.Module, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor):
         feats, z_hat = enc(self._views(x))
-        l_c = supcon_loss(feats, c.repeat(2), self.cfg.codegan.tau, self.cfg.codegan.base_tau)
-        l_z = noise_loss(z_hat[: x.shape[0]], z)
-        return l_c, l_z
+        return self._lc(feats, c), noise_loss(z_hat[: x.shape[0]], z)
+
+    def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fresh fakes (no gradient to G) and their codes, for an encoder update."""
+        z, c = self.latent(n)
+        with torch.no_grad(), self.acc.autocast():
+            x = self.raw("G")(self.g_input(z, c)).float()
+        return x, z, c
 
     def g_step(self) -> dict[str, torch.Tensor]:
         cg = self.cfg.codegan
         z, c = self.latent(self.cfg.train.g_batch_size)
-        with frozen(self.raw("D"), self.raw("E")), self.acc.autocast():
+        encoders = [self.raw(n) for n in self.encoder_names]
+        with frozen(self.raw("D"), *encoders), self.acc.autocast():
             x = self.nets["G"](self.g_input(z, c)).float()
             adv = adversarial.g_loss(self.cfg.train.gan_loss, self.raw("D")(x).float())
-            l_c, l_z = self._encoder_losses(self.raw("E"), x, z, c)
+            if self.shared:
+                l_c, l_z = self._shared_losses(encoders[0], x, z, c)
+            else:
+                l_c, l_z = self._lc(encoders[0](self._views(x)), c), noise_loss(encoders[1](x), z)
             loss = adv + cg.beta_c * l_c + cg.beta_z * l_z
         self.step("G", loss)
         return {"g_adv": adv.detach(), "g_lc": l_c.detach(), "g_lz": l_z.detach()}
 
     def e_step(self) -> dict[str, torch.Tensor]:
-        """Encoder update on fresh fakes: ``L_c + (beta_z / beta_c) L_z`` (``beta_z`` alone if beta_c = 0)."""
+        """Shared: ``L_c + (beta_z / beta_c) L_z`` (``beta_z`` alone if beta_c = 0) on one fresh batch.
+        Separate: E_c on L_c (``e_batch_size``), E_z on L_z (``ez_batch_size``), each on its own batch."""
         cg = self.cfg.codegan
-        z, c = self.latent(cg.e_batch_size)
-        with torch.no_grad(), self.acc.autocast():
-            x = self.raw("G")(self.g_input(z, c)).float()
+        if self.shared:
+            x, z, c = self._generate(cg.e_batch_size)
+            with self.acc.autocast():
+                l_c, l_z = self._shared_losses(self.nets["E"], x, z, c)
+            ratio = cg.beta_z / cg.beta_c if cg.beta_c > 0 else cg.beta_z
+            self.step("E", l_c + ratio * l_z)
+            return {"e_lc": l_c.detach(), "e_lz": l_z.detach()}
+        x, z, c = self._generate(cg.e_batch_size)
         with self.acc.autocast():
-            l_c, l_z = self._encoder_losses(self.nets["E"], x, z, c)
-        ratio = cg.beta_z / cg.beta_c if cg.beta_c > 0 else cg.beta_z
-        loss = l_c + ratio * l_z
-        self.step("E", loss)
+            l_c = self._lc(self.nets["Ec"](self._views(x)), c)
+        self.step("Ec", l_c)
+        x, z, c = self._generate(cg.ez_batch_size or cg.e_batch_size)
+        with self.acc.autocast():
+            l_z = noise_loss(self.nets["Ez"](x), z)
+        self.step("Ez", l_z)
         return {"e_lc": l_c.detach(), "e_lz": l_z.detach()}
 
     def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
@@ -89,4 +136,5 @@ class CoDeGAN(GANMethod):
     def class_features(self, x: torch.Tensor) -> torch.Tensor:
         """E_c's L2-normalised features: what k-means clusters at evaluation."""
         with self.acc.autocast():
-            return self.raw("E")(x)[0].float()
+            out = self.raw(self.encoder_names[0])(x)
+        return (out[0] if self.shared else out).float()

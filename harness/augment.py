@@ -37,3 +37,91 @@ def random_resized_crop(
         theta = theta.expand(n, 2, 3)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma, as torchvision's rgb_to_grayscale, kept as one channel."""
+    r, g, b = x.unbind(1)
+    return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
+
+
+def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(1)
+    mx, _ = x.max(1)
+    mn, _ = x.min(1)
+    delta = mx - mn
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    h = torch.where(mx == r, ((g - b) / safe) % 6, torch.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    h = torch.where(delta > 0, h / 6, torch.zeros_like(h))
+    s = torch.where(mx > 0, delta / torch.where(mx > 0, mx, torch.ones_like(mx)), torch.zeros_like(mx))
+    return torch.stack([h, s, mx], 1)
+
+
+def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    h, s, v = x.unbind(1)
+    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], 1)
+    return v.unsqueeze(1) - (v * s).unsqueeze(1) * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+def _per_sample(n: int, lo: float, hi: float, u: torch.Tensor) -> torch.Tensor:
+    return (lo + (hi - lo) * u).view(n, 1, 1, 1)
+
+
+def color_jitter(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    brightness: float = 0.3,
+    contrast: float = 0.3,
+    saturation: float = 0.3,
+    hue: float = 0.1,
+    p: float = 0.8,
+) -> torch.Tensor:
+    """torchvision's ColorJitter with per-image factors, applied to each image with probability ``p``.
+
+    Factors are uniform in ``[1 - s, 1 + s]`` (hue shift in ``[-hue, hue]`` turns); the four adjustments
+    run in a fixed order (torchvision shuffles it per call). RGB input in [0, 1].
+    """
+    n = x.shape[0]
+    u = torch.rand(n, 5, device=x.device, generator=generator)
+    out = x * _per_sample(n, 1 - brightness, 1 + brightness, u[:, 0])
+    out = out.clamp(0, 1)
+    mean = _gray(out).mean(dim=(1, 2, 3), keepdim=True)
+    out = (mean + _per_sample(n, 1 - contrast, 1 + contrast, u[:, 1]) * (out - mean)).clamp(0, 1)
+    gray = _gray(out)
+    out = (gray + _per_sample(n, 1 - saturation, 1 + saturation, u[:, 2]) * (out - gray)).clamp(0, 1)
+    if hue > 0:
+        hsv = _rgb_to_hsv(out)
+        shift = (-hue + 2 * hue * u[:, 3]).view(n, 1, 1)
+        hsv = torch.stack([(hsv[:, 0] + shift) % 1.0, hsv[:, 1], hsv[:, 2]], 1)
+        out = _hsv_to_rgb(hsv)
+    apply = (u[:, 4] < p).view(n, 1, 1, 1)
+    return torch.where(apply, out, x)
+
+
+def random_grayscale(x: torch.Tensor, generator: torch.Generator, p: float = 0.1) -> torch.Tensor:
+    """Each RGB image replaced by its 3-channel grey version with probability ``p``."""
+    apply = torch.rand(x.shape[0], device=x.device, generator=generator).view(-1, 1, 1, 1) < p
+    return torch.where(apply, _gray(x).expand_as(x), x)
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    apply = torch.rand(x.shape[0], device=x.device, generator=generator).view(-1, 1, 1, 1) < p
+    return torch.where(apply, x.flip(-1), x)
+
+
+def second_view(
+    x: torch.Tensor, kind: str, scale: tuple[float, float], generator: torch.Generator, per_sample: bool = True
+) -> torch.Tensor:
+    """L_c's augmented copy of a batch in [0, 1]: ``crop`` (28x28 data: RandomResizedCrop) or ``color``
+    (32x32 data: crop + horizontal flip + ColorJitter(0.3, 0.3, 0.3, 0.1) p=0.8 + grayscale p=0.1)."""
+    out = random_resized_crop(x, scale, generator, per_sample=per_sample)
+    if kind == "crop":
+        return out
+    if kind != "color":
+        raise ValueError(f"unknown augmentation '{kind}' (crop | color)")
+    out = random_hflip(out, generator)
+    if out.shape[1] == 3:
+        out = random_grayscale(color_jitter(out, generator), generator)
+    else:  # grey images: brightness and contrast only
+        out = color_jitter(out.expand(-1, 3, -1, -1), generator, saturation=0.0, hue=0.0)[:, :1]
+    return out

@@ -34,21 +34,27 @@ def opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
 @dataclass
 class DataConfig:
     dataset: str = opt("digits", "dataset card name (datasets/<name>.yaml) or path to a card YAML")
-    root: str = opt("", "folder holding built shards (<root>/<dataset>/); empty = $CODEGAN_DATA or datasets/")
+    root: str = opt(
+        "",
+        "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA or datasets/), an http(s) URL prefix,"
+        " or pipe:CMD with {} standing for the file path",
+    )
     image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size")
     num_workers: int = opt(0, "DataLoader worker processes per rank; must divide data.streams")
     streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is")
     verify: bool = opt(True, "check each local shard's sha256 against the manifest before training")
+    on_error: str = opt("stop", "bad shard or sample: stop (error naming it) | skip (skip, count and log it)")
 
 
 @dataclass
 class ModelConfig:
-    arch: str = opt("dcgan", "network family for G, D and E (registered name)")
+    arch: str = opt("dcgan", "network family for G, D and E: dcgan (28x28-style) | resnet (SNGAN-style, 32x32)")
     zn_dim: int = opt(30, "dimension of the continuous noise z_n")
     g_width: int = opt(64, "base channel width of G's last conv (doubled once towards the input)")
     d_width: int = opt(64, "base channel width of D")
     e_width: int = opt(64, "base channel width of the encoder")
-    hidden: int = opt(1024, "width of the fully connected layers of G, D and E")
+    hidden: int = opt(1024, "width of the fully connected layers of G, D and E (and of E_c's projection head)")
+    spectral_norm: bool = opt(True, "spectral normalisation of D's layers (resnet family)")
 
 
 @dataclass
@@ -62,8 +68,9 @@ class TrainConfig:
     lr_e: float = opt(1e-4, "Adam learning rate of the encoder(s)")
     betas: list[float] = opt([0.5, 0.9], "Adam betas for every optimizer")
     weight_decay: float = opt(2.5e-5, "Adam weight decay of G and the encoder (the reference 28x28 value)")
-    gan_loss: str = opt("wgan-gp", "adversarial loss: wgan-gp | hinge")
+    gan_loss: str = opt("wgan-gp", "adversarial loss: wgan-gp | hinge | bce (non-saturating, the original GAN/InfoGAN)")
     gp_weight: float = opt(10.0, "WGAN-GP gradient-penalty weight (computed in fp32)")
+    lr_decay: str = opt("none", "learning-rate schedule of every optimizer: none | linear (to 0 at train.steps)")
     ema_decay: float = opt(0.0, "EMA decay of G's weights used for sampling; 0 = off")
     mixed_precision: str = opt("auto", "auto (from accelerate launch) | no | fp16 | bf16")
     log_every: int = opt(50, "steps between loss logs")
@@ -80,10 +87,27 @@ class CoDeGANConfig:
     tau: float = opt(0.07, "SupCon temperature")
     base_tau: float = opt(0.07, "SupCon base temperature (loss is scaled by tau / base_tau)")
     fc_dim: int = opt(120, "dimension of E_c's L2-normalised class feature")
-    e_batch_size: int = opt(300, "generated images per encoder update per rank")
+    e_batch_size: int = opt(300, "generated images per encoder update per rank (E_c's when encoders=separate)")
+    ez_batch_size: int = opt(0, "generated images per E_z update when encoders=separate; 0 = e_batch_size")
+    encoders: str = opt("shared", "shared (one trunk, E_c and E_z heads: 28x28) | separate (E_c and E_z nets: 32x32)")
+    augment: str = opt("crop", "L_c's second view: crop (RandomResizedCrop) | color (+ flip, colour jitter, grey)")
     chain_step: int = opt(0, "encoder updates start at this iteration (E frozen before; for a pre-trained E_c)")
     crop_scale: list[float] = opt([0.8, 1.0], "area range of the RandomResizedCrop that makes L_c's second view")
     crop_per_sample: bool = opt(True, "draw a crop per image (false = one crop per batch, as the reference code)")
+
+
+@dataclass
+class BaselinesConfig:
+    lambda_mi: float = opt(1.0, "InfoGAN: weight of the categorical MI term, CE of Q's logits vs the code (paper: 1)")
+    cont_dim: int = opt(0, "InfoGAN: continuous codes, uniform in [-1, 1] (paper, MNIST: 2); 0 = none")
+    lambda_cont: float = opt(0.1, "InfoGAN: weight of the continuous codes' Gaussian NLL (paper: 0.1-1)")
+    mi_trains_d_trunk: bool = opt(
+        True, "InfoGAN: true = the MI term also trains D's trunk (original); false = G and Q head only (StudioGAN)"
+    )
+    q_hidden: int = opt(128, "InfoGAN: hidden units of the Q head on D's trunk features")
+    cluster_beta_n: float = opt(10.0, "ClusterGAN: weight of the z_n MSE term (Mukherjee et al.: 10)")
+    cluster_beta_c: float = opt(10.0, "ClusterGAN: weight of the z_c cross-entropy term (Mukherjee et al.: 10)")
+    cluster_sigma_n: float = opt(0.1, "ClusterGAN: standard deviation of z_n (Mukherjee et al.: 0.1)")
 
 
 @dataclass
@@ -114,6 +138,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     codegan: CoDeGANConfig = field(default_factory=CoDeGANConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -131,11 +156,16 @@ SCHEDULE_KEYS = frozenset(
         "data.root",
         "data.num_workers",
         "data.verify",
+        "data.on_error",
     }
 )
 
 _CHOICES = {
-    "train.gan_loss": ("wgan-gp", "hinge"),
+    "train.gan_loss": ("wgan-gp", "hinge", "bce"),
+    "train.lr_decay": ("none", "linear"),
+    "codegan.encoders": ("shared", "separate"),
+    "codegan.augment": ("crop", "color"),
+    "data.on_error": ("stop", "skip"),
     "train.mixed_precision": ("auto", "no", "fp16", "bf16"),
     "log.wandb": ("offline", "online", "disabled"),
     "eval.split": ("train", "test"),
@@ -165,6 +195,8 @@ _POSITIVE = (
     "eval.batch_size",
     "eval.grid_columns",
     "data.streams",
+    "baselines.q_hidden",
+    "baselines.cluster_sigma_n",
 )
 _NON_NEGATIVE = (
     "seed",
@@ -176,6 +208,12 @@ _NON_NEGATIVE = (
     "codegan.beta_c",
     "codegan.beta_z",
     "codegan.chain_step",
+    "codegan.ez_batch_size",
+    "baselines.lambda_mi",
+    "baselines.cont_dim",
+    "baselines.lambda_cont",
+    "baselines.cluster_beta_n",
+    "baselines.cluster_beta_c",
 )
 
 
@@ -284,18 +322,27 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), "" if value is None else value
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a config YAML (safe loader) into flat dotted keys."""
+def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a config YAML (safe loader) into flat dotted keys.
+
+    A top-level ``base: <path>`` (relative to the file) names a preset whose keys this file starts
+    from and overrides: baselines inherit the CoDeGAN preset of their dataset, so only the method differs.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
+    if p.resolve() in _seen:
+        raise ConfigError(f"{p}: 'base' chain loops back to itself")
     try:
         tree = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: invalid YAML: {exc}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{p}: top level must be a mapping of config sections")
-    return _flatten(tree, str(p))
+    base = tree.pop("base", None)
+    flat = load_yaml(p.parent / str(base), (*_seen, p.resolve())) if base else {}
+    flat.update(_flatten(tree, str(p)))
+    return flat
 
 
 def build_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

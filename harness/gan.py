@@ -40,9 +40,17 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
 
 
 class GANMethod:
-    """Shared plumbing; ``self.nets``/``self.opts`` hold the prepared (possibly DDP-wrapped) objects."""
+    """Shared plumbing; ``self.nets``/``self.opts`` hold the prepared (possibly DDP-wrapped) objects.
+
+    The latent vector is ``[z_n, codes, onehot(c)]``: ``z_n ~ N(0, noise_std^2)`` of ``model.zn_dim``,
+    ``code_dim`` continuous codes ~ U(-1, 1) (InfoGAN's; none by default), and the class code ``c``.
+    """
 
     name = "gan"
+    trains = True  # False: nothing to train (k-means baselines); the Trainer only evaluates
+    argmax_tag = ""  # methods with predict_class() report eval/acc_<tag>, ...
+    code_dim = 0
+    noise_std = 1.0
 
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
         self.cfg, self.acc, self.rng = cfg, accelerator, generator
@@ -51,7 +59,8 @@ class GANMethod:
         self.nets: dict[str, nn.Module] = {}
         self.opts: dict[str, torch.optim.Optimizer] = {}
         t = cfg.train
-        self.add("G", self.family.generator(self.zn_dim + self.classes, self.shape, cfg.model), t.lr_g, t.weight_decay)
+        g_in = self.zn_dim + self.code_dim + self.classes
+        self.add("G", self.family.generator(g_in, self.shape, cfg.model), t.lr_g, t.weight_decay)
         self.add("D", self.family.discriminator(self.shape, cfg.model), t.lr_d, 0.0)
 
     @property
@@ -75,11 +84,19 @@ class GANMethod:
         return self.acc.unwrap_model(self.nets[name])
 
     # latent codes ------------------------------------------------------------------------
-    def latent(self, n: int, class_index: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``z_n ~ N(0, I)`` and class codes ``c`` (uniform, or the given ones), drawn on the device."""
-        z = torch.randn(n, self.zn_dim, device=self.device, generator=self.rng)
+    def latent(
+        self, n: int, class_index: torch.Tensor | int | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z = [z_n, codes]`` and class codes ``c`` (uniform, or the given ones), drawn on the device."""
+        gen = generator or self.rng
+        z = torch.randn(n, self.zn_dim, device=self.device, generator=gen)
+        if self.noise_std != 1.0:
+            z = z * self.noise_std
+        if self.code_dim:
+            codes = torch.rand(n, self.code_dim, device=self.device, generator=gen) * 2 - 1
+            z = torch.cat([z, codes], dim=1)
         if class_index is None:
-            c = torch.randint(0, self.classes, (n,), device=self.device, generator=self.rng)
+            c = torch.randint(0, self.classes, (n,), device=self.device, generator=gen)
         else:
             c = torch.as_tensor(class_index, device=self.device).expand(n).long()
         return z, c
@@ -88,29 +105,49 @@ class GANMethod:
         return torch.cat([z, nn.functional.one_hot(c, self.classes).to(z.dtype)], dim=1)
 
     # updates ---------------------------------------------------------------------------------
-    def step(self, name: str, loss: torch.Tensor) -> None:
-        opt = self.opts[name]
-        opt.zero_grad(set_to_none=True)
+    def set_lr_scale(self, scale: float) -> None:
+        """Every optimizer's learning rate = its configured rate x ``scale`` (for schedules)."""
+        for opt in self.opts.values():
+            for group in opt.param_groups:
+                group.setdefault("base_lr", group["lr"])
+                group["lr"] = group["base_lr"] * scale
+
+    def step(self, names: str | tuple[str, ...], loss: torch.Tensor) -> None:
+        """One backward of ``loss`` and a step of the named optimizer(s)."""
+        opts = [self.opts[n] for n in ((names,) if isinstance(names, str) else names)]
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
         self.acc.backward(loss)
-        opt.step()
+        for opt in opts:
+            opt.step()
 
     def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One critic update on a real batch and as many fresh fakes; GP (fp32) for wgan-gp."""
+        """One critic update on a real batch and as many fresh fakes; GP (fp32) for wgan-gp.
+
+        Methods that add a term to D's update (InfoGAN's MI) override :meth:`d_extra`.
+        """
         kind = self.cfg.train.gan_loss
         with torch.no_grad(), self.acc.autocast():
             z, c = self.latent(real.shape[0])
             fake = self.raw("G")(self.g_input(z, c)).float()
         with self.acc.autocast():
-            out = self.nets["D"](torch.cat([real, fake])).float()
-        out_real, out_fake = out.split([real.shape[0], fake.shape[0]])
+            out, feats = self.nets["D"](torch.cat([real, fake]), features=True)
+        out_real, out_fake = out.float().split([real.shape[0], fake.shape[0]])
         loss = adversarial.d_loss(kind, out_real, out_fake)
         logs = {"d_loss": loss.detach(), "d_real": out_real.mean().detach(), "d_fake": out_fake.mean().detach()}
         if kind == "wgan-gp":
             gp = adversarial.gradient_penalty(self.raw("D"), real, fake, self.rng)
             loss = loss + self.cfg.train.gp_weight * gp
             logs["gp"] = gp.detach()
-        self.step("D", loss)
+        extra, names = self.d_extra(feats[real.shape[0] :], z, c, logs)
+        self.step(names, loss + extra if extra is not None else loss)
         return logs
+
+    def d_extra(
+        self, fake_feats: torch.Tensor, z: torch.Tensor, c: torch.Tensor, logs: dict
+    ) -> tuple[torch.Tensor | None, str | tuple[str, ...]]:
+        """(a term added to D's loss from D's trunk features of the fakes, the optimizers it steps)."""
+        return None, "D"
 
     # sampling and state ----------------------------------------------------------------------
     @torch.no_grad()

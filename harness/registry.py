@@ -12,7 +12,7 @@ from typing import Any
 
 METHODS: dict[str, Any] = {}
 ARCHS: dict[str, Any] = {}
-BUILTIN_METHOD_MODULES = ("codegan.method",)
+BUILTIN_METHOD_MODULES = ("codegan.method", "baselines.infogan", "baselines.clustergan", "baselines.pixels")
 BUILTIN_ARCH_MODULES = ("harness.nets.families",)
 
 

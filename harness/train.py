@@ -24,8 +24,8 @@ from accelerate.utils import gather_object
 from harness import checkpoint, registry
 from harness.config import Config, config_hash
 from harness.data.build import ensure_built
-from harness.data.cards import load_card
-from harness.data.manifest import read_manifest, verify_shards
+from harness.data.cards import DataError, load_card
+from harness.data.manifest import dataset_location, is_remote, read_manifest, shard_problems
 from harness.data.stream import ShardStream, load_split, make_loader
 from harness.data.transforms import to_unit
 from harness.ema import EMA
@@ -37,6 +37,7 @@ from harness.seeding import derive_seed
 from harness.track import NullTracker, Tracker
 
 EvalCallback = Callable[[int, dict[str, float], Path | None], None]
+POSTFIX = ("d_loss", "g_lc", "e_lc", "g_mi_cat", "e_zc", "img_per_s")  # what the progress bar shows
 
 
 def make_accelerator(cfg: Config) -> Accelerator:
@@ -93,7 +94,8 @@ class Trainer:
         self.rng.manual_seed(derive_seed(cfg.seed, "rank", self.acc.process_index))
         self.info = DataInfo(self.manifest.classes, (self.manifest.shape[0], self.size, self.size))
         self.method = registry.method(cfg.method)(cfg, self.info, self.acc, self.rng)
-        self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+        use_ema = cfg.train.ema_decay > 0 and self.method.trains
+        self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay) if use_ema else None
         self.start = self._resume()
         self.trace: list[int] = []
 
@@ -101,13 +103,26 @@ class Trainer:
     def _setup_data(self) -> None:
         cfg = self.cfg
         card = load_card(cfg.data.dataset)
-        with self.acc.main_process_first():
-            self.location = str(ensure_built(cfg.data.dataset, cfg.data.root, progress=self.main))
+        if is_remote(cfg.data.root):  # shards served from elsewhere (http, pipe: command); never built here
+            self.location = dataset_location(cfg.data.root, card.name)
+        else:
+            with self.acc.main_process_first():
+                self.location = str(ensure_built(cfg.data.dataset, cfg.data.root, progress=self.main))
         self.manifest = read_manifest(self.location)
-        if self.main and cfg.data.verify:
-            verify_shards(self.location, self.manifest, ["train", cfg.eval.split])
+        self.bad_shards = 0
+        if self.main and cfg.data.verify and not is_remote(self.location):
+            problems = shard_problems(self.location, self.manifest, ["train", cfg.eval.split])
+            if problems and cfg.data.on_error == "stop":
+                raise DataError(problems[0] + " (data.on_error=skip reads what it can)")
+            for problem in problems:
+                print(f"warning: {problem}; reading it sample by sample (data.on_error=skip)")
+            self.bad_shards = len(problems)
         self.size = cfg.data.image_size or card.shape[1]
-        self.eval_data = load_split(self.location, self.manifest, cfg.eval.split) if self.main else None
+        self.eval_data = None
+        if self.main:
+            self.eval_data = load_split(self.location, self.manifest, cfg.eval.split, cfg.data.on_error)
+            if int(self.eval_data["skipped"]):
+                print(f"warning: skipped {int(self.eval_data['skipped'])} bad samples of the {cfg.eval.split} split")
 
     def _resume(self) -> int:
         path = checkpoint.latest(self.run_dir / "checkpoints")
@@ -163,17 +178,18 @@ class Trainer:
             t = time.time()
             metrics = cluster_eval(self.method, self.eval_data, self.info.classes, self.size, self.cfg)
             metrics["perf/eval_s"] = time.time() - t
-            net = self.ema.net if self.ema else None
-            grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net)
             self.tracker.log(step, metrics)
-            self.tracker.log_images(step, "grid", grid)
+            if self.method.trains:
+                net = self.ema.net if self.ema else None
+                grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net)
+                self.tracker.log_images(step, "grid", grid)
         self.acc.wait_for_everyone()
         return metrics
 
     # the loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
-        cfg, acc = self.cfg, self.acc
-        steps = cfg.train.steps
+        cfg = self.cfg
+        steps = cfg.train.steps if self.method.trains else 0  # k-means baselines only evaluate
         done_before = read_summary(self.run_dir) if self.start == steps else None
         if done_before and done_before.get("step") == steps:
             if self.main:
@@ -182,8 +198,30 @@ class Trainer:
             return done_before["metrics"]
         baseline = {}
         if self.main and cfg.eval.pixel_baseline:
-            cache = Path(self.location) / "cache"
+            cache = Path(cfg.log.root) / ".cache" if is_remote(self.location) else Path(self.location) / "cache"
             baseline = pixel_baseline(self.eval_data, self.manifest, cfg, cache)
+        rate, train_s, skipped_all = 0.0, 0.0, 0
+        if steps > self.start:
+            rate, train_s, skipped_all = self._loop(steps)
+            self.save(steps)
+        metrics = self.evaluate(steps)
+        self._write_trace(steps)
+        result = {**metrics, **baseline, "perf/img_per_s": rate, "perf/train_s": train_s}
+        if cfg.data.on_error == "skip":
+            eval_skipped = int(self.eval_data["skipped"]) if self.main else 0
+            result.update(
+                {"data/skipped": skipped_all, "data/eval_skipped": eval_skipped, "data/bad_shards": self.bad_shards}
+            )
+        if self.main:
+            self._finish(steps, result)
+        if self.on_eval:
+            self.on_eval(steps, result, checkpoint.latest(self.run_dir / "checkpoints"))
+        self.tracker.finish()
+        return result
+
+    def _loop(self, steps: int) -> tuple[float, float, int]:
+        """Steps ``start+1 .. steps``; returns (images/s at the last log, loop seconds, samples skipped)."""
+        cfg, acc = self.cfg, self.acc
         stream = ShardStream(
             self.location,
             self.manifest,
@@ -194,6 +232,7 @@ class Trainer:
             acc.num_processes,
             cfg.data.streams,
             start_batch=self.start,
+            on_error=cfg.data.on_error,
         )
         batches = iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
         stop = StopRequest()
@@ -205,12 +244,16 @@ class Trainer:
         )
         imgs_per_step = cfg.train.batch_size * acc.num_processes
         t_loop, t_mark, mark = time.time(), time.time(), self.start
-        rate, step = 0.0, self.start
+        rate, step, skipped, skipped_all = 0.0, self.start, 0, 0
+        latest: dict[str, torch.Tensor] = {}
         try:
             for step in range(self.start + 1, steps + 1):
                 batch = next(batches)
+                skipped += int(batch["skipped"])
                 real = to_unit(batch["image"].to(acc.device, non_blocking=True), self.size)
-                logs = self.method.train_step(real, step - 1)
+                if cfg.train.lr_decay == "linear":
+                    self.method.set_lr_scale(1.0 - (step - 1) / steps)
+                latest.update(self.method.train_step(real, step - 1))  # G/E losses persist between G steps
                 if self.ema is not None:
                     self.ema.update(self.method.generator_net())
                 if cfg.train.trace:
@@ -220,17 +263,16 @@ class Trainer:
                     now = time.time()
                     rate = (step - mark) * imgs_per_step / max(now - t_mark, 1e-9)
                     t_mark, mark = now, step
-                    values = {f"train/{k}": float(v) for k, v in logs.items()}
+                    values = {f"train/{k}": float(v) for k, v in latest.items()}
                     values["perf/img_per_s"] = rate
+                    stop_now, skipped_all = self._reduce_flags(stop.requested, skipped)
+                    if cfg.data.on_error == "skip":
+                        values["data/skipped"] = skipped_all
                     self.tracker.log(step, values)
                     progress.set_postfix(
-                        {
-                            k.split("/")[-1]: f"{v:.3g}"
-                            for k, v in values.items()
-                            if k.split("/")[-1] in ("d_loss", "g_lc", "e_lc", "img_per_s")
-                        }
+                        {k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if k.split("/")[-1] in POSTFIX}
                     )
-                    if self._agree_to_stop(stop.requested):
+                    if stop_now:
                         self.save(step)
                         raise KeyboardInterrupt(f"stopped at step {step}; resume with --resume {self.run_dir}")
                 if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step != steps:
@@ -243,24 +285,15 @@ class Trainer:
         finally:
             progress.close()
             stop.restore()
-        train_s = time.time() - t_loop
-        if steps > self.start:
-            self.save(steps)
-        metrics = self.evaluate(steps)
-        self._write_trace(steps)
-        result = {**metrics, **baseline, "perf/img_per_s": rate, "perf/train_s": train_s}
-        if self.main:
-            self._finish(steps, result)
-        if self.on_eval:
-            self.on_eval(steps, result, checkpoint.latest(self.run_dir / "checkpoints"))
-        self.tracker.finish()
-        return result
+        return rate, time.time() - t_loop, skipped_all
 
-    def _agree_to_stop(self, local: bool) -> bool:
+    def _reduce_flags(self, stop: bool, skipped: int) -> tuple[bool, int]:
+        """(does any rank ask to stop, training samples skipped on all ranks): one all-reduce per log step."""
         if self.acc.num_processes == 1:
-            return local
-        flag = torch.tensor([1.0 if local else 0.0], device=self.acc.device)
-        return bool(self.acc.reduce(flag, reduction="sum").item() > 0)
+            return stop, skipped
+        flags = torch.tensor([float(stop), float(skipped)], device=self.acc.device)
+        total = self.acc.reduce(flags, reduction="sum").tolist()
+        return total[0] > 0, int(total[1])
 
     def _write_trace(self, steps: int) -> None:
         if not self.cfg.train.trace:

@@ -7,6 +7,9 @@
   real images/s. Timings are medians over ``--iters`` after ``--warmup`` iterations.
 * ``tar``: reading one digits shard with Python's tarfile (webdataset's reader) against the
   harness's reader, per sample; the ratio justifies the hand-written reader.
+* ``pipeline``: decoded training images/s from a dataset's shards (default Fashion-MNIST) through the
+  real input pipeline with 0, 1 and 2 DataLoader workers, and its ratio to the training step's
+  consumption (real images/s of the same dataset's preset step measured above).
 """
 
 from __future__ import annotations
@@ -108,6 +111,26 @@ def bench_tar(root: str) -> dict:
     }
 
 
+def bench_pipeline(dataset: str, root: str, workers: list[int], batches: int, batch: int) -> dict:
+    from harness.data.build import ensure_built
+    from harness.data.manifest import read_manifest
+    from harness.data.stream import ShardStream, make_loader
+
+    location = str(ensure_built(dataset, root, progress=False))
+    man = read_manifest(location)
+    rates = {}
+    for n in workers:
+        it = iter(make_loader(ShardStream(location, man, "train", batch, seed=0, streams=4), n))
+        for _ in range(max(4, 2 * n)):  # start the workers and fill their queues
+            next(it)
+        t = time.perf_counter()
+        for _ in range(batches):
+            next(it)
+        rates[str(n)] = batches * batch / (time.perf_counter() - t)
+        del it
+    return {"dataset": dataset, "batch": batch, "img_per_s_by_workers": rates}
+
+
 def device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
@@ -120,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--data-root", default="")
+    parser.add_argument("--pipeline-dataset", default="fashion-mnist", help="shards for the input-pipeline figure")
+    parser.add_argument("--pipeline-batches", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results-<cpu|cuda>.json)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides applied to every preset")
     args = parser.parse_args(argv)
@@ -129,14 +154,27 @@ def main(argv: list[str] | None = None) -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "steps": [bench_step(p, args.iters, args.warmup, args.overrides) for p in args.presets],
         "tar": bench_tar(args.data_root),
+        "pipeline": bench_pipeline(args.pipeline_dataset, args.data_root, [0, 1, 2], args.pipeline_batches, 64),
     }
+    step = {s["preset"]: s for s in result["steps"]}.get(args.pipeline_dataset)
+    if step:
+        rates = result["pipeline"]["img_per_s_by_workers"]
+        result["pipeline"]["step_real_img_per_s"] = step["real_img_per_s"]
+        result["pipeline"]["ratio_to_step"] = {k: v / step["real_img_per_s"] for k, v in rates.items()}
     out = args.out or Path("bench") / f"results-{'cuda' if torch.cuda.is_available() else 'cpu'}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     for s in result["steps"]:
         parts = "  ".join(f"{k} {v:.1f} ms" for k, v in s["ms"].items())
         print(f"{s['preset']:>14}: {parts}  ({s['real_img_per_s']:.0f} real img/s)")
-    print(f"tar reader: {result['tar']['ratio']:.1f}x faster than tarfile; wrote {out}")
+    print(f"tar reader: {result['tar']['ratio']:.1f}x faster than tarfile")
+    pipe = result["pipeline"]
+    rates = "  ".join(f"{k} workers {v:.0f}" for k, v in pipe["img_per_s_by_workers"].items())
+    ratio = "  ".join(f"{v:.0f}x" for v in pipe.get("ratio_to_step", {}).values())
+    print(
+        f"input pipeline ({pipe['dataset']}, img/s): {rates}" + (f"  (vs the training step: {ratio})" if ratio else "")
+    )
+    print(f"wrote {out}")
     return 0
 
 

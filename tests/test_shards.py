@@ -151,3 +151,31 @@ def test_interrupted_build_leaves_no_manifest(tmp_path, monkeypatch):
     build("digits", root=str(tmp_path), progress=False)
     verify_shards(str(out), read_manifest(str(out)))
     assert sha256_file(out / "train-000000.tar")
+
+
+def test_skip_mode_counts_bad_samples_and_keeps_going(digits_shards, tmp_path):
+    from harness.data.stream import ShardStream, make_loader
+
+    d = _copy_shards(digits_shards, tmp_path / "d")
+    man = read_manifest(str(d))
+    good = list(iter_raw_samples(str(d / "test-000000.tar")))
+    bad_label = {**good[1], "cls": b"42"}
+    members = {}
+    for smp in [good[0], bad_label, *good[2:]]:
+        members.update({f"{smp['__key__']}.{ext}": smp[ext] for ext in ("png", "cls")})
+    (d / "test-000000.tar").write_bytes(_tar_with(members))
+    shard = d / "test-000001.tar"
+    shard.write_bytes(shard.read_bytes()[:5000])  # truncated: only its first samples survive
+    with pytest.raises(DataError, match=r"test-000000\.tar, sample 'test-0000001'.*label 42"):
+        load_split(str(d), man, "test")
+    data = load_split(str(d), man, "test", on_error="skip")
+    lost = int(data["skipped"])
+    assert lost > 1 and len(data["label"]) + lost == man.splits["test"].count
+
+    stream = ShardStream(str(d), man, "test", 40, seed=0, streams=1, on_error="skip")
+    it = iter(make_loader(stream, 0))
+    batches = [next(it) for _ in range(9)]  # 360 samples: one epoch and a bit
+    assert all(len(b["label"]) == 40 for b in batches)
+    assert sum(int(b["skipped"]) for b in batches) >= lost  # every bad sample met once in the first epoch
+    with pytest.raises(DataError, match=r"test-00000[01]\.tar"):
+        next(iter(make_loader(ShardStream(str(d), man, "test", 360, seed=0, streams=1), 0)))

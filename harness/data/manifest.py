@@ -90,12 +90,25 @@ def is_remote(location: str) -> bool:
     return "://" in location or location.startswith("pipe:")
 
 
+def member_url(location: str, name: str) -> str:
+    """The address of file ``name`` of a shard location: a folder, a URL prefix, or a ``pipe:`` command
+    in which ``{}`` stands for the file's relative path (``pipe:aws s3 cp s3://bucket/shards/{} -``)."""
+    if "{}" in location:
+        return location.replace("{}", name)
+    return f"{location.rstrip('/')}/{name}"
+
+
+def dataset_location(root: str, dataset: str) -> str:
+    """Where a dataset's shards live below a (possibly remote) root: ``<root>/<dataset>/``."""
+    return member_url(root, f"{dataset}/{{}}") if "{}" in root else f"{root.rstrip('/')}/{dataset}"
+
+
 def read_manifest(location: str) -> Manifest:
     """The manifest of a shard folder or URL prefix (``pipe:``/http locations read through webdataset)."""
     if is_remote(location):
         import webdataset as wds
 
-        url = location.rstrip("/") + "/" + MANIFEST
+        url = member_url(location, MANIFEST)
         try:
             with wds.gopen(url) as stream:
                 text = stream.read().decode()
@@ -108,16 +121,26 @@ def read_manifest(location: str) -> Manifest:
     return Manifest.from_json(path.read_text(), str(path))
 
 
-def verify_shards(location: str, man: Manifest, splits: list[str] | None = None) -> None:
-    """Check every local shard of ``splits`` exists and matches its manifest sha256."""
+def shard_problems(location: str, man: Manifest, splits: list[str] | None = None) -> list[str]:
+    """One message per local shard of ``splits`` that is missing or does not match its manifest sha256."""
+    problems = []
     for split in splits or list(man.splits):
         for shard in man.splits[split].shards:
             path = Path(location) / shard.name
             if not path.is_file():
-                raise DataError(f"shard {path} listed in the manifest is missing")
+                problems.append(f"shard {path} listed in the manifest is missing")
+                continue
             digest = sha256_file(path)
             if digest != shard.sha256:
-                raise DataError(
+                problems.append(
                     f"shard {path}: sha256 {digest[:12]}... does not match the manifest's {shard.sha256[:12]}..."
                     " (corrupt or replaced; rebuild with python -m harness.data build)"
                 )
+    return problems
+
+
+def verify_shards(location: str, man: Manifest, splits: list[str] | None = None) -> None:
+    """Raise :class:`DataError` for the first local shard that is missing or fails its sha256."""
+    problems = shard_problems(location, man, splits)
+    if problems:
+        raise DataError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))

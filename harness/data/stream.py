@@ -14,6 +14,9 @@ DataLoader workers, so a run is reproducible and resumable at any batch:
   worker ``w`` of ``n`` (n divides streams) produces the batches the loader will ask it for.
 * Streams are infinite, so every rank runs exactly the requested number of steps; seeking to any
   batch is arithmetic on the manifest's counts (no reading).
+* With ``on_error="skip"`` a bad sample (or the unreadable rest of a truncated shard) is skipped and
+  counted in the next batch's ``skipped``; the batch is filled from the following samples, so a
+  resumed run that skipped samples continues a few samples off the uninterrupted order.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from harness.data.cards import DataError
-from harness.data.manifest import Manifest, is_remote
+from harness.data.manifest import Manifest, member_url
 from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples, sample_index
 
 
@@ -92,20 +95,26 @@ class ShardStream(IterableDataset):
         world: int = 1,
         streams: int = 4,
         start_batch: int = 0,
+        on_error: str = "stop",
     ):
         super().__init__()
         if split not in manifest.splits:
             raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
         shards = manifest.splits[split].shards
-        base = location.rstrip("/")
-        self.urls = [f"{base}/{s.name}" for s in shards]
+        self.urls = [member_url(location, s.name) for s in shards]
         self.shape = tuple(manifest.shape)
         self.classes = manifest.classes
         self.batch_size, self.seed, self.streams, self.start = batch_size, seed, streams, start_batch
         self.plans = [
             ReaderPlan([s.count for s in shards], seed, rank * streams + s, world * streams) for s in range(streams)
         ]
-        self.remote = is_remote(location)
+        self.skip = on_error == "skip"
+        self.skipped = [0] * streams  # per stream, in the process that reads it
+
+    def _bad(self, s: int, exc: DataError, count: int = 1) -> None:
+        if not self.skip:
+            raise exc
+        self.skipped[s] += count
 
     def _samples(self, s: int, skip: int) -> Iterator[tuple[np.ndarray, int, int]]:
         plan = self.plans[s]
@@ -115,19 +124,28 @@ class ShardStream(IterableDataset):
             for piece in pieces[j:]:
                 url = self.urls[piece.shard]
                 raw = []
-                for pos, smp in enumerate(iter_raw_samples(url)):
-                    if pos >= piece.stop:
-                        break
-                    if pos >= piece.start:
-                        raw.append(smp)
-                if len(raw) != piece.count:
-                    raise DataError(f"shard {url}: ends at sample {len(raw) + piece.start}, the manifest says more")
+                try:
+                    for pos, smp in enumerate(iter_raw_samples(url)):
+                        if pos >= piece.stop:
+                            break
+                        if pos >= piece.start:
+                            raw.append(smp)
+                    if len(raw) != piece.count:
+                        raise DataError(f"shard {url}: ends at sample {len(raw) + piece.start}, the manifest says more")
+                except DataError as exc:
+                    self._bad(s, exc, piece.count - len(raw))
                 order = _rng(self.seed, plan.g, epoch, piece.shard).permutation(piece.count)
                 for k in order[offset:]:
+                    if k >= len(raw):
+                        continue  # lost with the truncated end of its shard (already counted)
                     smp = raw[k]
-                    check_members(smp, url)
-                    image = decode_image(smp, url, self.shape)
-                    label = decode_label(smp, url, self.classes)
+                    try:
+                        check_members(smp, url)
+                        image = decode_image(smp, url, self.shape)
+                        label = decode_label(smp, url, self.classes)
+                    except DataError as exc:
+                        self._bad(s, exc)
+                        continue
                     yield image, label, sample_index(smp["__key__"])
                 offset = 0
             epoch, j = epoch + 1, 0
@@ -135,8 +153,10 @@ class ShardStream(IterableDataset):
     def _batches(self, s: int, first_batch: int) -> Iterator[dict[str, torch.Tensor]]:
         it = self._samples(s, first_batch * self.batch_size)
         while True:
+            before = self.skipped[s]
             items = [next(it) for _ in range(self.batch_size)]
             yield {
+                "skipped": torch.tensor(self.skipped[s] - before),
                 "image": torch.from_numpy(np.stack([x[0] for x in items])),
                 "label": torch.tensor([x[1] for x in items], dtype=torch.int64),
                 "index": torch.tensor([x[2] for x in items], dtype=torch.int64),
@@ -170,24 +190,42 @@ def make_loader(stream: ShardStream, num_workers: int, pin_memory: bool = False)
     )
 
 
-def load_split(location: str, manifest: Manifest, split: str) -> dict[str, torch.Tensor]:
-    """A whole split in manifest order: uint8 images (N,C,H,W), labels, sample indices."""
+def load_split(location: str, manifest: Manifest, split: str, on_error: str = "stop") -> dict[str, torch.Tensor]:
+    """A whole split in manifest order: uint8 images (N,C,H,W), labels, sample indices, and ``skipped``
+    (bad samples left out; only with ``on_error="skip"``, else the first one raises)."""
     if split not in manifest.splits:
         raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
     images, labels, index = [], [], []
+    skipped = 0
     for shard in manifest.splits[split].shards:
-        url = f"{location.rstrip('/')}/{shard.name}"
+        url = member_url(location, shard.name)
         n = 0
-        for smp in iter_raw_samples(url):
-            check_members(smp, url)
-            images.append(decode_image(smp, url, tuple(manifest.shape)))
-            labels.append(decode_label(smp, url, manifest.classes))
-            index.append(sample_index(smp["__key__"]))
-            n += 1
-        if n != shard.count:
-            raise DataError(f"shard {url}: {n} samples, the manifest says {shard.count}")
+        try:
+            for smp in iter_raw_samples(url):
+                n += 1
+                try:
+                    check_members(smp, url)
+                    image = decode_image(smp, url, tuple(manifest.shape))
+                    label = decode_label(smp, url, manifest.classes)
+                except DataError:
+                    if on_error != "skip":
+                        raise
+                    skipped += 1
+                    continue
+                images.append(image)
+                labels.append(label)
+                index.append(sample_index(smp["__key__"]))
+            if n != shard.count:
+                raise DataError(f"shard {url}: {n} samples, the manifest says {shard.count}")
+        except DataError:
+            if on_error != "skip" or n > shard.count:
+                raise
+            skipped += shard.count - n
+    if not images:
+        raise DataError(f"{location}: no readable sample in split '{split}'")
     return {
         "image": torch.from_numpy(np.stack(images)),
         "label": torch.tensor(labels, dtype=torch.int64),
         "index": torch.tensor(index, dtype=torch.int64),
+        "skipped": torch.tensor(skipped),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.data.cards import DataError
-from harness.data.manifest import Manifest, verify_shards
+from harness.data.manifest import Manifest, member_url, verify_shards
 from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples
 from harness.progress import bar
 
@@ -16,7 +16,7 @@ def verify_contents(location: str, man: Manifest, progress: bool = True) -> None
     for split, info in man.splits.items():
         per_class = np.zeros(man.classes, dtype=np.int64)
         for shard in bar(info.shards, desc=f"verify {split}", unit="shard", disable=not progress):
-            url = f"{location.rstrip('/')}/{shard.name}"
+            url = member_url(location, shard.name)
             n = 0
             for smp in iter_raw_samples(url):
                 check_members(smp, url)

@@ -13,7 +13,7 @@ import torch
 from harness.config import Config
 from harness.data.manifest import Manifest, atomic_write_text
 from harness.data.transforms import to_unit
-from harness.evaluate.cluster import kmeans_scores
+from harness.evaluate.cluster import assignment_scores, kmeans_scores
 from harness.evaluate.grids import class_grid
 from harness.seeding import derive_seed
 
@@ -23,17 +23,24 @@ def kmeans_seeds(cfg: Config) -> list[int]:
 
 
 @torch.no_grad()
-def features(method: Any, images: torch.Tensor, size: int, batch_size: int) -> np.ndarray:
-    """``method.class_features`` over uint8 images, in batches on the method's device."""
+def batched(fn: Any, device: torch.device, images: torch.Tensor, size: int, batch_size: int) -> np.ndarray:
+    """``fn`` (class_features, predict_class) over uint8 images, in batches on ``device``."""
     out = []
     for chunk in images.split(batch_size):
-        out.append(method.class_features(to_unit(chunk.to(method.device), size)).cpu())
+        out.append(fn(to_unit(chunk.to(device), size)).cpu())
     return torch.cat(out).numpy()
 
 
 def cluster_eval(method: Any, data: dict[str, torch.Tensor], classes: int, size: int, cfg: Config) -> dict[str, float]:
-    feats = features(method, data["image"], size, cfg.eval.batch_size)
-    return kmeans_scores(feats, data["label"].numpy(), classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init)
+    """k-means scores of the method's class features; for methods that predict a class directly
+    (InfoGAN's Q, ClusterGAN's encoder) also the scores of that argmax, as ``eval/<score>_<tag>``."""
+    labels = data["label"].numpy()
+    feats = batched(method.class_features, method.device, data["image"], size, cfg.eval.batch_size)
+    out = kmeans_scores(feats, labels, classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init)
+    if hasattr(method, "predict_class"):
+        pred = batched(method.predict_class, method.device, data["image"], size, cfg.eval.batch_size)
+        out.update({f"eval/{k}_{method.argmax_tag}": v for k, v in assignment_scores(labels, pred).items()})
+    return out
 
 
 def pixel_baseline(
@@ -59,8 +66,8 @@ def pixel_baseline(
 @torch.no_grad()
 def sample_grid(method: Any, classes: int, columns: int, seed: int, generator_net: Any = None) -> np.ndarray:
     """One row per class code; column j uses the same z_n in every row (a fixed, seeded z per column)."""
-    gen = torch.Generator(device="cpu").manual_seed(derive_seed(seed, "grid"))
-    z = torch.randn(columns, method.zn_dim, generator=gen).to(method.device)
+    gen = torch.Generator(device=method.device).manual_seed(derive_seed(seed, "grid"))
+    z, _ = method.latent(columns, class_index=0, generator=gen)
     z = z.repeat(classes, 1)
     c = torch.arange(classes, device=method.device).repeat_interleave(columns)
     return class_grid(method.sample(z, c, generator_net).cpu(), rows=classes)

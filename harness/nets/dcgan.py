@@ -73,8 +73,11 @@ class Discriminator(nn.Module):
         self.head = nn.Linear(cfg.hidden, 1)
         self.feature_dim = cfg.hidden
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x)).squeeze(1)
+    def forward(self, x: torch.Tensor, features: bool = False):
+        """Critic values (N,); with ``features=True`` also the trunk features (N, feature_dim)."""
+        h = self.trunk(x)
+        out = self.head(h).squeeze(1)
+        return (out, h) if features else out
 
 
 class Encoder(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.nets import dcgan
+from harness.nets import dcgan, resnet
 from harness.registry import register_arch
 
 
@@ -17,3 +17,4 @@ class Family:
 
 
 register_arch("dcgan")(Family(dcgan.Generator, dcgan.Discriminator, dcgan.Encoder))
+register_arch("resnet")(Family(resnet.Generator, resnet.Discriminator, resnet.Encoder))

@@ -55,7 +55,7 @@ def read_source(card: Card, override: str | None = None) -> tuple[str, Arrays]:
             raise DataError(f"{card.path}: unknown source kind '{kind}' (known: {', '.join(sorted(SOURCES))})")
         try:
             if is_url(str(spec.get("path", ""))):
-                spec = {**spec, "path": str(fetch(spec["path"], spec.get("sha256", "")))}
+                spec = {**spec, "path": str(fetch(spec["path"], spec.get("sha256", ""), md5=spec.get("md5", "")))}
             arrays = reader(spec, card)
         except SourceMissing as exc:
             tried.append(f"{kind}: {exc}")

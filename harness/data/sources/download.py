@@ -1,4 +1,4 @@
-"""Fetching a source file over HTTP(S) into the download cache, with a progress bar and an optional sha256."""
+"""Fetching a source file over HTTP(S) into the download cache, with a progress bar and an optional digest."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ import os
 import urllib.request
 from pathlib import Path
 
+from harness.cache import cache_dir
 from harness.data.cards import DataError
 from harness.data.sources.base import SourceMissing, expand
 from harness.progress import bar
-
-CACHE = "~/.cache/codegan-bench/downloads"
 
 
 def is_url(path: str) -> bool:
     return path.startswith(("http://", "https://", "file://"))
 
 
-def fetch(url: str, sha256: str = "", cache: str = "", timeout: float = 60) -> Path:
-    """``url`` as a local file (downloaded once; a partial download never takes the final name)."""
-    folder = expand(cache or os.environ.get("CODEGAN_DOWNLOADS", "") or CACHE)
+def fetch(url: str, sha256: str = "", cache: str = "", timeout: float = 60, md5: str = "") -> Path:
+    """``url`` as a local file (downloaded once; a partial download never takes the final name), checked
+    against ``sha256`` or ``md5`` when given (publishers of older datasets give only MD5)."""
+    override = cache or os.environ.get("CODEGAN_DOWNLOADS", "")
+    folder = expand(override) if override else cache_dir("downloads")
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / Path(url.split("?")[0]).name
     if not dest.is_file():
@@ -37,8 +38,10 @@ def fetch(url: str, sha256: str = "", cache: str = "", timeout: float = 60) -> P
             raise SourceMissing(f"{url}: download failed ({exc})") from None
         finally:
             tmp.unlink(missing_ok=True)
-    if sha256:
-        h = hashlib.sha256(dest.read_bytes()).hexdigest()
-        if h != sha256:
-            raise DataError(f"{dest} (from {url}): sha256 {h[:12]}... is not the expected {sha256[:12]}...")
+    for algo, want in (("sha256", sha256), ("md5", md5)):
+        if want:
+            got = hashlib.new(algo, dest.read_bytes()).hexdigest()
+            if got != want:
+                dest.unlink()  # a bad download must not satisfy the next attempt
+                raise DataError(f"{url}: {algo} {got[:12]}... is not the expected {want[:12]}... (download removed)")
     return dest

@@ -1,0 +1,182 @@
+"""The domain feature extractor: a small classifier trained with labels on a dataset's training shards.
+
+Offline machines cannot fetch Inception's weights, and Inception features of 8x8 digits or 28x28
+clothes are a poor yardstick anyway; a classifier of the domain itself gives FID/KID features (its
+penultimate layer) and Inception-Score logits. It is trained once per (dataset, resolution) and cached
+in the project's cache with its test accuracy:
+
+    python -m harness.evaluate.extractor train <dataset> [--size N] [--steps N] [--root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from filelock import FileLock
+from torch import nn
+
+from harness.cache import cache_dir
+from harness.data.build import ensure_built
+from harness.data.cards import DataError, load_card
+from harness.data.manifest import atomic_write_text, read_manifest
+from harness.data.stream import ShardStream, load_split, make_loader
+from harness.data.transforms import to_unit
+from harness.progress import bar
+
+FEATURE_DIM = 128
+
+
+class DomainClassifier(nn.Module):
+    """conv 32 -> conv 64 (stride 2) -> conv 128 (stride 2) -> global average -> 128-d features -> K logits."""
+
+    def __init__(self, channels: int, classes: int):
+        super().__init__()
+
+        def block(cin: int, cout: int, stride: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+
+        self.trunk = nn.Sequential(
+            *block(channels, 32, 1), *block(32, 64, 2), *block(64, 128, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        self.embed = nn.Linear(128, FEATURE_DIM)
+        self.out = nn.Linear(FEATURE_DIM, classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images in [0, 1] -> (features, logits)."""
+        feats = self.embed(self.trunk(x))
+        return feats, self.out(F.relu(feats))
+
+
+@dataclass
+class ExtractorInfo:
+    dataset: str
+    image_size: int
+    channels: int
+    classes: int
+    test_acc: float
+    steps: int
+    weights_sha256: str
+    trained_on: str  # shard manifest the classifier saw (its card hash and train shard hashes)
+    seconds: float
+
+
+def extractor_path(dataset: str, size: int) -> Path:
+    return cache_dir("extractors") / f"domain-{dataset}-{size}px.pt"
+
+
+def load_extractor(path: Path, device: torch.device) -> tuple[DomainClassifier, ExtractorInfo]:
+    meta = path.with_suffix(".json")
+    if not path.is_file() or not meta.is_file():
+        raise FileNotFoundError(f"no domain extractor at {path}")
+    info = ExtractorInfo(**json.loads(meta.read_text()))
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != info.weights_sha256:
+        raise DataError(f"{path}: weights do not match the sha256 in {meta.name}; retrain it")
+    net = DomainClassifier(info.channels, info.classes)
+    net.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+    return net.to(device).eval(), info
+
+
+@torch.no_grad()
+def accuracy(net: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, size: int, device) -> float:
+    net.eval()
+    hits = 0
+    for x, y in zip(images.split(500), labels.split(500), strict=True):
+        hits += int((net(to_unit(x.to(device), size))[1].argmax(1).cpu() == y).sum())
+    return hits / len(labels)
+
+
+def train_extractor(
+    dataset: str, root: str = "", size: int = 0, steps: int = 0, device: torch.device | None = None, progress=True
+) -> tuple[Path, ExtractorInfo]:
+    """Train (or, if cached for these shards, load) the domain classifier of ``dataset`` at ``size``."""
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    card = load_card(dataset)
+    size = size or card.shape[1]
+    path = extractor_path(card.name, size)
+    location = str(ensure_built(dataset, root, progress=progress))
+    man = read_manifest(location)
+    trained_on = hashlib.sha256(
+        json.dumps([man.card_sha256, [s.sha256 for s in man.splits["train"].shards]]).encode()
+    ).hexdigest()[:16]
+    with FileLock(str(path) + ".lock"):
+        try:
+            net, info = load_extractor(path, device)
+            if info.trained_on == trained_on:
+                return path, info
+        except FileNotFoundError:
+            pass
+        t0 = time.time()
+        torch.manual_seed(0)
+        steps = steps or max(600, 3 * man.splits["train"].count // 128)
+        net = DomainClassifier(card.shape[0], card.classes).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+        batches = iter(make_loader(ShardStream(location, man, "train", 128, seed=0, streams=1), 0))
+        net.train()
+        for _ in bar(range(steps), desc=f"domain extractor {card.name} {size}px", disable=not progress):
+            batch = next(batches)
+            x = to_unit(batch["image"].to(device), size)
+            shift = torch.randint(-1, 2, (2,))  # a one-pixel jitter keeps the features from memorising
+            x = torch.roll(x, (int(shift[0]), int(shift[1])), dims=(2, 3))
+            loss = F.cross_entropy(net(x)[1], batch["label"].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        test = load_split(location, man, "test")
+        acc = accuracy(net, test["image"], test["label"], size, device)
+        buf = io.BytesIO()
+        torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
+        data = buf.getvalue()
+        info = ExtractorInfo(
+            card.name,
+            size,
+            card.shape[0],
+            card.classes,
+            acc,
+            steps,
+            hashlib.sha256(data).hexdigest(),
+            trained_on,
+            time.time() - t0,
+        )
+        tmp = path.with_suffix(".pt.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        atomic_write_text(path.with_suffix(".json"), json.dumps(asdict(info), indent=1))
+        return path, info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.evaluate.extractor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train (or find cached) the domain classifier of a dataset")
+    t.add_argument("dataset")
+    t.add_argument("--size", type=int, default=0, help="image side it sees (default: the card's)")
+    t.add_argument("--steps", type=int, default=0, help="training steps at batch 128 (default: 3 epochs, >= 600)")
+    t.add_argument("--root", default="", help="data root holding the shards")
+    args = parser.parse_args(argv)
+    try:
+        path, info = train_extractor(args.dataset, args.root, args.size, args.steps)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: test accuracy {info.test_acc:.4f} after {info.steps} steps ({info.seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Real Fashion-MNIST (Debian's dataset-fashion-mnist IDX files): shards, verification, a short run.
+
+Skipped where the files are absent, unless CODEGAN_REQUIRE_FASHION=1 (CI sets it after installing them).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.data.build import build
+from harness.data.manifest import read_manifest
+from harness.data.verify import verify_contents
+from tests.launch import launch, run_folder
+
+SOURCE = Path("/usr/share/datasets/fashion-mnist")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fashion_shards(tmp_path_factory) -> Path:
+    if not (SOURCE / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("CODEGAN_REQUIRE_FASHION") == "1":
+            pytest.fail(f"{SOURCE} is missing: apt-get install dataset-fashion-mnist")
+        pytest.skip(f"{SOURCE} is missing (apt-get install dataset-fashion-mnist)")
+    return build("fashion-mnist", root=str(tmp_path_factory.mktemp("data")), progress=False)
+
+
+def test_real_fashion_mnist_shards(fashion_shards):
+    man = read_manifest(str(fashion_shards))
+    assert man.source == f"idx:{SOURCE}" and man.shape == [1, 28, 28]
+    assert (man.splits["train"].count, man.splits["test"].count) == (60000, 10000)
+    assert man.splits["train"].per_class == [6000] * 10 and man.splits["test"].per_class == [1000] * 10
+    verify_contents(str(fashion_shards), man, progress=False)
+    before = {p.name: p.stat().st_mtime_ns for p in fashion_shards.iterdir()}
+    build("fashion-mnist", root=str(fashion_shards.parent), progress=False)
+    assert before == {p.name: p.stat().st_mtime_ns for p in fashion_shards.iterdir()}, "second build was not a no-op"
+
+
+def test_short_real_fashion_mnist_run(fashion_shards, tmp_path):
+    args = [
+        "--config",
+        "codegan/configs/fashion-mnist.yaml",
+        f"data.root={fashion_shards.parent}",
+        f"log.root={tmp_path}",
+        "train.steps=200",
+        "train.log_every=50",
+        "train.eval_every=100",
+        "train.ckpt_every=100",
+        "codegan.e_batch_size=64",
+        "eval.kmeans_seeds=2",
+        "eval.kmeans_n_init=2",
+        "log.wandb=disabled",
+    ]
+    proc = launch(args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    folder = run_folder(tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["eval_images"] == 10000 and summary["step"] == 200
+    assert 0.1 < summary["metrics"]["eval/acc"] <= 1.0
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-00000100.pt", "step-00000200.pt"]
