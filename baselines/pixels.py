@@ -13,6 +13,7 @@ from harness.registry import register_method
 @register_method("pixels-kmeans")
 class PixelsKMeans:
     trains = False
+    generates = False
     argmax_tag = ""
 
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):

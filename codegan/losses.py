@@ -30,3 +30,12 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor, tau: float, base_t
 def noise_loss(z_hat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """L_z: mean squared error between E_z's estimate and the sampled z_n."""
     return F.mse_loss(z_hat.float(), z.float())
+
+
+def nt_xent_loss(features: torch.Tensor, tau: float) -> torch.Tensor:
+    """SimCLR's NT-Xent over ``(2N, d)`` L2-normalised features of two views stacked view-major: each
+    anchor's one positive is the other view of its image. It is SupCon with the image index as the label
+    and no temperature rescaling."""
+    n = features.shape[0] // 2
+    index = torch.arange(n, device=features.device).repeat(2)
+    return supcon_loss(features, index, tau, base_tau=tau)

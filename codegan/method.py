@@ -45,28 +45,66 @@ class ProjectionEncoder(nn.Module):
         return F.normalize(self.proj(self.backbone(x)).float(), dim=1)
 
 
+def build_encoders(family, shape: tuple[int, int, int], cfg: Config) -> dict[str, nn.Module]:
+    """``{"E": two-head encoder}`` (encoders=shared) or ``{"Ec": ..., "Ez": ...}`` (separate); the first
+    entry is E_c, whose L2-normalised features are the class features (and what SimCLR pre-trains)."""
+    c, m = cfg.codegan, cfg.model
+    if c.encoders == "shared":
+        return {"E": TwoHeadEncoder(family.encoder(shape, c.fc_dim + m.zn_dim, m), c.fc_dim)}
+    ec = ProjectionEncoder(family.encoder(shape, m.hidden, m), m.hidden, c.fc_dim)
+    return {"Ec": ec, "Ez": family.encoder(shape, m.zn_dim, m)}
+
+
+def encoder_signature(cfg: Config, shape: tuple[int, int, int]) -> dict:
+    """Everything that fixes E_c's architecture: an artifact loads only where this matches."""
+    c, m = cfg.codegan, cfg.model
+    sig = {"model.arch": m.arch, "model.e_width": m.e_width, "codegan.fc_dim": c.fc_dim, "image_shape": list(shape)}
+    sig["codegan.encoders"] = c.encoders
+    sig.update({"model.zn_dim": m.zn_dim} if c.encoders == "shared" else {"model.hidden": m.hidden})
+    return sig
+
+
 @register_method("codegan")
 class CoDeGAN(GANMethod):
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
         super().__init__(cfg, info, accelerator, generator)
-        c, m, t = cfg.codegan, cfg.model, cfg.train
-        self.shared = c.encoders == "shared"
-        if self.shared:
-            self.add(
-                "E",
-                TwoHeadEncoder(self.family.encoder(self.shape, c.fc_dim + self.zn_dim, m), c.fc_dim),
-                t.lr_e,
-                t.weight_decay,
-            )
-        else:
-            ec = ProjectionEncoder(self.family.encoder(self.shape, m.hidden, m), m.hidden, c.fc_dim)
-            self.add("Ec", ec, t.lr_e, t.weight_decay)
-            self.add("Ez", self.family.encoder(self.shape, self.zn_dim, m), t.lr_e, t.weight_decay)
+        t = cfg.train
+        self.shared = cfg.codegan.encoders == "shared"
+        for name, net in build_encoders(self.family, self.shape, cfg).items():
+            self.add(name, net, t.lr_e, t.weight_decay)
         self.prepare()
+        self.labelled: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def encoder_names(self) -> tuple[str, ...]:
         return ("E",) if self.shared else ("Ec", "Ez")
+
+    @staticmethod
+    def pretrain_stage(cfg: Config) -> Config:
+        """The config of the SimCLR run that pre-trains this config's E_c (``stage=pretrain``)."""
+        from codegan.pretrain import pretrain_config
+
+        return pretrain_config(cfg)
+
+    @classmethod
+    def pretraining(cls, cfg: Config) -> Config | None:
+        """The stage ``codegan.pretrain=simclr`` needs (None for none or an explicit artifact path)."""
+        return cls.pretrain_stage(cfg) if cfg.codegan.pretrain == "simclr" else None
+
+    signature = staticmethod(encoder_signature)
+
+    def load_encoder(self, state: dict) -> None:
+        """E_c's weights from a pre-training artifact (the whole shared encoder, or E_c alone)."""
+        self.raw(self.encoder_names[0]).load_state_dict(state)
+
+    def set_labelled(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """The few-label set (images in [0, 1] on the device, true classes), joined to every L_c batch."""
+        self.labelled = (images, labels)
+
+    def _join_labelled(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.labelled is None:
+            return x, c
+        return torch.cat([x, self.labelled[0]]), torch.cat([c, self.labelled[1]])
 
     def _views(self, x: torch.Tensor) -> torch.Tensor:
         """The image and its augmented view, stacked view-major."""
@@ -77,8 +115,15 @@ class CoDeGAN(GANMethod):
         return supcon_loss(feats, c.repeat(2), self.cfg.codegan.tau, self.cfg.codegan.base_tau)
 
     def _shared_losses(self, enc: nn.Module, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor):
+        """L_c over the fakes (and the few-label set), L_z over the fakes."""
+        n = x.shape[0]
+        x, c = self._join_labelled(x, c)
         feats, z_hat = enc(self._views(x))
-        return self._lc(feats, c), noise_loss(z_hat[: x.shape[0]], z)
+        return self._lc(feats, c), noise_loss(z_hat[:n], z)
+
+    def _separate_lc(self, enc_c: nn.Module, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        x, c = self._join_labelled(x, c)
+        return self._lc(enc_c(self._views(x)), c)
 
     def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Fresh fakes (no gradient to G) and their codes, for an encoder update."""
@@ -97,7 +142,7 @@ class CoDeGAN(GANMethod):
             if self.shared:
                 l_c, l_z = self._shared_losses(encoders[0], x, z, c)
             else:
-                l_c, l_z = self._lc(encoders[0](self._views(x)), c), noise_loss(encoders[1](x), z)
+                l_c, l_z = self._separate_lc(encoders[0], x, c), noise_loss(encoders[1](x), z)
             loss = adv + cg.beta_c * l_c + cg.beta_z * l_z
         self.step("G", loss)
         return {"g_adv": adv.detach(), "g_lc": l_c.detach(), "g_lz": l_z.detach()}
@@ -115,7 +160,7 @@ class CoDeGAN(GANMethod):
             return {"e_lc": l_c.detach(), "e_lz": l_z.detach()}
         x, z, c = self._generate(cg.e_batch_size)
         with self.acc.autocast():
-            l_c = self._lc(self.nets["Ec"](self._views(x)), c)
+            l_c = self._separate_lc(self.nets["Ec"], x, c)
         self.step("Ec", l_c)
         x, z, c = self._generate(cg.ez_batch_size or cg.e_batch_size)
         with self.acc.autocast():

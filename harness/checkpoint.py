@@ -6,11 +6,14 @@ so the latest complete checkpoint is always loadable. Files are read with ``weig
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
 import torch
+
+from harness.data.manifest import atomic_write_text
 
 _NAME = re.compile(r"^step-(\d{8})\.pt$")
 
@@ -31,26 +34,49 @@ def latest(folder: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def atomic_save(final: Path, payload: dict) -> None:
+    """``torch.save`` to a temporary name in the same folder, fsync, rename, fsync the folder."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    dir_fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def save(folder: Path, step: int, payload: dict, keep: int) -> Path:
     """Write ``payload`` for ``step`` atomically, then drop all but the ``keep`` newest checkpoints."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
     final = checkpoint_path(folder, step)
-    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_save(final, payload)
     for _, old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return final
+
+
+BEST = "best.pt"
+
+
+def save_best(folder: Path, payload: dict) -> Path:
+    """Write ``payload`` (with its ``best`` entry: metric, value, step) atomically as ``best.pt``, and
+    that entry beside it as ``best.json`` so it can be read without loading the weights."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save(folder / BEST, payload)
+    atomic_write_text(folder / "best.json", json.dumps(payload["best"]))
+    return folder / BEST
+
+
+def best_info(folder: Path) -> dict | None:
+    """The metric, value and step of ``best.pt``, or None when there is none."""
+    path = folder / "best.json"
+    return json.loads(path.read_text()) if path.is_file() and (folder / BEST).is_file() else None
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict:

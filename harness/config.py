@@ -77,6 +77,7 @@ class TrainConfig:
     eval_every: int = opt(0, "steps between evaluations; 0 = only at the end")
     ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved")
     keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
+    best_by: str = opt("", "keep checkpoints/best.pt by this metric (eval/fid_*, eval/kid_*: lowest; else highest)")
     trace: bool = opt(False, "debug: every rank writes the sample keys it read and a weight digest")
 
 
@@ -94,6 +95,22 @@ class CoDeGANConfig:
     chain_step: int = opt(0, "encoder updates start at this iteration (E frozen before; for a pre-trained E_c)")
     crop_scale: list[float] = opt([0.8, 1.0], "area range of the RandomResizedCrop that makes L_c's second view")
     crop_per_sample: bool = opt(True, "draw a crop per image (false = one crop per batch, as the reference code)")
+    pretrain: str = opt(
+        "none", "E_c initialisation: none | simclr (cached artifact, else pre-train first) | path to encoder.pt"
+    )
+    few_labels: int = opt(0, "class-balanced labelled real images joining L_c's batch with their labels; 0 = none")
+
+
+@dataclass
+class PretrainConfig:
+    steps: int = opt(3000, "SimCLR pre-training steps of E_c (stage=pretrain, or codegan.pretrain=simclr)")
+    batch_size: int = opt(256, "real images per SimCLR step per rank (two views each)")
+    lr: float = opt(1e-3, "Adam learning rate of the pre-training")
+    weight_decay: float = opt(1e-6, "Adam weight decay of the pre-training")
+    tau: float = opt(0.5, "NT-Xent temperature")
+    crop_scale: list[float] = opt([0.3, 1.0], "area range of the views' RandomResizedCrop")
+    flip: bool = opt(True, "random horizontal flips in the views")
+    seed: int = opt(0, "seed of the pre-training run (one encoder serves every CoDeGAN seed, as in the paper)")
 
 
 @dataclass
@@ -118,6 +135,12 @@ class EvalConfig:
     batch_size: int = opt(500, "images per forward pass during evaluation")
     grid_columns: int = opt(10, "sample-grid columns (different z); rows are class codes")
     pixel_baseline: bool = opt(True, "also score k-means on raw pixels of the same split (cached)")
+    quality: list[str] = opt(
+        ["domain"], "image-quality extractors (FID, KID; IS from logits): domain | inception; [] = none"
+    )
+    fid_samples: int = opt(10000, "generated images per FID/KID/IS evaluation (the paper: 50,000 on CIFAR-10)")
+    fid_split: str = opt("train", "real split of the FID/KID reference statistics")
+    inception_weights: str = opt("", "local inception-2015-12-05.pt for offline machines; empty = download once")
 
 
 @dataclass
@@ -132,13 +155,15 @@ class LogConfig:
 @dataclass
 class Config:
     name: str = opt("codegan-digits", "run name; the run folder is <log.root>/<name>-<config hash>")
-    method: str = opt("codegan", "registered method name")
+    method: str = opt("codegan", "registered method name: codegan | infogan | clustergan | pixels-kmeans")
+    stage: str = opt("train", "train | pretrain (SimCLR pre-training of this preset's E_c, then stop)")
     seed: int = opt(0, "master seed; rank, worker and k-means seeds derive from it")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     codegan: CoDeGANConfig = field(default_factory=CoDeGANConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -153,6 +178,7 @@ SCHEDULE_KEYS = frozenset(
         "train.ckpt_every",
         "train.keep_checkpoints",
         "train.trace",
+        "train.best_by",
         "data.root",
         "data.num_workers",
         "data.verify",
@@ -163,12 +189,14 @@ SCHEDULE_KEYS = frozenset(
 _CHOICES = {
     "train.gan_loss": ("wgan-gp", "hinge", "bce"),
     "train.lr_decay": ("none", "linear"),
+    "stage": ("train", "pretrain"),
     "codegan.encoders": ("shared", "separate"),
     "codegan.augment": ("crop", "color"),
     "data.on_error": ("stop", "skip"),
     "train.mixed_precision": ("auto", "no", "fp16", "bf16"),
     "log.wandb": ("offline", "online", "disabled"),
     "eval.split": ("train", "test"),
+    "eval.fid_split": ("train", "test"),
 }
 _POSITIVE = (
     "train.steps",
@@ -194,8 +222,13 @@ _POSITIVE = (
     "eval.kmeans_n_init",
     "eval.batch_size",
     "eval.grid_columns",
+    "eval.fid_samples",
     "data.streams",
     "baselines.q_hidden",
+    "pretrain.steps",
+    "pretrain.batch_size",
+    "pretrain.lr",
+    "pretrain.tau",
     "baselines.cluster_sigma_n",
 )
 _NON_NEGATIVE = (
@@ -209,6 +242,9 @@ _NON_NEGATIVE = (
     "codegan.beta_z",
     "codegan.chain_step",
     "codegan.ez_batch_size",
+    "codegan.few_labels",
+    "pretrain.weight_decay",
+    "pretrain.seed",
     "baselines.lambda_mi",
     "baselines.cont_dim",
     "baselines.lambda_cont",
@@ -345,8 +381,10 @@ def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return flat
 
 
-def build_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults <- YAML file <- ``key=value`` overrides, then validation."""
+def build_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
+) -> Config:
+    """Defaults <- YAML file <- ``key=value`` overrides <- ``values`` (dotted key -> value), then validation."""
     cfg = Config()
     if path is not None:
         for key, value in load_yaml(path).items():
@@ -356,6 +394,8 @@ def build_config(path: str | Path | None = None, overrides: list[str] | None = N
                 raise ConfigError(f"{path}: {exc}") from None
     for text in overrides or []:
         _set(cfg, *parse_override(text))
+    for key, value in (values or {}).items():
+        _set(cfg, key, value)
     validate(cfg)
     return cfg
 
@@ -382,11 +422,18 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.betas: need two values in [0, 1), got {cfg.train.betas}")
     if not 0 <= cfg.train.ema_decay < 1:
         raise ConfigError(f"train.ema_decay: must be in [0, 1), got {cfg.train.ema_decay}")
-    lo_hi = cfg.codegan.crop_scale
-    if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
-        raise ConfigError(f"codegan.crop_scale: need 0 < low <= high <= 1, got {lo_hi}")
+    for key in ("codegan.crop_scale", "pretrain.crop_scale"):
+        lo_hi = get(cfg, key)
+        if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
+            raise ConfigError(f"{key}: need 0 < low <= high <= 1, got {lo_hi}")
     if cfg.data.num_workers and cfg.data.streams % cfg.data.num_workers:
         raise ConfigError(f"data.num_workers: {cfg.data.num_workers} does not divide data.streams={cfg.data.streams}")
+    if cfg.train.best_by and not cfg.train.best_by.startswith("eval/"):
+        raise ConfigError(
+            f"train.best_by: must name an eval/ metric (eval/fid_domain, eval/acc), got {cfg.train.best_by!r}"
+        )
+    if len(set(cfg.eval.quality)) != len(cfg.eval.quality):
+        raise ConfigError(f"eval.quality: repeated extractor in {cfg.eval.quality}")
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"name: must be a non-empty folder name, got {cfg.name!r}")
 

@@ -48,6 +48,7 @@ class GANMethod:
 
     name = "gan"
     trains = True  # False: nothing to train (k-means baselines); the Trainer only evaluates
+    generates = True  # False: no generator (k-means baselines, encoder pre-training): no grids, FID or EMA
     argmax_tag = ""  # methods with predict_class() report eval/acc_<tag>, ...
     code_dim = 0
     noise_std = 1.0

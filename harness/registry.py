@@ -1,4 +1,4 @@
-"""Name -> implementation registries for methods and network families.
+"""Name -> implementation registries for methods, network families and image-quality feature extractors.
 
 Configs and sweeps refer to implementations by these names. Built-in methods register themselves
 when their module is imported; :func:`method` imports them on first use.
@@ -12,14 +12,30 @@ from typing import Any
 
 METHODS: dict[str, Any] = {}
 ARCHS: dict[str, Any] = {}
-BUILTIN_METHOD_MODULES = ("codegan.method", "baselines.infogan", "baselines.clustergan", "baselines.pixels")
+EXTRACTORS: dict[str, Any] = {}
+BUILTIN_METHOD_MODULES = (
+    "codegan.method",
+    "codegan.pretrain",
+    "baselines.infogan",
+    "baselines.clustergan",
+    "baselines.pixels",
+)
 BUILTIN_ARCH_MODULES = ("harness.nets.families",)
+BUILTIN_EXTRACTOR_MODULES = ("harness.evaluate.extractors",)
 
 
 def register_method(name: str) -> Callable:
     def wrap(cls: Any) -> Any:
         METHODS[name] = cls
         cls.name = name
+        return cls
+
+    return wrap
+
+
+def register_extractor(name: str) -> Callable:
+    def wrap(cls: Any) -> Any:
+        EXTRACTORS[name] = cls
         return cls
 
     return wrap
@@ -48,6 +64,10 @@ def method(name: str) -> Any:
 
 def arch(name: str) -> Any:
     return _lookup(ARCHS, BUILTIN_ARCH_MODULES, name, "model.arch")
+
+
+def extractor(name: str) -> Any:
+    return _lookup(EXTRACTORS, BUILTIN_EXTRACTOR_MODULES, name, "eval.quality extractor")
 
 
 def method_names() -> list[str]:

@@ -30,6 +30,8 @@ class NullTracker:
 
     def set_summary(self, values: dict[str, Any]) -> None: ...
 
+    def log_artifact(self, path: Path, name: str, kind: str) -> None: ...
+
     def truncate(self, step: int) -> None: ...
 
     def finish(self) -> None: ...
@@ -98,6 +100,15 @@ class Tracker(NullTracker):
             import wandb
 
             self.wandb_run.log({name: wandb.Table(columns=columns, data=rows)})
+
+    def log_artifact(self, path: Path, name: str, kind: str) -> None:
+        """A file as a W&B artifact (kept in the offline run until it is synced)."""
+        if self.wandb_run is not None:
+            import wandb
+
+            art = wandb.Artifact(name, type=kind)
+            art.add_file(str(path))
+            self.wandb_run.log_artifact(art)
 
     def set_summary(self, values: dict[str, Any]) -> None:
         if self.wandb_run is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import signal
 import threading
 import time
@@ -21,14 +22,15 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 
-from harness import checkpoint, registry
-from harness.config import Config, config_hash
+from harness import checkpoint, encoders, registry
+from harness.config import Config, ConfigError, config_hash
 from harness.data.build import ensure_built
 from harness.data.cards import DataError, load_card
 from harness.data.manifest import dataset_location, is_remote, read_manifest, shard_problems
-from harness.data.stream import ShardStream, load_split, make_loader
+from harness.data.stream import ShardStream, balanced_subset, load_split, make_loader
 from harness.data.transforms import to_unit
 from harness.ema import EMA
+from harness.evaluate.quality_eval import QualityEvaluator
 from harness.evaluate.suite import cluster_eval, pixel_baseline, sample_grid
 from harness.gan import DataInfo
 from harness.progress import bar
@@ -77,10 +79,22 @@ def param_digest(nets: dict[str, torch.nn.Module]) -> str:
 
 class Trainer:
     def __init__(
-        self, cfg: Config, run_dir: Path | None = None, tracker: Any = None, on_eval: EvalCallback | None = None
+        self,
+        cfg: Config,
+        run_dir: Path | None = None,
+        tracker: Any = None,
+        on_eval: EvalCallback | None = None,
+        init_from: Path | None = None,
     ):
         self.t0 = time.time()
+        if cfg.stage == "pretrain":
+            cls = registry.method(cfg.method)
+            if not hasattr(cls, "pretrain_stage"):
+                raise ConfigError(f"stage=pretrain: method '{cfg.method}' has no pre-training stage")
+            cfg = cls.pretrain_stage(cfg)
         self.cfg = cfg
+        self.init_from = init_from
+        self.artifact = self._pretrained_encoder()  # may run the pre-training stage first
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
         self.run_dir = Path(run_dir) if run_dir else run_dir_for(cfg)
@@ -94,10 +108,27 @@ class Trainer:
         self.rng.manual_seed(derive_seed(cfg.seed, "rank", self.acc.process_index))
         self.info = DataInfo(self.manifest.classes, (self.manifest.shape[0], self.size, self.size))
         self.method = registry.method(cfg.method)(cfg, self.info, self.acc, self.rng)
-        use_ema = cfg.train.ema_decay > 0 and self.method.trains
+        use_ema = cfg.train.ema_decay > 0 and self.method.generates
         self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay) if use_ema else None
         self.start = self._resume()
+        if self.artifact is not None and self.start == 0:
+            self.method.load_encoder(self.artifact["state"])
+            if self.main:
+                print(f"E_c initialised from {self.artifact['path']}")
+        if cfg.codegan.few_labels and hasattr(self.method, "set_labelled"):
+            few = balanced_subset(
+                self.location, self.manifest, "train", cfg.codegan.few_labels, derive_seed(cfg.seed, "few")
+            )
+            self.method.set_labelled(
+                to_unit(few["image"].to(self.acc.device), self.size), few["label"].to(self.acc.device)
+            )
         self.trace: list[int] = []
+        self.quality = None
+        if self.method.generates and cfg.eval.quality:
+            same = cfg.eval.fid_split == cfg.eval.split
+            self.quality = QualityEvaluator(
+                cfg, self.acc, self.location, self.manifest, self.size, self.eval_data if same else None
+            )
 
     # set-up ----------------------------------------------------------------------------------
     def _setup_data(self) -> None:
@@ -124,12 +155,36 @@ class Trainer:
             if int(self.eval_data["skipped"]):
                 print(f"warning: skipped {int(self.eval_data['skipped'])} bad samples of the {cfg.eval.split} split")
 
+    def _pretrained_encoder(self) -> dict[str, Any] | None:
+        """The encoder artifact ``codegan.pretrain`` names, pre-training it first when none is cached."""
+        cfg = self.cfg
+        cls = registry.method(cfg.method)
+        if not hasattr(cls, "pretraining") or cfg.codegan.pretrain == "none":
+            return None
+        card = load_card(cfg.data.dataset)
+        size = cfg.data.image_size or card.shape[1]
+        signature = cls.signature(cfg, (card.shape[0], size, size))
+        stage = cls.pretraining(cfg)
+        if stage is None:
+            path = Path(cfg.codegan.pretrain).expanduser()
+        else:
+            path = encoders.cached_path(stage, signature)
+            if not path.is_file():
+                print(f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first")
+                Trainer(stage).fit()
+        return {**encoders.load_artifact(path, signature), "path": str(path)}
+
     def _resume(self) -> int:
+        """Continue from the run folder's latest checkpoint, else from ``init_from`` (a checkpoint of another
+        config: a Tune trial cloned by PBT), else start at step 0."""
         path = checkpoint.latest(self.run_dir / "checkpoints")
+        foreign = path is None and self.init_from is not None
+        if foreign:
+            path = self.init_from
         if path is None:
             return 0
         state = checkpoint.load(path, map_location=self.acc.device)
-        if state["config_hash"] != config_hash(self.cfg):
+        if state["config_hash"] != config_hash(self.cfg) and not foreign:
             raise RuntimeError(f"{path} belongs to config {state['config_hash']}, not {config_hash(self.cfg)}")
         step = int(state["step"])
         if step > self.cfg.train.steps:
@@ -154,7 +209,8 @@ class Trainer:
         return step
 
     # checkpoints -----------------------------------------------------------------------------
-    def save(self, step: int) -> Path | None:
+    def save(self, step: int, best: dict[str, Any] | None = None) -> Path | None:
+        """Checkpoint ``step`` (every rank must call it); with ``best``, write it as checkpoints/best.pt."""
         rng_states = gather_object([self.rng.get_state()]) if self.acc.num_processes > 1 else [self.rng.get_state()]
         path = None
         if self.main:
@@ -167,22 +223,47 @@ class Trainer:
                 "rng": [s.cpu() for s in rng_states],
                 "data": {"batches_consumed": step, "streams": self.cfg.data.streams},
             }
-            path = checkpoint.save(self.run_dir / "checkpoints", step, payload, self.cfg.train.keep_checkpoints)
+            folder = self.run_dir / "checkpoints"
+            if best is None:
+                path = checkpoint.save(folder, step, payload, self.cfg.train.keep_checkpoints)
+            else:
+                path = checkpoint.save_best(folder, {**payload, "best": best})
         self.acc.wait_for_everyone()
         return path
 
+    def _keep_best(self, step: int, metrics: dict[str, float]) -> None:
+        """Save checkpoints/best.pt when ``train.best_by`` improved (FID/KID: lower; others: higher)."""
+        key = self.cfg.train.best_by
+        value = torch.tensor([metrics.get(key, float("nan")) if self.main else 0.0], dtype=torch.float64)
+        if self.acc.num_processes > 1:  # every rank must agree before the collective save
+            value = self.acc.reduce(value.to(self.acc.device), reduction="sum").cpu()
+        value = float(value)
+        if math.isnan(value):
+            if self.main and step == self.cfg.train.steps:
+                print(f"warning: train.best_by={key} was never measured (eval/ keys: {sorted(metrics)})")
+            return
+        lower = any(f"/{p}_" in key for p in ("fid", "kid"))
+        prev = checkpoint.best_info(self.run_dir / "checkpoints")
+        if prev is None or (value < prev["value"] if lower else value > prev["value"]):
+            self.save(step, best={"metric": key, "value": value, "step": step})
+
     # evaluation ------------------------------------------------------------------------------
     def evaluate(self, step: int) -> dict[str, float]:
+        """Clustering scores (main process), image quality (all ranks), a sample grid; logged; best kept."""
         metrics: dict[str, float] = {}
+        net = self.ema.net if self.ema else None
+        if self.quality:
+            metrics.update(self.quality(self.method, net))
         if self.main:
             t = time.time()
-            metrics = cluster_eval(self.method, self.eval_data, self.info.classes, self.size, self.cfg)
+            metrics.update(cluster_eval(self.method, self.eval_data, self.info.classes, self.size, self.cfg))
             metrics["perf/eval_s"] = time.time() - t
             self.tracker.log(step, metrics)
-            if self.method.trains:
-                net = self.ema.net if self.ema else None
+            if self.method.generates:
                 grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net)
                 self.tracker.log_images(step, "grid", grid)
+        if self.cfg.train.best_by and self.method.trains:
+            self._keep_best(step, metrics)
         self.acc.wait_for_everyone()
         return metrics
 
@@ -213,6 +294,9 @@ class Trainer:
                 {"data/skipped": skipped_all, "data/eval_skipped": eval_skipped, "data/bad_shards": self.bad_shards}
             )
         if self.main:
+            if hasattr(self.method, "artifact"):
+                path = encoders.save_artifact(self.run_dir, self.method.artifact(), cfg, result)
+                self.tracker.log_artifact(path, f"encoder-{self.run_dir.name}", "model")
             self._finish(steps, result)
         if self.on_eval:
             self.on_eval(steps, result, checkpoint.latest(self.run_dir / "checkpoints"))
@@ -321,6 +405,7 @@ class Trainer:
             "eval_split": self.cfg.eval.split,
             "eval_images": int(len(self.eval_data["label"])),
             "metrics": result,
+            "best": checkpoint.best_info(self.run_dir / "checkpoints"),
             "versions": versions(),
             "git_commit": git_commit(),
         }
@@ -329,7 +414,16 @@ class Trainer:
 
 
 def train(
-    cfg: Config, tracker: Any = None, run_dir: Path | None = None, on_eval: EvalCallback | None = None
+    cfg: Config,
+    tracker: Any = None,
+    run_dir: Path | None = None,
+    on_eval: EvalCallback | None = None,
+    init_from: Path | None = None,
 ) -> dict[str, float]:
-    """Train ``cfg`` to ``train.steps`` (resuming from its run folder if possible); return final metrics."""
-    return Trainer(cfg, run_dir=run_dir, tracker=tracker, on_eval=on_eval).fit()
+    """Train ``cfg`` to ``train.steps`` (resuming from its run folder if possible); return final metrics.
+
+    The one training function behind the command line, Ray Tune trials and the tests. ``on_eval(step,
+    metrics, checkpoint path or None)`` is called after every evaluation and once more with the final
+    metrics; ``init_from`` starts a fresh run folder from a checkpoint of another config.
+    """
+    return Trainer(cfg, run_dir=run_dir, tracker=tracker, on_eval=on_eval, init_from=init_from).fit()

@@ -11,6 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Path:
+    """Extractors, reference statistics and downloads go to a per-session cache (subprocesses inherit it)."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["CODEGAN_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def digits_shards(tmp_path_factory) -> Path:
     """Real digits shards built into a private data root (the repo's datasets/ folder is left alone)."""

@@ -26,7 +26,7 @@ def test_categorical_term_value_and_gradient_by_hand():
     grad = torch.tensor([[p0[0] - 1, p0[1], p0[2]], [p1[0], p1[1], p1[2] - 1]]) / 2  # (softmax - onehot) / N
     assert torch.allclose(logits.grad, grad, atol=1e-6)
     # a double softmax (the ports' bug) would give a different, flatter value
-    assert not math.isclose(float(categorical_code_loss(torch.softmax(logits, 1), c)), want, rel_tol=1e-3)
+    assert not math.isclose(float(categorical_code_loss(torch.softmax(logits, 1), c).detach()), want, rel_tol=1e-3)
 
 
 def test_gaussian_nll_by_hand():

@@ -51,6 +51,7 @@ def test_short_real_fashion_mnist_run(fashion_shards, tmp_path):
         "codegan.e_batch_size=64",
         "eval.kmeans_seeds=2",
         "eval.kmeans_n_init=2",
+        "eval.quality=[]",  # image quality on this data: test_fashion_mnist_fid_orders_real_and_noise
         "log.wandb=disabled",
     ]
     proc = launch(args)
@@ -60,3 +61,35 @@ def test_short_real_fashion_mnist_run(fashion_shards, tmp_path):
     assert summary["eval_images"] == 10000 and summary["step"] == 200
     assert 0.1 < summary["metrics"]["eval/acc"] <= 1.0
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-00000100.pt", "step-00000200.pt"]
+
+
+def test_fashion_mnist_fid_orders_real_and_noise(fashion_shards):
+    """FID/KID/IS on real Fashion-MNIST through a (briefly trained) domain extractor."""
+    import numpy as np
+    import torch
+
+    from harness.data.stream import load_split
+    from harness.evaluate.extractor import train_extractor
+    from harness.evaluate.extractors import DomainExtractor, ExtractorContext
+    from harness.evaluate.quality import fid, inception_score, kid, moments, run_batched
+
+    cpu = torch.device("cpu")
+    _, info = train_extractor(str(fashion_shards), steps=300, device=cpu, progress=False)
+    assert info.test_acc > 0.75
+    ext = DomainExtractor(ExtractorContext(str(fashion_shards), 28, cpu, progress=False))
+    man = read_manifest(str(fashion_shards))
+    test = load_split(str(fashion_shards), man, "test")["image"]
+    train_part = load_split(str(fashion_shards), man, "train")["image"][:10000]
+    rng = np.random.default_rng(0)
+    noise = torch.from_numpy(
+        np.stack([rng.permutation(r) for r in test[:2000].flatten(1).numpy()]).reshape(-1, 1, 28, 28)
+    )
+    f_train, _ = run_batched(ext, train_part, 500, cpu)
+    f_test, logits = run_batched(ext, test, 500, cpu)
+    f_noise, _ = run_batched(ext, noise, 500, cpu)
+    ref = f_train.numpy().astype(np.float64)
+    mu, sigma = moments(ref)
+    real, fake = fid(f_test.numpy(), mu, sigma), fid(f_noise.numpy(), mu, sigma)
+    assert real < 0.05 * fake, (real, fake)
+    assert kid(f_test.numpy().astype(np.float64), ref, 0) < 0.05 * kid(f_noise.numpy().astype(np.float64), ref, 0)
+    assert inception_score(logits.numpy())[0] > 6.0  # K = 10 at a perfect, confident classifier

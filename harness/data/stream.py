@@ -229,3 +229,21 @@ def load_split(location: str, manifest: Manifest, split: str, on_error: str = "s
         "index": torch.tensor(index, dtype=torch.int64),
         "skipped": torch.tensor(skipped),
     }
+
+
+def balanced_subset(location: str, manifest: Manifest, split: str, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """``n`` samples of a split, ``n // K`` per class (the first ``n mod K`` classes one more), drawn with
+    ``seed``: the few-label set."""
+    data = load_split(location, manifest, split)
+    rng = np.random.default_rng(seed)
+    labels = data["label"].numpy()
+    k = manifest.classes
+    picks = []
+    for cls in range(k):
+        want = n // k + (1 if cls < n % k else 0)
+        pool = np.flatnonzero(labels == cls)
+        if want > len(pool):
+            raise DataError(f"{location}: few-label set wants {want} of class {cls}, the {split} split has {len(pool)}")
+        picks.append(rng.choice(pool, want, replace=False))
+    idx = torch.from_numpy(np.sort(np.concatenate(picks)))
+    return {key: data[key][idx] for key in ("image", "label", "index")}

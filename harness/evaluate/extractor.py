@@ -26,7 +26,7 @@ from torch import nn
 
 from harness.cache import cache_dir
 from harness.data.build import ensure_built
-from harness.data.cards import DataError, load_card
+from harness.data.cards import DataError
 from harness.data.manifest import atomic_write_text, read_manifest
 from harness.data.stream import ShardStream, load_split, make_loader
 from harness.data.transforms import to_unit
@@ -96,15 +96,14 @@ def accuracy(net: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def train_extractor(
-    dataset: str, root: str = "", size: int = 0, steps: int = 0, device: torch.device | None = None, progress=True
+    location: str, size: int = 0, steps: int = 0, device: torch.device | None = None, progress: bool = True
 ) -> tuple[Path, ExtractorInfo]:
-    """Train (or, if cached for these shards, load) the domain classifier of ``dataset`` at ``size``."""
+    """Train (or, if cached for these shards, load) the domain classifier of the shards at ``location``
+    (a folder or a remote location) for images of side ``size`` (default: native)."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    card = load_card(dataset)
-    size = size or card.shape[1]
-    path = extractor_path(card.name, size)
-    location = str(ensure_built(dataset, root, progress=progress))
     man = read_manifest(location)
+    size = size or man.shape[1]
+    path = extractor_path(man.dataset, size)
     trained_on = hashlib.sha256(
         json.dumps([man.card_sha256, [s.sha256 for s in man.splits["train"].shards]]).encode()
     ).hexdigest()[:16]
@@ -118,12 +117,12 @@ def train_extractor(
         t0 = time.time()
         torch.manual_seed(0)
         steps = steps or max(600, 3 * man.splits["train"].count // 128)
-        net = DomainClassifier(card.shape[0], card.classes).to(device)
+        net = DomainClassifier(man.shape[0], man.classes).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
         batches = iter(make_loader(ShardStream(location, man, "train", 128, seed=0, streams=1), 0))
         net.train()
-        for _ in bar(range(steps), desc=f"domain extractor {card.name} {size}px", disable=not progress):
+        for _ in bar(range(steps), desc=f"domain extractor {man.dataset} {size}px", disable=not progress):
             batch = next(batches)
             x = to_unit(batch["image"].to(device), size)
             shift = torch.randint(-1, 2, (2,))  # a one-pixel jitter keeps the features from memorising
@@ -139,10 +138,10 @@ def train_extractor(
         torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
         data = buf.getvalue()
         info = ExtractorInfo(
-            card.name,
+            man.dataset,
             size,
-            card.shape[0],
-            card.classes,
+            man.shape[0],
+            man.classes,
             acc,
             steps,
             hashlib.sha256(data).hexdigest(),
@@ -170,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--root", default="", help="data root holding the shards")
     args = parser.parse_args(argv)
     try:
-        path, info = train_extractor(args.dataset, args.root, args.size, args.steps)
+        location = str(ensure_built(args.dataset, args.root))
+        path, info = train_extractor(location, args.size, args.steps)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,61 @@
+"""Pre-trained encoder artifacts: written by a ``stage=pretrain`` run, found again by ``codegan.pretrain``.
+
+An artifact (``encoder.pt`` in the pre-training run folder, copied to the project cache under a key of
+dataset, encoder architecture and pre-training settings) holds E_c's weights, the architecture
+signature they fit, the run's config hash and its own k-means scores ("SimCLR + k-means").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.cache import cache_dir
+from harness.checkpoint import atomic_save
+from harness.config import Config, ConfigError, config_hash, to_dict
+
+ARTIFACT = "encoder.pt"
+
+
+def artifact_key(cfg: Config, signature: dict) -> str:
+    """Dataset + E_c architecture + pre-training settings: what makes two pre-trainings interchangeable."""
+    src = json.dumps([cfg.data.dataset, signature, to_dict(cfg)["pretrain"]], sort_keys=True)
+    return hashlib.sha256(src.encode()).hexdigest()[:12]
+
+
+def cached_path(cfg: Config, signature: dict) -> Path:
+    return cache_dir("encoders") / f"{Path(cfg.data.dataset).stem}-{artifact_key(cfg, signature)}.pt"
+
+
+def save_artifact(run_dir: Path, payload: dict, cfg: Config, metrics: dict[str, float]) -> Path:
+    """``<run>/encoder.pt`` (atomic) plus its copy in the cache; returns the run-folder path."""
+    full = {**payload, "config_hash": config_hash(cfg), "metrics": metrics}
+    path = run_dir / ARTIFACT
+    atomic_save(path, full)
+    cached = cached_path(cfg, payload["signature"])
+    tmp = cached.with_name(f".{cached.name}.tmp")
+    shutil.copyfile(path, tmp)
+    tmp.replace(cached)
+    return path
+
+
+def load_artifact(path: Path, signature: dict) -> dict[str, Any]:
+    """E_c's weights from ``path``, refused with the differing keys when its architecture does not fit."""
+    if not path.is_file():
+        raise ConfigError(f"codegan.pretrain: no encoder artifact at {path}")
+    try:
+        art = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - report the file, whatever the cause
+        raise ConfigError(f"codegan.pretrain: cannot read {path}: {exc}") from None
+    if not isinstance(art, dict) or "state" not in art or "signature" not in art:
+        raise ConfigError(f"codegan.pretrain: {path} is not an encoder artifact (no state/signature)")
+    theirs = art["signature"]
+    diff = [f"{k}: artifact {theirs.get(k)!r}, this run {v!r}" for k, v in signature.items() if theirs.get(k) != v]
+    if diff:
+        raise ConfigError(f"codegan.pretrain: {path} was trained for another E_c architecture; " + "; ".join(diff))
+    return art

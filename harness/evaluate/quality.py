@@ -1,0 +1,160 @@
+"""Image quality: FID and KID with clean-fid's distances, IS from a classifier's logits.
+
+Generated images are drawn in memory (class codes uniform, a fixed seeded set of latents at every
+evaluation), quantised to uint8 like real images, split across ranks and gathered. Each feature
+extractor's name is part of the metric keys (``eval/fid_domain``, ``eval/fid_inception``), so a domain
+classifier's FID is never shown as an Inception FID. Reference statistics of the real split are
+computed once per (dataset, split, resolution, extractor weights) and cached in the project's cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from cleanfid.fid import frechet_distance, kernel_distance
+
+from harness.cache import cache_dir
+from harness.data.manifest import Manifest
+from harness.data.transforms import to_unit
+
+KID_REFERENCE_MAX = 10_000  # reference features kept for KID (clean-fid draws subsets of <= 1,000)
+
+
+def quantise(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> uint8, as a PNG writer would store them."""
+    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+
+def resized_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Real uint8 images brought to the generator's resolution the way training sees them."""
+    if images.shape[-1] == size:
+        return images
+    return quantise(to_unit(images, size))
+
+
+def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """Salimans et al.'s IS, ``exp E_x KL(p(y|x) || p(y))``, mean and std over ``splits`` equal parts."""
+    logp = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1)
+    scores = []
+    for part in logp.chunk(splits):
+        p_y = torch.logsumexp(part, 0) - math.log(len(part))
+        scores.append(float(torch.exp((part.exp() * (part - p_y)).sum(1).mean())))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def kid(feats: np.ndarray, ref: np.ndarray, seed: int) -> float:
+    """clean-fid's kernel distance with its subset draws seeded (it uses numpy's global generator)."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        return kernel_distance(feats, ref)
+    finally:
+        np.random.set_state(state)
+
+
+def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    feats = np.asarray(feats, dtype=np.float64)
+    return feats.mean(0), np.cov(feats, rowvar=False)
+
+
+def fid(feats: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray) -> float:
+    mu, sigma = moments(feats)
+    return float(frechet_distance(mu, sigma, ref_mu, ref_sigma))
+
+
+class Extractor:
+    """A named feature extractor: uint8 images (N, C, H, W) -> features (and logits, for IS)."""
+
+    name = ""
+    identity = ""  # digest of the weights: part of every reference-statistics cache key
+
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError
+
+
+def run_batched(
+    extractor: Extractor, images: torch.Tensor, batch: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Features (and logits) of many images, batch by batch on ``device``; results stay on ``device``."""
+    feats, logits = [], []
+    for chunk in images.split(batch):
+        f, lg = extractor.features(chunk.to(device))
+        feats.append(f.float())
+        if lg is not None:
+            logits.append(lg.float())
+    return torch.cat(feats), (torch.cat(logits) if logits else None)
+
+
+def _split_key(man: Manifest, split: str) -> str:
+    return hashlib.sha256(json.dumps([s.sha256 for s in man.splits[split].shards]).encode()).hexdigest()[:12]
+
+
+def reference_stats(
+    extractor: Extractor,
+    real: torch.Tensor,
+    man: Manifest,
+    split: str,
+    size: int,
+    batch: int,
+    device: torch.device,
+    cache: Path | None = None,
+) -> dict[str, np.ndarray]:
+    """mu, sigma and (up to 10,000) features of a real split, cached by dataset, split, size and weights."""
+    folder = cache or cache_dir("fid-stats")
+    name = f"{man.dataset}-{split}-{_split_key(man, split)}-{size}px-{extractor.name}-{extractor.identity[:12]}.npz"
+    path = folder / name
+    if path.is_file():
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    feats, _ = run_batched(extractor, resized_uint8(real, size), batch, device)
+    feats_np = feats.cpu().numpy().astype(np.float64)
+    mu, sigma = moments(feats_np)
+    keep = np.random.default_rng(0).permutation(len(feats_np))[:KID_REFERENCE_MAX]
+    stats = {"mu": mu, "sigma": sigma, "feats": feats_np[np.sort(keep)].astype(np.float32)}
+    tmp = path.with_name(f".{name}.tmp.npz")
+    np.savez(tmp, **stats)
+    tmp.replace(path)
+    return stats
+
+
+@torch.no_grad()
+def generate_uint8(
+    sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    latent: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    n: int,
+    batch: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """``n`` generated images as uint8, class codes uniform, drawn with ``generator`` (on the device)."""
+    out = []
+    for start in range(0, n, batch):
+        z, c = latent(min(batch, n - start), generator=generator)
+        out.append(quantise(sample(z, c)))
+    return torch.cat(out)
+
+
+def scores(
+    name: str, feats: np.ndarray, logits: np.ndarray | None, ref: dict[str, np.ndarray], seed: int
+) -> dict[str, float]:
+    """``eval/fid_<name>``, ``eval/kid_<name>`` and, with logits, ``eval/is_<name>`` (+ ``_std``)."""
+    out = {
+        f"eval/fid_{name}": fid(feats, ref["mu"], ref["sigma"]),
+        f"eval/kid_{name}": kid(feats.astype(np.float64), ref["feats"].astype(np.float64), seed),
+    }
+    if logits is not None:
+        out[f"eval/is_{name}"], out[f"eval/is_{name}_std"] = inception_score(logits)
+    return out
+
+
+def gather_rows(acc: Any, x: torch.Tensor, n: int) -> np.ndarray:
+    """Rows computed on every rank (equal counts), concatenated on every rank, first ``n`` kept."""
+    if acc.num_processes > 1:
+        x = acc.gather(x.contiguous())
+    return x[:n].cpu().numpy().astype(np.float64)

@@ -1,0 +1,160 @@
+"""A sweep file: which presets, which search space, which scheduler, which resources.
+
+    name: smoke
+    presets: {codegan: codegan/configs/digits.yaml, infogan: baselines/configs/infogan-digits.yaml}
+    overrides: {train.steps: 60, train.eval_every: 20}      # every trial
+    space:                                                  # one group, or a list of groups (a union)
+      - method: [codegan]                                   # a plain list is a grid
+        codegan.beta_c: {grid: [1, 10]}
+        seed: [0, 1]
+      - method: [infogan]
+        baselines.lambda_mi: {loguniform: [0.1, 10]}        # random: drawn `samples` times, seeded
+    samples: 1
+    scheduler: {kind: asha, metric: eval/acc, mode: max, grace_period: 1, reduction_factor: 2}
+    resources: {cpu: 1, gpu: 0, workers: 1}
+    max_failures: 1
+    wandb: {mode: offline, project: codegan-bench}
+
+Paths are relative to the repository root (or absolute). Every key in ``overrides`` and ``space`` must
+be a config key; mistakes are reported with the closest valid key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config import ConfigError, _closest, all_keys, build_config
+
+REPO = Path(__file__).resolve().parents[1]
+TOP_KEYS = {
+    "name",
+    "presets",
+    "overrides",
+    "space",
+    "samples",
+    "scheduler",
+    "resources",
+    "max_failures",
+    "max_concurrent",
+    "wandb",
+    "weight_keys",
+}
+DISTRIBUTIONS = {"grid", "choice", "uniform", "loguniform", "randint"}
+SCHEDULERS = {"none", "asha", "pbt"}
+# the disentanglement weight each method's trade-off curve is ordered by
+DEFAULT_WEIGHT_KEYS = {
+    "codegan": "codegan.beta_c",
+    "infogan": "baselines.lambda_mi",
+    "clustergan": "baselines.cluster_beta_c",
+}
+
+
+@dataclass
+class Scheduler:
+    kind: str = "none"
+    metric: str = "eval/acc"
+    mode: str = "max"
+    grace_period: int = 1
+    reduction_factor: int = 2
+    perturbation_interval: int = 1
+    mutations: dict[str, list[Any]] = field(default_factory=dict)  # PBT: key -> values to resample from
+
+
+@dataclass
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+    workers: int = 1  # > 1: data parallel over Ray Train workers (each with cpu/gpu above)
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    path: Path
+    presets: dict[str, Path]
+    overrides: dict[str, Any]
+    groups: list[dict[str, Any]]
+    samples: int = 1
+    scheduler: Scheduler = field(default_factory=Scheduler)
+    resources: Resources = field(default_factory=Resources)
+    max_failures: int = 1
+    max_concurrent: int = 0
+    wandb: dict[str, str] = field(default_factory=lambda: {"mode": "offline", "project": "codegan-bench"})
+    weight_keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_WEIGHT_KEYS))
+
+
+def _resolve(path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else REPO / p
+
+
+def _check_key(key: str, where: str) -> None:
+    keys = all_keys()
+    if key not in keys:
+        raise ConfigError(f"{where}: unknown config key '{key}'{_closest(key, sorted(keys))}")
+
+
+def _check_dimension(key: str, dim: Any, where: str) -> None:
+    _check_key(key, where)
+    if isinstance(dim, list):
+        return
+    if not isinstance(dim, dict) or len(dim) != 1 or next(iter(dim)) not in DISTRIBUTIONS:
+        raise ConfigError(f"{where}.{key}: a list (grid) or one of {sorted(DISTRIBUTIONS)} as {{kind: values}}")
+    kind, values = next(iter(dim.items()))
+    if kind in ("uniform", "loguniform", "randint") and (not isinstance(values, list) or len(values) != 2):
+        raise ConfigError(f"{where}.{key}: {kind} needs [low, high], got {values!r}")
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    p = _resolve(str(path))
+    if not p.is_file():
+        raise ConfigError(f"sweep file not found: {p}")
+    raw = yaml.safe_load(p.read_text()) or {}
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{p}: unknown sweep key '{key}'{_closest(key, sorted(TOP_KEYS))}")
+    for required in ("name", "presets", "space"):
+        if required not in raw:
+            raise ConfigError(f"{p}: missing '{required}'")
+    presets = {m: _resolve(f) for m, f in raw["presets"].items()}
+    for method, preset in presets.items():
+        if not preset.is_file():
+            raise ConfigError(f"{p}: presets.{method}: no such file {preset}")
+    overrides = dict(raw.get("overrides") or {})
+    for key in overrides:
+        _check_key(key, f"{p}: overrides")
+    groups = raw["space"] if isinstance(raw["space"], list) else [raw["space"]]
+    for i, group in enumerate(groups):
+        for key, dim in group.items():
+            _check_dimension(key, dim, f"{p}: space[{i}]")
+        methods = group.get("method", [next(iter(presets))])
+        for m in methods if isinstance(methods, list) else methods.get("grid", methods.get("choice", [])):
+            if m not in presets:
+                raise ConfigError(f"{p}: space[{i}] uses method '{m}' with no entry in presets")
+    sched = Scheduler(**(raw.get("scheduler") or {}))
+    if sched.kind not in SCHEDULERS:
+        raise ConfigError(f"{p}: scheduler.kind '{sched.kind}' is not one of {sorted(SCHEDULERS)}")
+    for key in sched.mutations:
+        _check_key(key, f"{p}: scheduler.mutations")
+    spec = SweepSpec(
+        name=raw["name"],
+        path=p,
+        presets=presets,
+        overrides=overrides,
+        groups=groups,
+        samples=int(raw.get("samples", 1)),
+        scheduler=sched,
+        resources=Resources(**(raw.get("resources") or {})),
+        max_failures=int(raw.get("max_failures", 1)),
+        max_concurrent=int(raw.get("max_concurrent", 0)),
+        wandb={"mode": "offline", "project": "codegan-bench", **(raw.get("wandb") or {})},
+        weight_keys={**DEFAULT_WEIGHT_KEYS, **(raw.get("weight_keys") or {})},
+    )
+    for method, preset in presets.items():  # every preset with the common overrides must be a valid run
+        build_config(preset, values={**overrides, "method": method})
+    return spec

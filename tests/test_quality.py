@@ -1,0 +1,152 @@
+"""FID, KID and IS on real digits through the domain extractor; clean-fid agreement; the Inception path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from cleanfid import fid as cleanfid
+from PIL import Image
+
+from harness.config import build_config
+from harness.data.manifest import read_manifest
+from harness.data.stream import load_split
+from harness.evaluate.extractors import DomainExtractor, ExtractorContext, InceptionExtractor
+from harness.evaluate.quality import fid, inception_score, kid, moments, run_batched, scores
+from harness.train import train
+
+
+@pytest.fixture(scope="module")
+def digits(digits_shards):
+    man = read_manifest(str(digits_shards))
+    ext = DomainExtractor(ExtractorContext(str(digits_shards), 8, torch.device("cpu"), progress=False))
+    split = {s: load_split(str(digits_shards), man, s)["image"] for s in ("train", "test")}
+    feats = {s: run_batched(ext, x, 256, torch.device("cpu")) for s, x in split.items()}
+    return ext, split, {s: (f.numpy().astype(np.float64), lg.numpy()) for s, (f, lg) in feats.items()}
+
+
+def test_domain_extractor_is_accurate_and_cached(digits, digits_shards):
+    ext, _, _ = digits
+    assert ext.info.test_acc > 0.95
+    again = DomainExtractor(ExtractorContext(str(digits_shards), 8, torch.device("cpu"), progress=False))
+    assert again.identity == ext.identity  # loaded from the cache, not retrained
+
+
+def test_fid_orders_real_splits_and_noise(digits):
+    ext, split, feats = digits
+    train_f, test_f = feats["train"][0], feats["test"][0]
+    mu, sigma = moments(train_f)
+    rng = np.random.default_rng(0)
+    noise = split["test"].flatten(1).numpy()
+    noise = torch.from_numpy(np.stack([rng.permutation(row) for row in noise]).reshape(split["test"].shape))
+    noise_f = run_batched(ext, noise, 256, torch.device("cpu"))[0].numpy().astype(np.float64)
+    same, real, fake = fid(train_f, mu, sigma), fid(test_f, mu, sigma), fid(noise_f, mu, sigma)
+    assert abs(same) < 1e-6
+    assert real < 0.05 * fake, (real, fake)
+    assert kid(test_f, train_f, 0) < 0.05 * kid(noise_f, train_f, 0)
+
+
+def test_values_equal_clean_fid_on_the_same_features(digits):
+    _, _, feats = digits
+    a, b = feats["test"][0], feats["train"][0]
+    assert fid(a, *moments(b)) == pytest.approx(cleanfid.fid_from_feats(a, b), rel=1e-9)
+    np.random.seed(3)
+    want = cleanfid.kernel_distance(a, b)
+    assert kid(a, b, 3) == pytest.approx(want, rel=1e-12)
+    out = scores("domain", a, feats["test"][1], {"mu": moments(b)[0], "sigma": moments(b)[1], "feats": b}, 3)
+    assert set(out) == {"eval/fid_domain", "eval/kid_domain", "eval/is_domain", "eval/is_domain_std"}
+
+
+def test_folder_fid_through_clean_fid_custom_extractor_matches(digits, tmp_path):
+    """clean-fid's own folder pipeline, with our extractor as its custom_feat_extractor, agrees."""
+    ext, split, feats = digits
+    for name in ("train", "test"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, img in enumerate(split[name][:, 0].numpy()):
+            Image.fromarray(img).save(folder / f"{i:05d}.png")
+
+    def feature_fn(x: torch.Tensor) -> torch.Tensor:  # clean-fid passes RGB in [0, 255]
+        return ext.net(x[:, :1].float() / 255.0)[0]
+
+    got = cleanfid.compute_fid(
+        str(tmp_path / "test"),
+        str(tmp_path / "train"),
+        mode="clean",
+        custom_feat_extractor=feature_fn,
+        custom_fn_resize=lambda x: x,
+        device=torch.device("cpu"),
+        num_workers=0,
+        batch_size=128,
+        verbose=False,
+    )
+    mu, sigma = moments(feats["train"][0])
+    assert got == pytest.approx(fid(feats["test"][0], mu, sigma), rel=1e-4)
+
+
+def test_domain_inception_score_of_real_and_of_one_image(digits):
+    _, split, feats = digits
+    is_real, _ = inception_score(feats["test"][1])
+    assert is_real > 8.0  # close to K = 10 for an accurate classifier on a balanced split
+    one = np.repeat(feats["test"][1][:1], 500, axis=0)
+    assert inception_score(one)[0] == pytest.approx(1.0, abs=1e-6)
+
+
+class StandIn(torch.nn.Module):
+    """Shaped like clean-fid's TorchScript Inception: ``layers`` maps 299x299 inputs to 2048 features."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 2048, 8, stride=8), torch.nn.AdaptiveAvgPool2d(1))
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        return self.layers(x)
+
+
+@pytest.fixture(scope="module")
+def stand_in_weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("weights") / "my-inception.pt"
+    torch.manual_seed(0)
+    torch.jit.script(StandIn()).save(str(path))
+    return path
+
+
+def test_inception_extractor_resizes_cleanly_and_keys_by_name(stand_in_weights, digits_shards, tmp_path):
+    ext = InceptionExtractor(ExtractorContext("", 8, torch.device("cpu"), str(stand_in_weights)))
+    feats, logits = ext.features(torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8))
+    assert feats.shape == (3, 2048) and logits is None
+    overrides = [
+        f"data.root={digits_shards.parent}",
+        f"log.root={tmp_path}",
+        "log.wandb=disabled",
+        "log.progress=false",
+        "train.steps=2",
+        "eval.kmeans_seeds=1",
+        "eval.kmeans_n_init=1",
+        "eval.quality=[inception, domain]",
+        "eval.fid_samples=64",
+        f"eval.inception_weights={stand_in_weights}",
+        "train.best_by=eval/fid_inception",
+    ]
+    result = train(build_config("codegan/configs/digits.yaml", overrides))
+    assert result["eval/fid_inception"] > 0 and result["eval/fid_domain"] > 0 and "eval/is_domain" in result
+    assert not any("is_inception" in k for k in result)
+    (run,) = tmp_path.iterdir()
+    assert (run / "checkpoints" / "best.pt").is_file()
+
+
+def test_missing_inception_weights_skip_only_those_metrics(digits_shards, tmp_path, capsys):
+    overrides = [
+        f"data.root={digits_shards.parent}",
+        f"log.root={tmp_path}",
+        "log.wandb=disabled",
+        "log.progress=false",
+        "train.steps=2",
+        "eval.kmeans_seeds=1",
+        "eval.quality=[inception, domain]",
+        "eval.fid_samples=64",
+        f"eval.inception_weights={tmp_path / 'absent.pt'}",
+    ]
+    result = train(build_config("codegan/configs/digits.yaml", overrides))
+    assert "eval/fid_domain" in result and not any("inception" in k for k in result)
+    assert capsys.readouterr().out.count("eval/*_inception metrics skipped") == 1
