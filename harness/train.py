@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
+from filelock import FileLock
 
 from harness import checkpoint, encoders, registry
 from harness.config import Config, ConfigError, config_hash
@@ -169,9 +170,12 @@ class Trainer:
             path = Path(cfg.codegan.pretrain).expanduser()
         else:
             path = encoders.cached_path(stage, signature)
-            if not path.is_file():
-                print(f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first")
-                Trainer(stage).fit()
+            with FileLock(str(path) + ".lock"):  # concurrent sweep trials pre-train once
+                if not path.is_file():
+                    print(
+                        f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first"
+                    )
+                    Trainer(stage).fit()
         return {**encoders.load_artifact(path, signature), "path": str(path)}
 
     def _resume(self) -> int:
@@ -396,6 +400,7 @@ class Trainer:
             "dataset": self.cfg.data.dataset,
             "seed": self.cfg.seed,
             "step": steps,
+            "resumed_from_step": self.start,
             "config_hash": config_hash(self.cfg),
             "wall_time_s": time.time() - self.t0,
             "world_size": self.acc.num_processes,

@@ -1,0 +1,149 @@
+"""Run a sweep with Ray Tune on a local or existing Ray cluster; resume it after the driver died.
+
+    python -m sweeps.run sweeps/smoke.yaml [--address auto|ray://host:port|host:port] [--resume]
+                         [--out runs/sweeps] [--dry-run]
+
+The sweep folder ``<out>/<name>/`` holds Tune's experiment state (``tune/``), every trial's run folder
+(``runs/``), ``trials.json`` (the numbered trial list) and, at the end, ``results.csv`` with the
+curves, the Pareto set and the seed-aggregated table (see ``sweeps.analyze``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.config import ConfigError
+from sweeps.space import expand
+from sweeps.spec import SweepSpec, load_spec
+from sweeps.trainable import TrialContext, run_trial
+
+TUNE_DIR = "tune"
+
+
+def local_ray_env() -> None:
+    """Loopback-only, no usage stats: safe defaults for a local cluster (ENVIRONMENT.md)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def connect(address: str | None) -> None:
+    import ray
+
+    local_ray_env()
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False)
+
+
+def scheduler(spec: SweepSpec) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
+
+    s = spec.scheduler
+    if s.kind == "asha":
+        return ASHAScheduler(
+            time_attr="training_iteration", grace_period=s.grace_period, reduction_factor=s.reduction_factor
+        )
+    if s.kind == "pbt":
+        mutations = {"trial": {k: list(v) for k, v in s.mutations.items()}}
+        return PopulationBasedTraining(
+            time_attr="training_iteration",
+            perturbation_interval=s.perturbation_interval,
+            hyperparam_mutations=mutations,
+        )
+    return None
+
+
+def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
+    from ray import tune
+
+    ctx = TrialContext(
+        sweep=spec.name,
+        presets={m: str(p) for m, p in spec.presets.items()},
+        overrides=spec.overrides,
+        runs_dir=str(folder / "runs"),
+        wandb_mode=spec.wandb["mode"],
+        wandb_project=spec.wandb["project"],
+        workers=spec.resources.workers,
+        use_gpu=spec.resources.gpu > 0,
+    )
+    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), resources)
+    storage = str((folder / TUNE_DIR).resolve())
+    if resume and tune.Tuner.can_restore(os.path.join(storage, spec.name)):
+        return tune.Tuner.restore(os.path.join(storage, spec.name), trainable, resume_errored=True)
+    trials = expand(spec)
+    sched = scheduler(spec)
+    tune_config = tune.TuneConfig(
+        metric=spec.scheduler.metric if sched is not None else None,
+        mode=spec.scheduler.mode if sched is not None else None,
+        scheduler=sched,
+        max_concurrent_trials=spec.max_concurrent or None,
+    )
+    run_config = tune.RunConfig(
+        name=spec.name,
+        storage_path=storage,
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        verbose=1,
+    )
+    return tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(trials)},
+        tune_config=tune_config,
+        run_config=run_config,
+    )
+
+
+def run(spec_path: str, address: str | None = None, resume: bool = False, out: str = "runs/sweeps") -> Path:
+    """Run (or resume) a sweep; returns its folder, which holds results.csv and the analysis files."""
+    from sweeps.analyze import analyze
+
+    spec = load_spec(spec_path)
+    folder = Path(out).resolve() / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
+    (folder / "sweep.yaml").write_text(spec.path.read_text())
+    connect(address)
+    tuner = build_tuner(spec, folder, resume)
+    grid = tuner.fit()
+    errors = [str(r.error).splitlines()[0] for r in grid if r.error is not None]
+    analyze(folder, spec)
+    if errors:
+        print(f"{len(errors)} trial(s) failed after retries; first: {errors[0]}", file=sys.stderr)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sweeps.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sweep", help="sweep YAML (sweeps/<name>.yaml)")
+    parser.add_argument("--address", default=None, help="Ray cluster: auto, host:port or ray://host:port")
+    parser.add_argument("--resume", action="store_true", help="continue the sweep's Tune experiment")
+    parser.add_argument("--out", default="runs/sweeps", help="parent folder of sweep folders")
+    parser.add_argument("--dry-run", action="store_true", help="print the trials and exit")
+    args = parser.parse_args(argv)
+    try:
+        if args.dry_run:
+            for i, trial in enumerate(expand(load_spec(args.sweep))):
+                print(i, json.dumps(trial))
+            return 0
+        folder = run(args.sweep, args.address, args.resume, args.out)
+    except ConfigError as exc:
+        print(f"sweep error: {exc}", file=sys.stderr)
+        return 2
+    print(f"sweep folder: {folder}\nresults: {folder / 'results.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Ray Tune sweeps on real Ray: a two-node loopback cluster, a killed and resumed driver, a retried trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from scripts.leaderboard import main as leaderboard
+from sweeps.run import local_ray_env, run
+from tests.launch import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sweep_env(digits_shards, monkeypatch):
+    """Trials read the session's digits shards; Ray binds to loopback."""
+    monkeypatch.setenv("CODEGAN_DATA", str(digits_shards.parent))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    local_ray_env()
+
+
+def small_sweep(tmp_path: Path, name: str, **changes) -> Path:
+    spec = yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())
+    spec.update(name=name, **changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        folder = run(str(REPO / "sweeps" / "smoke.yaml"), address=cluster.address, out=str(tmp_path))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    df = pd.read_csv(folder / "results.csv")
+    assert len(df) == 8 and (df["status"] == "complete").all(), df[["trial", "status"]]
+    assert df["node"].nunique() == 2, "trials did not spread over both nodes"
+    assert set(df["method"]) == {"codegan", "infogan"} and df["final/eval/acc"].between(0, 1).all()
+    assert (df["tune_overhead_s"] > 0).all()
+    for name in ("aggregate.md", "curves.csv", "pareto.csv", "tradeoff.png"):
+        assert (folder / name).is_file(), name
+    curves = pd.read_csv(folder / "curves.csv")
+    assert set(curves["method"]) == {"codegan", "infogan"} and len(curves) == 4
+    assert len(pd.read_csv(folder / "pareto.csv")) >= 1
+    assert list((folder / "wandb").glob("offline-run-*"))
+
+    assert leaderboard([str(folder / "runs"), "--out", str(tmp_path / "lb"), "--log-wandb", "offline"]) == 0
+    board = (tmp_path / "lb" / "leaderboard.md").read_text()
+    rows = [line for line in board.splitlines() if line.startswith("| digits")]
+    assert len(rows) == 4 and all("±" in r and "| 2 |" in r for r in rows)  # 2 seeds per setting
+    assert any("CoDeGAN [beta_c=" in r for r in rows) and any("InfoGAN [lambda_mi=" in r for r in rows)
+    assert (tmp_path / "lb" / "leaderboard.html").read_text().count("<tr>") == 5
+
+
+def test_killed_driver_resumes_without_rerunning_finished_trials(sweep_env, tmp_path):
+    spec = small_sweep(
+        tmp_path, "resume", space=[{"method": ["codegan"], "codegan.beta_c": [1.0, 10.0], "seed": [0, 1]}]
+    )
+    cmd = [sys.executable, "-m", "sweeps.run", str(spec), "--out", str(tmp_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "resume" / "runs"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(runs.glob("*/summary.json"))) < 2:
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/summary.json")}
+    assert 2 <= len(done) < 4
+    time.sleep(3)  # let the orphaned local Ray notice its driver is gone
+    resumed = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    df = pd.read_csv(tmp_path / "resume" / "results.csv")
+    assert len(df) == 4 and (df["status"] == "complete").all()
+    after = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/summary.json")}
+    assert all(after[name] == mtime for name, mtime in done.items()), "a finished trial ran again"
+    assert len(after) == 4
+
+
+def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, monkeypatch):
+    import ray
+
+    marker = tmp_path / "failed-once"
+    monkeypatch.setenv("CODEGAN_SWEEP_FAULT", f"40:{marker}")
+    spec = small_sweep(tmp_path, "retry", space=[{"method": ["codegan"], "seed": [0, 1]}], max_failures=1)
+    try:
+        folder = run(str(spec), out=str(tmp_path))
+    finally:
+        ray.shutdown()
+    assert marker.is_file()
+    df = pd.read_csv(folder / "results.csv")
+    assert (df["status"] == "complete").all()
+    failed = Path(marker.read_text())
+    summary = json.loads((failed / "summary.json").read_text())
+    assert summary["resumed_from_step"] == 40 and summary["step"] == 60
+    others = [Path(p) for p in df["run_dir"] if Path(p) != failed]
+    assert all(json.loads((p / "summary.json").read_text())["resumed_from_step"] == 0 for p in others)
