@@ -4,7 +4,8 @@
         --variant "native: data.image_size=0" --variant "16px: data.image_size=16" \
         [--common train.steps=1500 ...] [--out bench/compare.json]
 
-Each variant is ``"<label>: key=value key=value ..."``; ``--common`` overrides apply to every variant.
+Each variant is ``"<label>: [preset.yaml] key=value ..."`` (its own preset instead of ``--config``, if
+given); ``--common`` overrides apply to every variant.
 Runs are the harness's ordinary training function, one after another in this process, with W&B off.
 The JSON file keeps every run's metrics; the markdown table goes to stdout (and ``<out>.md``).
 """
@@ -20,14 +21,16 @@ from pathlib import Path
 from harness.config import build_config
 from harness.train import train
 
-COLUMNS = ("eval/acc", "eval/purity", "eval/nmi", "eval/ari")
+COLUMNS = ("eval/acc", "eval/purity", "eval/nmi", "eval/ari", "eval/fid_domain")
 
 
-def parse_variant(text: str) -> tuple[str, list[str]]:
+def parse_variant(text: str, default: Path) -> tuple[str, Path, list[str]]:
     label, sep, rest = text.partition(":")
     if not sep:
-        raise SystemExit(f"--variant {text!r}: expected '<label>: key=value ...'")
-    return label.strip(), rest.split()
+        raise SystemExit(f"--variant {text!r}: expected '<label>: [preset.yaml] key=value ...'")
+    words = rest.split()
+    preset = Path(words.pop(0)) if words and words[0].endswith((".yaml", ".yml")) else default
+    return label.strip(), preset, words
 
 
 def mean_std(values: list[float]) -> str:
@@ -39,11 +42,13 @@ def mean_std(values: list[float]) -> str:
 
 def table(rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> str:
     labels = list(dict.fromkeys(r["variant"] for r in rows))
-    head = ["variant", "seeds", *[c.split("/")[-1].upper() for c in columns], "train s"]
+    head = ["variant", "seeds", *[c.split("/")[-1].upper() for c in columns], "ACC (argmax)", "train s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label in labels:
         runs = [r for r in rows if r["variant"] == label]
         cells = [mean_std([r["metrics"][c] for r in runs if c in r["metrics"]]) for c in columns]
+        argmax = [v for r in runs for k, v in r["metrics"].items() if k in ("eval/acc_q", "eval/acc_enc")]
+        cells.append(mean_std(argmax))
         train_s = statistics.fmean(r["metrics"].get("perf/train_s", 0.0) for r in runs)
         lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + f" | {train_s:.0f} |")
     return "\n".join(lines)
@@ -58,23 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-root", default="runs/compare", help="where the run folders go")
     parser.add_argument("--out", type=Path, default=Path("bench/compare.json"))
     args = parser.parse_args(argv)
-    variants = [parse_variant(v) for v in args.variant]
+    variants = [parse_variant(v, args.config) for v in args.variant]
     rows: list[dict] = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for label, overrides in variants:
+    for label, preset, overrides in variants:
         for seed in args.seeds:
             extra = [f"seed={seed}", f"log.root={args.log_root}", "log.wandb=disabled", "log.progress=false"]
-            cfg = build_config(args.config, [*args.common, *overrides, *extra])
+            cfg = build_config(preset, [*args.common, *overrides, *extra])
             t = time.time()
             metrics = train(cfg)
-            rows.append({"variant": label, "seed": seed, "overrides": [*args.common, *overrides], "metrics": metrics})
+            rows.append(
+                {"variant": label, "preset": str(preset), "seed": seed, "overrides": [*args.common, *overrides],
+                 "metrics": metrics}
+            )  # fmt: skip
             print(f"{label} seed {seed}: ACC {metrics.get('eval/acc', float('nan')):.3f} ({time.time() - t:.0f} s)")
             args.out.write_text(json.dumps(rows, indent=1))
     base = rows[0]["metrics"]
     md = table(rows)
     if "baseline/pixels_acc" in base:
         md += "\n\nraw pixels + k-means (same split): " + "   ".join(
-            f"{c.split('/')[-1].upper()} {base[c.replace('eval/', 'baseline/pixels_')]:.3f}" for c in COLUMNS
+            f"{s.upper()} {base[f'baseline/pixels_{s}']:.3f} ± {base[f'baseline/pixels_{s}_std']:.3f}"
+            for s in ("acc", "purity", "nmi", "ari")
         )
     print(md)
     args.out.with_suffix(".md").write_text(md + "\n")
