@@ -41,13 +41,6 @@ class ClusterGAN(GANMethod):
         self.step(("G", "E"), adv + b.cluster_beta_n * l_n + b.cluster_beta_c * l_c)
         return {"g_adv": adv.detach(), "e_zn": l_n.detach(), "e_zc": l_c.detach()}
 
-    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        logs: dict[str, torch.Tensor] = {}
-        if step % self.cfg.train.critic == 0:
-            logs.update(self.g_step())
-        logs.update(self.d_step(real))
-        return logs
-
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         with self.acc.autocast():

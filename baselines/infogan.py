@@ -71,13 +71,6 @@ class InfoGAN(GANMethod):
         self.step("G" if self.trunk_mode else ("G", "Q"), adv + mi)
         return {"g_adv": adv.detach(), **{f"g_{k}": v for k, v in parts.items()}}
 
-    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        logs: dict[str, torch.Tensor] = {}
-        if step % self.cfg.train.critic == 0:
-            logs.update(self.g_step())
-        logs.update(self.d_step(real))
-        return logs
-
     @torch.no_grad()
     def q_logits(self, x: torch.Tensor) -> torch.Tensor:
         with self.acc.autocast():

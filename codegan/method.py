@@ -168,14 +168,9 @@ class CoDeGAN(GANMethod):
         self.step("Ez", l_z)
         return {"e_lc": l_c.detach(), "e_lz": l_z.detach()}
 
-    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        logs: dict[str, torch.Tensor] = {}
-        if step % self.cfg.train.critic == 0:
-            logs.update(self.g_step())
-            if step >= self.cfg.codegan.chain_step:
-                logs.update(self.e_step())
-        logs.update(self.d_step(real))
-        return logs
+    def after_g_step(self, step: int) -> dict[str, torch.Tensor]:
+        """The encoder update, from ``chain_step`` on (E stays frozen before: a pre-trained E_c)."""
+        return self.e_step() if step >= self.cfg.codegan.chain_step else {}
 
     @torch.no_grad()
     def class_features(self, x: torch.Tensor) -> torch.Tensor:

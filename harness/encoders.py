@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 
+from harness import registry
 from harness.cache import cache_dir
 from harness.checkpoint import atomic_save
 from harness.config import Config, ConfigError, config_hash, to_dict
+from harness.data.cards import load_card
 
 ARTIFACT = "encoder.pt"
 
@@ -59,3 +63,24 @@ def load_artifact(path: Path, signature: dict) -> dict[str, Any]:
     if diff:
         raise ConfigError(f"codegan.pretrain: {path} was trained for another E_c architecture; " + "; ".join(diff))
     return art
+
+
+def resolve(cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] | None:
+    """The artifact ``codegan.pretrain`` names (weights, signature, path), or None. With ``simclr`` and
+    nothing cached, ``run_stage(stage config)`` pre-trains it first (once, even for concurrent trials)."""
+    cls = registry.method(cfg.method)
+    if not hasattr(cls, "pretraining") or cfg.codegan.pretrain == "none":
+        return None
+    card = load_card(cfg.data.dataset)
+    size = cfg.data.image_size or card.shape[1]
+    signature = cls.signature(cfg, (card.shape[0], size, size))
+    stage = cls.pretraining(cfg)
+    if stage is None:
+        path = Path(cfg.codegan.pretrain).expanduser()
+    else:
+        path = cached_path(stage, signature)
+        with FileLock(str(path) + ".lock"):
+            if not path.is_file():
+                print(f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first")
+                run_stage(stage)
+    return {**load_artifact(path, signature), "path": str(path)}

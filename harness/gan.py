@@ -1,7 +1,7 @@
 """What every GAN method shares: the latent code, G and D, the D update, sampling and state.
 
 A method subclasses :class:`GANMethod`, adds its own networks with :meth:`add`, calls
-:meth:`prepare` once, and implements ``train_step``. Methods receive the Accelerator and never move
+:meth:`prepare` once, and implements ``g_step`` (or ``train_step``). Methods receive the Accelerator and never move
 tensors to a device by name.
 """
 
@@ -180,5 +180,18 @@ class GANMethod:
     def class_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    def g_step(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def after_g_step(self, step: int) -> dict[str, torch.Tensor]:
+        """Updates that follow each G update (CoDeGAN's encoder step); none by default."""
+        return {}
+
+    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One iteration: when ``step % critic == 0`` the G update (and what follows it), then the D update."""
+        logs: dict[str, torch.Tensor] = {}
+        if step % self.cfg.train.critic == 0:
+            logs.update(self.g_step())
+            logs.update(self.after_g_step(step))
+        logs.update(self.d_step(real))
+        return logs

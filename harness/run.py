@@ -48,8 +48,15 @@ def format_report(result: dict[str, float], run_dir: Path, wall: float) -> str:
     lines = [f"run folder: {run_dir}", f"wall time:  {wall:.1f} s"]
     if "eval/acc" in result:
         lines.append("class features + k-means: " + "   ".join(f"{n.upper()} {pm('eval/', n)}" for n in names))
+    for tag in ("q", "enc"):
+        if f"eval/acc_{tag}" in result:
+            scores = "   ".join(f"{n.upper()} {result[f'eval/{n}_{tag}']:.3f}" for n in names)
+            lines.append(f"argmax of the code head ({tag}): {scores}")
     if "baseline/pixels_acc" in result:
         lines.append("raw pixels   + k-means: " + "   ".join(f"{n.upper()} {pm('baseline/pixels_', n)}" for n in names))
+    quality = [k for k in result if k.startswith(("eval/fid_", "eval/kid_", "eval/is_")) and not k.endswith("_std")]
+    if quality:
+        lines.append("image quality: " + "   ".join(f"{k[5:].upper()} {result[k]:.4g}" for k in sorted(quality)))
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ class NullTracker:
 
     def truncate(self, step: int) -> None: ...
 
-    def finish(self) -> None: ...
+    def finish(self, exit_code: int = 0) -> None: ...
 
 
 def wandb_env(run_dir: Path) -> dict[str, str]:
@@ -121,7 +121,7 @@ class Tracker(NullTracker):
         keep = [ln for ln in self.metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
         atomic_write_text(self.metrics_path, "".join(ln + "\n" for ln in keep))
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int = 0) -> None:
         if self.wandb_run is not None:
-            self.wandb_run.finish()
+            self.wandb_run.finish(exit_code=exit_code)
             self.wandb_run = None

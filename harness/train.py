@@ -8,20 +8,15 @@ final metrics. Only the main process writes files and logs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import gather_object
-from filelock import FileLock
 
 from harness import checkpoint, encoders, registry
 from harness.config import Config, ConfigError, config_hash
@@ -36,46 +31,12 @@ from harness.evaluate.suite import cluster_eval, pixel_baseline, sample_grid
 from harness.gan import DataInfo
 from harness.progress import bar
 from harness.rundir import git_commit, read_summary, run_dir_for, versions, write_config, write_summary
+from harness.runtime import StopRequest, make_accelerator, param_digest
 from harness.seeding import derive_seed
 from harness.track import NullTracker, Tracker
 
 EvalCallback = Callable[[int, dict[str, float], Path | None], None]
 POSTFIX = ("d_loss", "g_lc", "e_lc", "g_mi_cat", "e_zc", "img_per_s")  # what the progress bar shows
-
-
-def make_accelerator(cfg: Config) -> Accelerator:
-    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher."""
-    mp = None if cfg.train.mixed_precision == "auto" else cfg.train.mixed_precision
-    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mp)
-
-
-class StopRequest:
-    """SIGTERM / first Ctrl-C ask the loop to checkpoint and stop; a second Ctrl-C aborts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, self._old.get(signal.SIGINT, signal.default_int_handler))
-        print(f"\nsignal {signum}: saving a checkpoint and stopping (Ctrl-C again aborts)", flush=True)
-
-    def restore(self) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
-def param_digest(nets: dict[str, torch.nn.Module]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(nets):
-        for pname, p in sorted(nets[name].named_parameters()):
-            h.update(f"{name}.{pname}".encode())
-            h.update(p.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 class Trainer:
@@ -95,7 +56,7 @@ class Trainer:
             cfg = cls.pretrain_stage(cfg)
         self.cfg = cfg
         self.init_from = init_from
-        self.artifact = self._pretrained_encoder()  # may run the pre-training stage first
+        self.artifact = encoders.resolve(cfg, lambda stage: Trainer(stage).fit())  # may pre-train first
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
         self.run_dir = Path(run_dir) if run_dir else run_dir_for(cfg)
@@ -155,28 +116,6 @@ class Trainer:
             self.eval_data = load_split(self.location, self.manifest, cfg.eval.split, cfg.data.on_error)
             if int(self.eval_data["skipped"]):
                 print(f"warning: skipped {int(self.eval_data['skipped'])} bad samples of the {cfg.eval.split} split")
-
-    def _pretrained_encoder(self) -> dict[str, Any] | None:
-        """The encoder artifact ``codegan.pretrain`` names, pre-training it first when none is cached."""
-        cfg = self.cfg
-        cls = registry.method(cfg.method)
-        if not hasattr(cls, "pretraining") or cfg.codegan.pretrain == "none":
-            return None
-        card = load_card(cfg.data.dataset)
-        size = cfg.data.image_size or card.shape[1]
-        signature = cls.signature(cfg, (card.shape[0], size, size))
-        stage = cls.pretraining(cfg)
-        if stage is None:
-            path = Path(cfg.codegan.pretrain).expanduser()
-        else:
-            path = encoders.cached_path(stage, signature)
-            with FileLock(str(path) + ".lock"):  # concurrent sweep trials pre-train once
-                if not path.is_file():
-                    print(
-                        f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first"
-                    )
-                    Trainer(stage).fit()
-        return {**encoders.load_artifact(path, signature), "path": str(path)}
 
     def _resume(self) -> int:
         """Continue from the run folder's latest checkpoint, else from ``init_from`` (a checkpoint of another
@@ -273,6 +212,15 @@ class Trainer:
 
     # the loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
+        """Train to ``train.steps``, evaluate, write the summary; the W&B run is closed whatever happens
+        (a crashed attempt must not hold its run id against the retry)."""
+        try:
+            return self._fit()
+        except BaseException:
+            self.tracker.finish(exit_code=1)
+            raise
+
+    def _fit(self) -> dict[str, float]:
         cfg = self.cfg
         steps = cfg.train.steps if self.method.trains else 0  # k-means baselines only evaluate
         done_before = read_summary(self.run_dir) if self.start == steps else None

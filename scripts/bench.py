@@ -29,7 +29,7 @@ from harness.config import build_config
 from harness.data.cards import load_card
 from harness.gan import DataInfo
 from harness.rundir import versions
-from harness.train import make_accelerator
+from harness.runtime import make_accelerator
 
 PRESETS = Path(__file__).resolve().parents[1] / "codegan" / "configs"
 # Measured with the reference implementation on the 2-core CPU described in REFERENCE.md section 4.

@@ -74,8 +74,11 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
         wandb_project=spec.wandb["project"],
         workers=spec.resources.workers,
         use_gpu=spec.resources.gpu > 0,
+        cpu_per_worker=spec.resources.cpu,
     )
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    if spec.resources.workers > 1:  # the trial only drives; its Ray Train workers hold the resources
+        resources = {"cpu": 0.01, "gpu": 0}
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), resources)
     storage = str((folder / TUNE_DIR).resolve())
     if resume and tune.Tuner.can_restore(os.path.join(storage, spec.name)):

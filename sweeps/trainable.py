@@ -30,8 +30,9 @@ class TrialContext:
     runs_dir: str
     wandb_mode: str
     wandb_project: str
-    workers: int = 1
+    workers: int = 1  # > 1: the trial trains data-parallel on that many Ray Train workers
     use_gpu: bool = False
+    cpu_per_worker: float = 1.0
 
 
 def trial_config(ctx: TrialContext, trial: dict[str, Any], trial_id: str):
@@ -65,20 +66,18 @@ def _maybe_fail(step: int, run_dir: Path) -> None:
     raise RuntimeError(f"injected fault at step {step} ({FAULT_ENV})")
 
 
-def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
-    """Tune's function trainable (wrapped with ``tune.with_parameters(run_trial, ctx=...)``)."""
+def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main: bool) -> None:
+    """Train one config, reporting through ``api`` (``ray.tune`` in a trial, ``ray.train`` in a worker):
+    metrics at every evaluation, with the checkpoint written there; restores from ``api``'s checkpoint."""
     import ray
-    from ray import tune
 
-    from harness.rundir import run_dir_for
+    from harness.config import from_dict
     from harness.train import train
 
-    tune_ctx = tune.get_context()
-    cfg = trial_config(ctx, config["trial"], tune_ctx.get_trial_id())
-    run_dir = run_dir_for(cfg)
+    cfg = from_dict(cfg_tree)
     node = ray.get_runtime_context().get_node_id()
     init_from = None
-    restored = tune.get_checkpoint()
+    restored = api.get_checkpoint()
     holder = Path(tempfile.mkdtemp(prefix="tune-ckpt-"))
     if restored is not None and not list((run_dir / "checkpoints").glob("step-*.pt")):
         with restored.as_directory() as folder:  # a retry elsewhere, a resumed sweep, or a PBT clone
@@ -89,15 +88,54 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     def on_eval(step: int, metrics: dict[str, float], path: Path | None) -> None:
         report = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         report.update({"step": step, "node": node, "run_dir": str(run_dir)})
-        if path is None:
-            tune.report(report)
+        if path is None or not main:
+            api.report(report)  # every data-parallel worker reports; Ray keeps rank 0's
         else:
             with tempfile.TemporaryDirectory(prefix="tune-report-") as tmp:
                 shutil.copyfile(path, Path(tmp) / path.name)
-                tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
-        _maybe_fail(step, run_dir)
+                api.report(report, checkpoint=api.Checkpoint.from_directory(tmp))
+        if main:
+            _maybe_fail(step, run_dir)
 
     try:
         train(cfg, run_dir=run_dir, on_eval=on_eval, init_from=init_from)
     finally:
         shutil.rmtree(holder, ignore_errors=True)
+
+
+def _worker_loop(loop_config: dict[str, Any]) -> None:
+    """One Ray Train worker of a data-parallel trial (Accelerate finds the process group Ray Train made)."""
+    import ray.train
+
+    main = ray.train.get_context().get_world_rank() == 0
+    _train_with_reports(loop_config["cfg"], Path(loop_config["run_dir"]), ray.train, main)
+
+
+def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
+    """Tune's function trainable (wrapped with ``tune.with_parameters(run_trial, ctx=...)``)."""
+    from ray import tune
+
+    from harness.config import to_dict
+    from harness.rundir import run_dir_for
+
+    cfg = trial_config(ctx, config["trial"], tune.get_context().get_trial_id())
+    run_dir = run_dir_for(cfg)
+    if ctx.workers <= 1:
+        _train_with_reports(to_dict(cfg), run_dir, tune, main=True)
+        return
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    resources = {"CPU": ctx.cpu_per_worker, **({"GPU": 1} if ctx.use_gpu else {})}
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"cfg": to_dict(cfg), "run_dir": str(run_dir)},
+        scaling_config=ScalingConfig(num_workers=ctx.workers, use_gpu=ctx.use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=f"{run_dir.name}-train",
+            storage_path=str(Path(ctx.runs_dir).parent / "train"),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    trainer.fit()

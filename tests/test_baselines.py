@@ -10,7 +10,8 @@ from baselines.losses import categorical_code_loss, gaussian_nll
 from harness import registry
 from harness.config import build_config
 from harness.gan import DataInfo
-from harness.train import make_accelerator, train
+from harness.runtime import make_accelerator
+from harness.train import train
 
 
 def test_categorical_term_value_and_gradient_by_hand():
