@@ -113,3 +113,23 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, mon
     assert summary["resumed_from_step"] == 40 and summary["step"] == 60
     others = [Path(p) for p in df["run_dir"] if Path(p) != failed]
     assert all(json.loads((p / "summary.json").read_text())["resumed_from_step"] == 0 for p in others)
+
+
+def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_path):
+    import ray
+
+    spec = small_sweep(
+        tmp_path,
+        "dp",
+        space=[{"method": ["codegan"], "seed": [0]}],
+        resources={"cpu": 0.5, "gpu": 0, "workers": 2},
+        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], "train.steps": 20},
+    )
+    try:
+        folder = run(str(spec), out=str(tmp_path))
+    finally:
+        ray.shutdown()
+    df = pd.read_csv(folder / "results.csv")
+    assert list(df["status"]) == ["complete"]
+    summary = json.loads((Path(df["run_dir"][0]) / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["step"] == 20
