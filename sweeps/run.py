@@ -95,7 +95,7 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
         name=spec.name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=4 if spec.scheduler.kind == "pbt" else 2),
         verbose=1,
     )
     return tune.Tuner(

@@ -133,3 +133,30 @@ def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_pat
     assert list(df["status"]) == ["complete"]
     summary = json.loads((Path(df["run_dir"][0]) / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["step"] == 20
+
+
+def test_pbt_clones_a_trial_into_a_new_config_from_its_checkpoint(sweep_env, tmp_path):
+    import ray
+
+    spec = small_sweep(
+        tmp_path,
+        "pbt",
+        space=[{"method": ["codegan"], "codegan.beta_c": [1.0, 10.0], "seed": [0, 1]}],
+        scheduler={"kind": "pbt", "metric": "eval/acc", "mode": "max", "perturbation_interval": 1,
+                   "mutations": {"codegan.beta_c": [1.0, 3.0, 10.0, 30.0]}},
+        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], "train.steps": 60},
+    )  # fmt: skip
+    try:
+        folder = run(str(spec), out=str(tmp_path))
+    finally:
+        ray.shutdown()
+    by_trial: dict[str, list[Path]] = {}
+    for run_dir in (folder / "runs").iterdir():
+        by_trial.setdefault(run_dir.name.rsplit("-", 1)[0], []).append(run_dir)
+    later = []  # run folders a trial got after its first: PBT gave it a new config (a new hash)
+    for dirs in by_trial.values():
+        dirs.sort(key=lambda d: (d / "config.yaml").stat().st_mtime_ns)
+        later += [d for d in dirs[1:] if (d / "summary.json").is_file()]
+    assert later, "PBT never exploited a trial"
+    # such a folder has no checkpoint of its own: it starts from the checkpoint of the trial it cloned
+    assert all(json.loads((d / "summary.json").read_text())["resumed_from_step"] > 0 for d in later)
