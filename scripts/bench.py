@@ -7,6 +7,10 @@
   real images/s. Timings are medians over ``--iters`` after ``--warmup`` iterations.
 * ``tar``: reading one digits shard with Python's tarfile (webdataset's reader) against the
   harness's reader, per sample; the ratio justifies the hand-written reader.
+* ``quality``: wall time of a 10,000-sample FID/KID/IS with the digits domain extractor (generation
+  included), and, for Inception, the per-image cost of clean-fid's resize to 299 and of an
+  Inception-v3 forward (torchvision's architecture with untrained weights: the real weights cannot be
+  fetched offline, the cost is the same), from which a 10,000-sample Inception FID is estimated.
 * ``pipeline``: decoded training images/s from a dataset's shards (default Fashion-MNIST) through the
   real input pipeline with 0, 1 and 2 DataLoader workers, and its ratio to the training step's
   consumption (real images/s of the same dataset's preset step measured above).
@@ -131,6 +135,43 @@ def bench_pipeline(dataset: str, root: str, workers: list[int], batches: int, ba
     return {"dataset": dataset, "batch": batch, "img_per_s_by_workers": rates}
 
 
+def bench_quality(root: str, samples: int) -> dict:
+    import numpy as np
+    from cleanfid.resize import build_resizer
+    from torchvision.models import inception_v3
+
+    from harness.data.build import ensure_built
+    from harness.data.manifest import read_manifest
+    from harness.data.stream import load_split
+    from harness.evaluate.quality_eval import QualityEvaluator
+
+    cfg = build_config(PRESETS / "digits.yaml", ["log.wandb=disabled", f"eval.fid_samples={samples}"])
+    acc = make_accelerator(cfg)
+    location = str(ensure_built("digits", root, progress=False))
+    man = read_manifest(location)
+    real = load_split(location, man, "train")
+    evaluator = QualityEvaluator(cfg, acc, location, man, 8, real)
+    torch.manual_seed(0)
+    method = registry.method("codegan")(cfg, DataInfo(10, (1, 8, 8)), acc, torch.Generator(acc.device).manual_seed(0))
+    t = time.perf_counter()
+    evaluator(method)
+    domain_s = time.perf_counter() - t
+    resize = build_resizer("clean")
+    img = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    resize_ms = _median_ms(lambda: resize(img), 20, 2, torch.device("cpu"))
+    net = inception_v3(weights=None, aux_logits=False, init_weights=False).eval().to(acc.device)
+    batch = torch.rand(16, 3, 299, 299, device=acc.device)
+    with torch.no_grad():
+        fwd_ms = _median_ms(lambda: net(batch), 3, 1, acc.device) / 16
+    return {
+        "samples": samples,
+        "domain_fid_kid_is_s": domain_s,
+        "inception_resize_ms_per_image": resize_ms,
+        "inception_forward_ms_per_image": fwd_ms,
+        "inception_fid_estimate_s": samples * (resize_ms + fwd_ms) / 1000,
+    }
+
+
 def device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
@@ -155,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": [bench_step(p, args.iters, args.warmup, args.overrides) for p in args.presets],
         "tar": bench_tar(args.data_root),
         "pipeline": bench_pipeline(args.pipeline_dataset, args.data_root, [0, 1, 2], args.pipeline_batches, 64),
+        "quality": bench_quality(args.data_root, 10_000),
     }
     step = {s["preset"]: s for s in result["steps"]}.get(args.pipeline_dataset)
     if step:
@@ -173,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     ratio = "  ".join(f"{v:.0f}x" for v in pipe.get("ratio_to_step", {}).values())
     print(
         f"input pipeline ({pipe['dataset']}, img/s): {rates}" + (f"  (vs the training step: {ratio})" if ratio else "")
+    )
+    q = result["quality"]
+    print(
+        f"10,000-sample FID/KID/IS: domain {q['domain_fid_kid_is_s']:.1f} s; Inception estimated"
+        f" {q['inception_fid_estimate_s']:.0f} s ({q['inception_resize_ms_per_image']:.1f} ms resize +"
+        f" {q['inception_forward_ms_per_image']:.1f} ms forward per image)"
     )
     print(f"wrote {out}")
     return 0

@@ -179,3 +179,29 @@ def test_skip_mode_counts_bad_samples_and_keeps_going(digits_shards, tmp_path):
     assert sum(int(b["skipped"]) for b in batches) >= lost  # every bad sample met once in the first epoch
     with pytest.raises(DataError, match=r"test-00000[01]\.tar"):
         next(iter(make_loader(ShardStream(str(d), man, "test", 360, seed=0, streams=1), 0)))
+
+
+def test_run_with_a_replaced_shard_stops_or_skips(digits_shards, tmp_path):
+    from harness.config import build_config
+    from harness.train import train
+
+    d = _copy_shards(digits_shards, tmp_path / "digits")
+    shard = d / "train-000004.tar"
+    good = list(iter_raw_samples(str(shard)))
+    members = {f"{s['__key__']}.{ext}": s[ext] for s in good for ext in ("png", "cls")}
+    members[f"{good[3]['__key__']}.cls"] = b"77"  # a label outside [0, 10): the shard no longer matches its hash
+    shard.write_bytes(_tar_with(members))
+    overrides = [
+        f"data.root={tmp_path}",
+        f"log.root={tmp_path / 'runs'}",
+        "log.wandb=disabled",
+        "log.progress=false",
+        "train.steps=30",
+        "train.batch_size=64",
+        "eval.kmeans_seeds=1",
+        "eval.quality=[]",
+    ]
+    with pytest.raises(DataError, match=r"train-000004\.tar: sha256 .* does not match"):
+        train(build_config("codegan/configs/digits.yaml", overrides))
+    result = train(build_config("codegan/configs/digits.yaml", [*overrides, "data.on_error=skip"]))
+    assert result["data/bad_shards"] == 1 and result["data/skipped"] >= 1 and result["data/eval_skipped"] == 0
