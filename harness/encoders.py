@@ -7,8 +7,10 @@ signature they fit, the run's config hash and its own k-means scores ("SimCLR + 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +81,10 @@ def resolve(cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] |
         path = Path(cfg.codegan.pretrain).expanduser()
     else:
         path = cached_path(stage, signature)
-        with FileLock(str(path) + ".lock"):
+        # Separate jobs (sweep trials) take turns, so the stage runs once; the ranks of one data-parallel
+        # job must run it together, so they take no lock.
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        with contextlib.nullcontext() if distributed else FileLock(str(path) + ".lock"):
             if not path.is_file():
                 print(f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first")
                 run_stage(stage)

@@ -4,8 +4,8 @@
         --variant "native: data.image_size=0" --variant "16px: data.image_size=16" \
         [--common train.steps=1500 ...] [--out bench/compare.json]
 
-Each variant is ``"<label>: [preset.yaml] key=value ..."`` (its own preset instead of ``--config``, if
-given); ``--common`` overrides apply to every variant.
+Each variant is ``"<label>: [preset.yaml] key=value ..."``: the label ends at the last ``": "``, an
+optional preset replaces ``--config``; ``--common`` overrides apply to every variant.
 Runs are the harness's ordinary training function, one after another in this process, with W&B off.
 The JSON file keeps every run's metrics; the markdown table goes to stdout (and ``<out>.md``).
 """
@@ -25,8 +25,11 @@ COLUMNS = ("eval/acc", "eval/purity", "eval/nmi", "eval/ari", "eval/fid_domain")
 
 
 def parse_variant(text: str, default: Path) -> tuple[str, Path, list[str]]:
-    label, sep, rest = text.partition(":")
-    if not sep:
+    if text.rstrip().endswith(":"):
+        label, rest = text.rstrip()[:-1], ""
+    elif ": " in text:  # the last ": " ends the label (labels may hold colons, overrides do not)
+        label, _, rest = text.rpartition(": ")
+    else:
         raise SystemExit(f"--variant {text!r}: expected '<label>: [preset.yaml] key=value ...'")
     words = rest.split()
     preset = Path(words.pop(0)) if words and words[0].endswith((".yaml", ".yml")) else default
