@@ -18,13 +18,21 @@ from harness.registry import register_method
 
 
 def pretrain_config(cfg: Config) -> Config:
-    """The pre-training run of ``cfg``'s E_c: method ``simclr`` with the ``pretrain`` section's budget."""
+    """The pre-training run of ``cfg``'s E_c: method ``simclr`` with the ``pretrain`` section's budget.
+
+    Only what the stage depends on is kept (data, nets, E_c's shape, the pre-training and evaluation
+    settings), so every CoDeGAN config with the same encoder shares one stage run and one artifact.
+    """
     p = cfg.pretrain
-    out = copy.deepcopy(cfg)
+    out = Config()
+    out.data, out.model, out.pretrain = copy.deepcopy(cfg.data), copy.deepcopy(cfg.model), copy.deepcopy(p)
+    out.eval, out.log = copy.deepcopy(cfg.eval), copy.deepcopy(cfg.log)
+    out.codegan.fc_dim, out.codegan.encoders = cfg.codegan.fc_dim, cfg.codegan.encoders
     out.name, out.method, out.stage, out.seed = f"{cfg.name}-simclr", "simclr", "pretrain", p.seed
     out.train.steps, out.train.batch_size, out.train.lr_e = p.steps, p.batch_size, p.lr
-    out.codegan.pretrain, out.codegan.few_labels = "none", 0
-    out.eval.quality, out.train.best_by = [], ""
+    out.train.log_every, out.train.ckpt_every = cfg.train.log_every, cfg.train.ckpt_every
+    out.train.mixed_precision = cfg.train.mixed_precision
+    out.eval.quality = []
     return out
 
 
