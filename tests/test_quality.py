@@ -111,10 +111,8 @@ def stand_in_weights(tmp_path_factory):
     return path
 
 
-def test_inception_extractor_resizes_cleanly_and_keys_by_name(stand_in_weights, digits_shards, tmp_path):
-    ext = InceptionExtractor(ExtractorContext("", 8, torch.device("cpu"), str(stand_in_weights)))
-    feats, logits = ext.features(torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8))
-    assert feats.shape == (3, 2048) and logits is None
+def two_step_run(digits_shards, tmp_path, weights, *extra):
+    """A 2-step digits run scoring image quality with Inception (weights at ``weights``) and the domain."""
     overrides = [
         f"data.root={digits_shards.parent}",
         f"log.root={tmp_path}",
@@ -125,10 +123,17 @@ def test_inception_extractor_resizes_cleanly_and_keys_by_name(stand_in_weights, 
         "eval.kmeans_n_init=1",
         "eval.quality=[inception, domain]",
         "eval.fid_samples=64",
-        f"eval.inception_weights={stand_in_weights}",
-        "train.best_by=eval/fid_inception",
+        f"eval.inception_weights={weights}",
+        *extra,
     ]
-    result = train(build_config("codegan/configs/digits.yaml", overrides))
+    return train(build_config("codegan/configs/digits.yaml", overrides))
+
+
+def test_inception_extractor_resizes_cleanly_and_keys_by_name(stand_in_weights, digits_shards, tmp_path):
+    ext = InceptionExtractor(ExtractorContext("", 8, torch.device("cpu"), str(stand_in_weights)))
+    feats, logits = ext.features(torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8))
+    assert feats.shape == (3, 2048) and logits is None
+    result = two_step_run(digits_shards, tmp_path, stand_in_weights, "train.best_by=eval/fid_inception")
     assert result["eval/fid_inception"] > 0 and result["eval/fid_domain"] > 0 and "eval/is_domain" in result
     assert not any("is_inception" in k for k in result)
     (run,) = tmp_path.iterdir()
@@ -136,17 +141,6 @@ def test_inception_extractor_resizes_cleanly_and_keys_by_name(stand_in_weights, 
 
 
 def test_missing_inception_weights_skip_only_those_metrics(digits_shards, tmp_path, capsys):
-    overrides = [
-        f"data.root={digits_shards.parent}",
-        f"log.root={tmp_path}",
-        "log.wandb=disabled",
-        "log.progress=false",
-        "train.steps=2",
-        "eval.kmeans_seeds=1",
-        "eval.quality=[inception, domain]",
-        "eval.fid_samples=64",
-        f"eval.inception_weights={tmp_path / 'absent.pt'}",
-    ]
-    result = train(build_config("codegan/configs/digits.yaml", overrides))
+    result = two_step_run(digits_shards, tmp_path, tmp_path / "absent.pt")
     assert "eval/fid_domain" in result and not any("inception" in k for k in result)
     assert capsys.readouterr().out.count("eval/*_inception metrics skipped") == 1
