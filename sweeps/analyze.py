@@ -62,16 +62,16 @@ def trial_rows(folder: Path) -> pd.DataFrame:
                 if values:
                     row[f"best/{key}"] = min(values) if lower_is_better(key) else max(values)
             run_dir = Path(last.get("run_dir", ""))
-            summary = run_dir / "summary.json"
+            summary = run_dir / "summary.json"  # visible where run folders are on shared storage
             row["run_dir"] = str(run_dir)
+            # the final report carries the run's result (perf/train_s); a stopped trial never sends it
+            row["status"] = "complete" if "perf/train_s" in last else "stopped"
+            row["train_s"] = last.get("perf/train_s")
             if summary.is_file():
                 info = json.loads(summary.read_text())
-                row["status"], row["run_wall_s"] = "complete", info.get("wall_time_s")
-                row["train_s"] = info["metrics"].get("perf/train_s")
+                row["run_wall_s"] = info.get("wall_time_s")
                 if row.get("trial_wall_s") is not None and row["run_wall_s"] is not None:
                     row["tune_overhead_s"] = row["trial_wall_s"] - row["run_wall_s"]
-            else:
-                row["status"] = "stopped"
         else:
             row["status"] = "no result"
         if (trial_dir / "error.txt").is_file() and row["status"] != "complete":
@@ -91,7 +91,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     done = df[df["status"] == "complete"] if "status" in df else df
     if done.empty or not metrics:
         return pd.DataFrame()
-    grouped = done.fillna({k: "-" for k in keys}).groupby(keys, dropna=False)
+    grouped = done.astype({k: object for k in keys}).fillna({k: "-" for k in keys}).groupby(keys, dropna=False)
     out = grouped[metrics].agg(["mean", "std"])
     out.columns = [f"{m.removeprefix('final/')}_{s}" for m, s in out.columns]
     out["runs"] = grouped.size()
