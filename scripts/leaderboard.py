@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from harness.config import SCHEDULE_KEYS, Config, all_keys, from_dict, get
+from harness.config import SCHEDULE_KEYS, Config, ConfigError, all_keys, from_dict, get
 
 PAPER = Path(__file__).with_name("paper_results.yaml")
 COLUMNS = ("acc", "purity", "nmi", "ari")
@@ -65,7 +65,10 @@ def from_run_folders(roots: list[Path]) -> list[dict[str, Any]]:
             cfg_file = summary.with_name("config.yaml")
             if info.get("status") != "complete" or not cfg_file.is_file():
                 continue
-            records.append(run_record(yaml.safe_load(cfg_file.read_text()), info["metrics"], str(summary.parent)))
+            try:
+                records.append(run_record(yaml.safe_load(cfg_file.read_text()), info["metrics"], str(summary.parent)))
+            except ConfigError as exc:  # a run folder of another harness version
+                print(f"skipped {summary.parent}: {exc}", file=sys.stderr)
     return records
 
 
