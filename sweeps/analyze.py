@@ -201,9 +201,18 @@ def log_wandb(folder: Path, name: str, mode: str, tables: dict[str, pd.DataFrame
         if not cur.empty
         else None
     )
-    if fid:
-        table = wandb.Table(dataframe=cur[["curve", "weight", fid, "eval/acc_mean"]])
-        run.log({"tradeoff/acc_vs_fid": wandb.plot.scatter(table, fid, "eval/acc_mean", title="ACC against FID")})
+    if not cur.empty:
+        cols = ["curve", "weight", "eval/acc_mean", *([fid] if fid else [])]
+        table = wandb.Table(dataframe=cur[cols])
+        run.log(
+            {
+                "tradeoff/acc_vs_weight": wandb.plot.line(
+                    table, "weight", "eval/acc_mean", stroke="curve", title="ACC against the disentanglement weight"
+                )
+            }
+        )
+        if fid:
+            run.log({"tradeoff/acc_vs_fid": wandb.plot.scatter(table, fid, "eval/acc_mean", title="ACC against FID")})
     if image is not None and image.is_file():
         run.log({"tradeoff/plot": wandb.Image(str(image))})
     run.finish()
