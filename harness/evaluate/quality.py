@@ -98,7 +98,7 @@ def _split_key(man: Manifest, split: str) -> str:
 
 def reference_stats(
     extractor: Extractor,
-    real: torch.Tensor,
+    real: torch.Tensor | Callable[[], torch.Tensor],
     man: Manifest,
     split: str,
     size: int,
@@ -106,14 +106,18 @@ def reference_stats(
     device: torch.device,
     cache: Path | None = None,
 ) -> dict[str, np.ndarray]:
-    """mu, sigma and (up to 10,000) features of a real split, cached by dataset, split, size and weights."""
+    """mu, sigma and (up to 10,000) features of a real split, cached by dataset, split, size and weights.
+
+    ``real`` is the split's uint8 images, or a function returning them (called only on a cache miss).
+    """
     folder = cache or cache_dir("fid-stats")
     name = f"{man.dataset}-{split}-{_split_key(man, split)}-{size}px-{extractor.name}-{extractor.identity[:12]}.npz"
     path = folder / name
     if path.is_file():
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    feats, _ = run_batched(extractor, resized_uint8(real, size), batch, device)
+    images = real() if callable(real) else real
+    feats, _ = run_batched(extractor, resized_uint8(images, size), batch, device)
     feats_np = feats.cpu().numpy().astype(np.float64)
     mu, sigma = moments(feats_np)
     keep = np.random.default_rng(0).permutation(len(feats_np))[:KID_REFERENCE_MAX]

@@ -42,11 +42,16 @@ class QualityEvaluator:
                     print(f"warning: eval/*_{name} metrics skipped: {exc}")
         self.refs: dict[str, dict] = {}
         if self.main and self.extractors:
-            if real is None:
-                real = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error)
+            loaded = {"split": real}
+
+            def real_images() -> torch.Tensor:  # read the split only when some statistics are not cached
+                if loaded["split"] is None:
+                    loaded["split"] = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error)
+                return loaded["split"]["image"]
+
             for ext in self.extractors:
                 self.refs[ext.name] = reference_stats(
-                    ext, real["image"], man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device
+                    ext, real_images, man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device
                 )
 
     def __bool__(self) -> bool:
