@@ -227,6 +227,8 @@ class Trainer:
         if done_before and done_before.get("step") == steps:
             if self.main:
                 print(f"run {self.run_dir} is already complete at step {steps}")
+            if self.on_eval:  # a caller that lost the final report (a resumed Tune trial) gets it again
+                self.on_eval(steps, done_before["metrics"], checkpoint.latest(self.run_dir / "checkpoints"))
             self.tracker.finish()
             return done_before["metrics"]
         baseline = {}

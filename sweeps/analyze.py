@@ -69,6 +69,14 @@ def trial_rows(folder: Path) -> pd.DataFrame:
             row["train_s"] = last.get("perf/train_s")
             if summary.is_file():
                 info = json.loads(summary.read_text())
+                if row["status"] == "stopped" and info.get("status") == "complete":  # final report lost
+                    row["status"], row["train_s"] = "complete", info["metrics"].get("perf/train_s")
+                    for key, value in info["metrics"].items():
+                        if key.startswith(("eval/", "baseline/", "perf/")) and isinstance(value, (int, float)):
+                            row[f"final/{key}"] = value
+                        best = row.get(f"best/{key}")
+                        if best is not None:
+                            row[f"best/{key}"] = (min if lower_is_better(key) else max)(best, value)
                 row["run_wall_s"] = info.get("wall_time_s")
                 if row.get("trial_wall_s") is not None and row["run_wall_s"] is not None:
                     row["tune_overhead_s"] = row["trial_wall_s"] - row["run_wall_s"]

@@ -71,3 +71,28 @@ def test_resume_refuses_changes_that_alter_the_run(digits_shards, tmp_path):
     (folder / "config.yaml").write_text("train:\n  steps: 5\n")
     proc = launch(["--resume", str(folder), "codegan.beta_c=3"])
     assert proc.returncode == 2 and "codegan.beta_c cannot change on resume" in proc.stderr
+
+
+def test_a_complete_run_hands_its_final_result_to_on_eval_again(digits_shards, tmp_path):
+    """A resumed Tune trial whose driver died after the run finished still gets the final report."""
+    from harness.config import build_config
+    from harness.train import train
+
+    overrides = [
+        f"data.root={digits_shards.parent}",
+        f"log.root={tmp_path}",
+        "name=done",
+        "log.wandb=disabled",
+        "log.progress=false",
+        "train.steps=4",
+        "train.log_every=2",
+        "eval.kmeans_seeds=1",
+        "eval.kmeans_n_init=1",
+        "eval.pixel_baseline=false",
+    ]
+    calls: list[tuple[int, dict, object]] = []
+    first = train(build_config("codegan/configs/digits.yaml", overrides), on_eval=lambda *a: calls.append(a))
+    again = train(build_config("codegan/configs/digits.yaml", overrides), on_eval=lambda *a: calls.append(a))
+    assert [c[0] for c in calls] == [4, 4]
+    assert calls[1][1] == again == first and "perf/train_s" in again
+    assert calls[1][2] is not None and calls[1][2].name == "step-00000004.pt"
