@@ -51,3 +51,18 @@ def start(args: list[str], **extra: str) -> subprocess.Popen:
 def run_folder(log_root: Path) -> Path:
     (folder,) = [p for p in log_root.iterdir() if p.is_dir()]
     return folder
+
+
+def tiny_run(data_root: object, log_root: object, *more: str) -> list[str]:
+    """Overrides for an in-process digits run of a few steps with no W&B, bar or extra k-means seeds."""
+    return [
+        f"data.root={data_root}",
+        f"log.root={log_root}",
+        "log.wandb=disabled",
+        "log.progress=false",
+        "train.steps=4",
+        "train.log_every=2",
+        "eval.kmeans_seeds=1",
+        "eval.kmeans_n_init=1",
+        *more,
+    ]

@@ -11,6 +11,7 @@ from harness.config import build_config
 from harness.data.manifest import dataset_location, read_manifest
 from harness.data.stream import ShardStream, load_split, make_loader
 from harness.train import train
+from tests.launch import tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +43,7 @@ def test_remote_locations_read_the_same_samples(digits_shards, http_root, kind):
 
 
 def test_training_from_an_http_root(http_root, tmp_path):
-    overrides = [
-        f"data.root={http_root}",
-        f"log.root={tmp_path}",
-        "log.wandb=disabled",
-        "log.progress=false",
-        "train.steps=4",
-        "train.log_every=2",
-        "eval.kmeans_seeds=1",
-        "eval.kmeans_n_init=1",
-    ]
+    overrides = tiny_run(http_root, tmp_path)
     result = train(build_config("codegan/configs/digits.yaml", overrides))
     assert 0 <= result["eval/acc"] <= 1 and (tmp_path / ".cache").is_dir()
 

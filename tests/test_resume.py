@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness import checkpoint
-from tests.launch import launch, start
+from tests.launch import launch, start, tiny_run
 
 pytestmark = pytest.mark.slow
 
@@ -78,18 +78,7 @@ def test_a_complete_run_hands_its_final_result_to_on_eval_again(digits_shards, t
     from harness.config import build_config
     from harness.train import train
 
-    overrides = [
-        f"data.root={digits_shards.parent}",
-        f"log.root={tmp_path}",
-        "name=done",
-        "log.wandb=disabled",
-        "log.progress=false",
-        "train.steps=4",
-        "train.log_every=2",
-        "eval.kmeans_seeds=1",
-        "eval.kmeans_n_init=1",
-        "eval.pixel_baseline=false",
-    ]
+    overrides = tiny_run(digits_shards.parent, tmp_path, "name=done", "eval.pixel_baseline=false")
     calls: list[tuple[int, dict, object]] = []
     first = train(build_config("codegan/configs/digits.yaml", overrides), on_eval=lambda *a: calls.append(a))
     again = train(build_config("codegan/configs/digits.yaml", overrides), on_eval=lambda *a: calls.append(a))
