@@ -42,6 +42,17 @@ def fid_key(columns: list[str]) -> str | None:
     return others[0] if others else None
 
 
+def _set_final(row: dict[str, Any], metrics: dict[str, Any], update_best: bool = False) -> None:
+    """Copy a run's final metrics into ``row`` as ``final/...`` (and, asked to, fold them into ``best/...``)."""
+    for key, value in metrics.items():
+        if not (key.startswith(("eval/", "baseline/", "perf/")) and isinstance(value, (int, float))):
+            continue
+        row[f"final/{key}"] = value
+        best = row.get(f"best/{key}")
+        if update_best and best is not None:
+            row[f"best/{key}"] = (min if lower_is_better(key) else max)(best, value)
+
+
 def trial_rows(folder: Path) -> pd.DataFrame:
     """One row per trial: swept values, final and best metrics, status, wall times, node."""
     rows = []
@@ -54,9 +65,7 @@ def trial_rows(folder: Path) -> pd.DataFrame:
             last = reports[-1]
             row["trial_id"], row["node"], row["reports"] = last.get("trial_id"), last.get("node"), len(reports)
             row["trial_wall_s"] = last.get("time_total_s")
-            for key, value in last.items():
-                if key.startswith(("eval/", "baseline/", "perf/")) and isinstance(value, (int, float)):
-                    row[f"final/{key}"] = value
+            _set_final(row, last)
             for key in {k for r in reports for k in r if k.startswith("eval/") and not k.endswith("_std")}:
                 values = [r[key] for r in reports if isinstance(r.get(key), (int, float))]
                 if values:
@@ -71,12 +80,7 @@ def trial_rows(folder: Path) -> pd.DataFrame:
                 info = json.loads(summary.read_text())
                 if row["status"] == "stopped" and info.get("status") == "complete":  # final report lost
                     row["status"], row["train_s"] = "complete", info["metrics"].get("perf/train_s")
-                    for key, value in info["metrics"].items():
-                        if key.startswith(("eval/", "baseline/", "perf/")) and isinstance(value, (int, float)):
-                            row[f"final/{key}"] = value
-                        best = row.get(f"best/{key}")
-                        if best is not None:
-                            row[f"best/{key}"] = (min if lower_is_better(key) else max)(best, value)
+                    _set_final(row, info["metrics"], update_best=True)
                 row["run_wall_s"] = info.get("wall_time_s")
                 if row.get("trial_wall_s") is not None and row["run_wall_s"] is not None:
                     row["tune_overhead_s"] = row["trial_wall_s"] - row["run_wall_s"]
