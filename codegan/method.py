@@ -112,7 +112,8 @@ class CoDeGAN(GANMethod):
         return torch.cat([x, second_view(x, c.augment, tuple(c.crop_scale), self.rng, c.crop_per_sample)])
 
     def _lc(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return supcon_loss(feats, c.repeat(2), self.cfg.codegan.tau, self.cfg.codegan.base_tau)
+        cg = self.cfg.codegan
+        return supcon_loss(feats, c.repeat(2), cg.tau, cg.base_tau or cg.tau)
 
     def _shared_losses(self, enc: nn.Module, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor):
         """L_c over the fakes (and the few-label set), L_z over the fakes."""

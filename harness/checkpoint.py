@@ -6,6 +6,8 @@ so the latest complete checkpoint is always loadable. Files are read with ``weig
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -14,6 +16,7 @@ from pathlib import Path
 import torch
 
 from harness.data.manifest import atomic_write_text
+from harness.errors import RunError
 
 _NAME = re.compile(r"^step-(\d{8})\.pt$")
 
@@ -35,18 +38,33 @@ def latest(folder: Path) -> Path | None:
 
 
 def atomic_save(final: Path, payload: dict) -> None:
-    """``torch.save`` to a temporary name in the same folder, fsync, rename, fsync the folder."""
+    """Serialise in memory, write to a temporary name in the same folder, fsync, rename, fsync the folder.
+
+    Serialising first keeps the operating system's reason for a failed write (``No space left on
+    device``) instead of torch's stream-writer error; the temporary file is removed whatever happens,
+    and an earlier checkpoint is never touched.
+    """
+    buf = io.BytesIO()
+    torch.save(payload, buf)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        need = f"{len(buf.getbuffer()) / 2**20:.1f} MiB"
+        raise RunError(
+            f"cannot write {final} ({need}): {exc.strerror or exc}; earlier checkpoints are intact"
+        ) from None
 
 
 def save(folder: Path, step: int, payload: dict, keep: int) -> Path:
@@ -83,4 +101,4 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report which file failed, whatever the cause
-        raise RuntimeError(f"cannot load checkpoint {path}: {exc}") from exc
+        raise RunError(f"cannot load checkpoint {path}: {' '.join(str(exc).split())[:300]}") from exc

@@ -11,6 +11,8 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -76,6 +78,11 @@ class TrainConfig:
     log_every: int = opt(50, "steps between loss logs")
     eval_every: int = opt(0, "steps between evaluations; 0 = only at the end")
     ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved")
+    sync_every: int = opt(
+        0,
+        "steps between the all-rank checks for stop requests and non-finite losses (one small all-reduce);"
+        " 0 = every step on CPU, every 25 steps on GPU (a check is also made at every log, eval and checkpoint)",
+    )
     keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
     best_by: str = opt("", "keep checkpoints/best.pt by this metric (eval/fid_*, eval/kid_*: lowest; else highest)")
     trace: bool = opt(False, "debug: every rank writes the sample keys it read and a weight digest")
@@ -86,7 +93,9 @@ class CoDeGANConfig:
     beta_c: float = opt(100.0, "weight of the contrastive class term L_c in G's loss (reference beta_1)")
     beta_z: float = opt(5e-4, "weight of the noise-reconstruction term L_z (reference beta_2)")
     tau: float = opt(0.07, "SupCon temperature")
-    base_tau: float = opt(0.07, "SupCon base temperature (loss is scaled by tau / base_tau)")
+    base_tau: float = opt(
+        0.07, "SupCon base temperature (the loss is scaled by tau / base_tau); 0 = follow tau (no rescaling)"
+    )
     fc_dim: int = opt(120, "dimension of E_c's L2-normalised class feature")
     e_batch_size: int = opt(300, "generated images per encoder update per rank (E_c's when encoders=separate)")
     ez_batch_size: int = opt(0, "generated images per E_z update when encoders=separate; 0 = e_batch_size")
@@ -149,6 +158,9 @@ class LogConfig:
     wandb: str = opt("offline", "W&B mode: offline | online | disabled")
     project: str = opt("codegan-bench", "W&B project")
     group: str = opt("", "W&B group (sweeps set it)")
+    run_name: str = opt("", "W&B run name; empty = '<method> <dataset> seed <seed>' (sweeps add the swept values)")
+    tags: list[str] = opt([], "extra W&B tags (method and dataset are always tags; sweeps add the swept values)")
+    checkpoint_artifacts: bool = opt(False, "also log the final checkpoint as a W&B artifact (encoders always are)")
     progress: bool = opt(True, "show a progress bar")
 
 
@@ -176,6 +188,7 @@ SCHEDULE_KEYS = frozenset(
         "train.log_every",
         "train.eval_every",
         "train.ckpt_every",
+        "train.sync_every",
         "train.keep_checkpoints",
         "train.trace",
         "train.best_by",
@@ -215,7 +228,6 @@ _POSITIVE = (
     "model.e_width",
     "model.hidden",
     "codegan.tau",
-    "codegan.base_tau",
     "codegan.fc_dim",
     "codegan.e_batch_size",
     "eval.kmeans_seeds",
@@ -233,6 +245,8 @@ _POSITIVE = (
 )
 _NON_NEGATIVE = (
     "seed",
+    "codegan.base_tau",
+    "train.sync_every",
     "data.image_size",
     "data.num_workers",
     "train.weight_decay",
@@ -358,21 +372,37 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), "" if value is None else value
 
 
+PIPE_KEYS = ("data.root",)  # values that may run a shell command (webdataset's pipe: URLs)
+PIPE_ENV = "CODEGAN_ALLOW_PIPE"
+
+
+def pipe_allowed() -> bool:
+    return os.environ.get(PIPE_ENV, "") not in ("", "0")
+
+
+def _read_tree(p: Path) -> Any:
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML: {' '.join(str(exc).split())}") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+
+
 def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a config YAML (safe loader) into flat dotted keys.
 
     A top-level ``base: <path>`` (relative to the file) names a preset whose keys this file starts
     from and overrides: baselines inherit the CoDeGAN preset of their dataset, so only the method differs.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+    from harness.presets import preset_path
+
+    p = preset_path(path)
     if p.resolve() in _seen:
         raise ConfigError(f"{p}: 'base' chain loops back to itself")
-    try:
-        tree = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+    tree = _read_tree(p)
     if not isinstance(tree, dict):
         raise ConfigError(f"{p}: top level must be a mapping of config sections")
     base = tree.pop("base", None)
@@ -382,20 +412,40 @@ def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def build_config(
-    path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+    trusted_values: bool = False,
 ) -> Config:
-    """Defaults <- YAML file <- ``key=value`` overrides <- ``values`` (dotted key -> value), then validation."""
+    """Defaults <- YAML file <- ``key=value`` overrides <- ``values`` (dotted key -> value), then validation.
+
+    A ``pipe:`` value of a key in :data:`PIPE_KEYS` runs a shell command, so it is accepted only from
+    the command line (``overrides``), from ``values`` marked trusted, or with ``CODEGAN_ALLOW_PIPE=1``:
+    a preset or sweep file someone sends you cannot execute code.
+    """
     cfg = Config()
+    source: dict[str, str] = {}
     if path is not None:
         for key, value in load_yaml(path).items():
             try:
                 _set(cfg, key, value)
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
+            source[key] = str(path)
     for text in overrides or []:
-        _set(cfg, *parse_override(text))
+        key, value = parse_override(text)
+        _set(cfg, key, value)
+        source[key] = ""
     for key, value in (values or {}).items():
         _set(cfg, key, value)
+        source[key] = "" if trusted_values else "a sweep or program's values"
+    for key in PIPE_KEYS:
+        value = str(get(cfg, key))
+        if value.startswith("pipe:") and source.get(key) and not pipe_allowed():
+            raise ConfigError(
+                f"{source[key]}: {key}={value!r} would run a shell command; configs are code, so pipe: is"
+                f" taken only from the command line ({key}=...) or with {PIPE_ENV}=1"
+            )
     validate(cfg)
     return cfg
 
@@ -407,8 +457,18 @@ def get(cfg: Config, key: str) -> Any:
     return obj
 
 
+def _check_finite(cfg: Config) -> None:
+    for key in all_keys():
+        value = get(cfg, key)
+        items = value if isinstance(value, list) else [value]
+        for v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{key}: must be a finite number, got {v}")
+
+
 def validate(cfg: Config) -> None:
     """Reject impossible values, naming the key."""
+    _check_finite(cfg)
     for key, choices in _CHOICES.items():
         if get(cfg, key) not in choices:
             raise ConfigError(f"{key}: {get(cfg, key)!r} is not one of {', '.join(choices)}")
@@ -436,6 +496,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"eval.quality: repeated extractor in {cfg.eval.quality}")
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"name: must be a non-empty folder name, got {cfg.name!r}")
+    if cfg.eval.fid_samples < 2 and cfg.eval.quality:
+        raise ConfigError(f"eval.fid_samples: FID needs at least 2 samples, got {cfg.eval.fid_samples}")
+    from harness.registry import check_names
+
+    check_names(cfg)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
@@ -450,16 +515,31 @@ def from_dict(tree: dict[str, Any]) -> Config:
     return cfg
 
 
+def is_training_key(key: str) -> bool:
+    """Keys that change what is trained (not schedule, logging or evaluation keys)."""
+    return key not in SCHEDULE_KEYS and not key.startswith(("log.", "eval."))
+
+
+def training_config(cfg: Config) -> dict[str, Any]:
+    """The flat training config: every key that changes the weights a run produces."""
+    return {k: get(cfg, k) for k in all_keys() if is_training_key(k)}
+
+
+def digest(obj: Any, n: int = 8) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
 def config_hash(cfg: Config) -> str:
-    """Short hash of everything that changes what a run computes (not schedule or logging keys)."""
-    flat = {k: get(cfg, k) for k in all_keys() if k not in SCHEDULE_KEYS and not k.startswith("log.")}
-    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:8]
+    """Short hash of the training config (what a run computes; not schedule, logging or evaluation keys)."""
+    return digest(training_config(cfg))
 
 
-def help_text() -> str:
-    """The ``--help`` listing: every key, its default and what it does, grouped by section."""
+def help_text(cfg: Config | None = None) -> str:
+    """The ``--help`` listing: every key, its value (the default, or ``cfg``'s) and what it does, by section."""
     lines, section = [], None
     for key, (tp, default, text) in all_keys().items():
+        if cfg is not None:
+            default = get(cfg, key)
         head = key.split(".")[0] if "." in key else ""
         if head != section:
             section = head

@@ -74,3 +74,24 @@ def method_names() -> list[str]:
     for mod in BUILTIN_METHOD_MODULES:
         importlib.import_module(mod)
     return sorted(METHODS)
+
+
+def check_names(cfg: Any) -> None:
+    """Every name a config uses must be registered: method, network family, extractors, dataset card."""
+    from harness.config import ConfigError
+    from harness.data.cards import DataError, load_card
+
+    for key, lookup, value in (
+        ("method", method, [cfg.method]),
+        ("model.arch", arch, [cfg.model.arch]),
+        ("eval.quality", extractor, list(cfg.eval.quality)),
+    ):
+        for name in value:
+            try:
+                lookup(name)
+            except KeyError as exc:
+                raise ConfigError(f"{key}: {exc.args[0]}") from None
+    try:
+        load_card(cfg.data.dataset)
+    except DataError as exc:
+        raise ConfigError(f"data.dataset: {exc}") from None

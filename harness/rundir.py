@@ -10,15 +10,19 @@ from typing import Any
 
 import yaml
 
-from harness.config import SCHEDULE_KEYS, Config, ConfigError, all_keys, build_config, config_hash, get, to_dict
+from harness.config import Config, ConfigError, all_keys, build_config, get, is_training_key, to_dict
 from harness.data.manifest import atomic_write_text
 
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 
 
-def run_dir_for(cfg: Config) -> Path:
-    return Path(cfg.log.root) / f"{cfg.name}-{config_hash(cfg)}"
+def run_dir_for(cfg: Config, world: int | None = None, precision: str | None = None) -> Path:
+    """``<log.root>/<name>-<run hash>``; world size and precision default to this process's launch settings."""
+    from harness.identity import launch_settings, run_hash
+
+    env_world, env_precision = launch_settings(cfg)
+    return Path(cfg.log.root) / f"{cfg.name}-{run_hash(cfg, world or env_world, precision or env_precision)}"
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:
@@ -34,7 +38,7 @@ def config_for_resume(run_dir: Path, overrides: list[str]) -> Config:
     saved = build_config(path)
     cfg = build_config(path, overrides)
     changed = [k for k in all_keys() if get(cfg, k) != get(saved, k)]
-    fixed = [k for k in changed if k not in SCHEDULE_KEYS and not k.startswith("log.")]
+    fixed = [k for k in changed if is_training_key(k)]
     if fixed:
         raise ConfigError(
             f"--resume {run_dir}: {', '.join(fixed)} cannot change on resume (it changes what the run computes);"
@@ -44,22 +48,38 @@ def config_for_resume(run_dir: Path, overrides: list[str]) -> Config:
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary.json, or None when there is none (or it is unreadable: a kill mid-write)."""
     path = run_dir / SUMMARY
-    return json.loads(path.read_text()) if path.is_file() else None
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        return None
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False))
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=1, sort_keys=False))
+    write_json(run_dir / SUMMARY, summary)
 
 
-def git_commit() -> str:
+def _git(*args: str) -> str:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
-        )
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent)
         return out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def git_commit() -> str:
+    return _git("rev-parse", "HEAD")
+
+
+def git_state() -> dict[str, Any]:
+    """The code a result came from: commit and whether the working tree had uncommitted changes."""
+    commit = git_commit()
+    return {"commit": commit, "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))} if commit else {}
 
 
 def versions() -> dict[str, str]:

@@ -1,7 +1,9 @@
 """The Tracker: ``metrics.jsonl`` and sample PNGs in the run folder, mirrored to a W&B run.
 
 W&B runs offline by default with every W&B folder inside the run folder (``log.wandb=online`` to
-sync live, ``disabled`` to skip it). Only the main process holds a real Tracker; other ranks get a
+sync live, ``disabled`` to skip it). Runs carry a job type (``train``, ``pretrain``, ``eval``), tags
+(method, dataset, swept values), a readable name, the git state, and summaries of the best ``eval/acc``
+and the lowest ``eval/fid_*``. Only the main process holds a real Tracker; other ranks get a
 :class:`NullTracker`.
 """
 
@@ -19,6 +21,8 @@ import numpy as np
 from harness.config import Config, to_dict
 from harness.data.manifest import atomic_write_text
 from harness.evaluate.grids import save_png
+
+ID_FILE = "wandb_id.txt"
 
 
 class NullTracker:
@@ -48,37 +52,80 @@ def wandb_env(run_dir: Path) -> dict[str, str]:
     }
 
 
+def use_wandb_dirs(folder: Path) -> None:
+    for key, value in wandb_env(folder).items():
+        os.environ[key] = value
+        if key != "WANDB_DIR":
+            Path(value).mkdir(parents=True, exist_ok=True)
+
+
+def run_label(cfg: Config) -> str:
+    from pathlib import Path as _P
+
+    return cfg.log.run_name or f"{cfg.method} {_P(cfg.data.dataset).stem} seed {cfg.seed}"
+
+
+def define_summaries(run: Any) -> None:
+    """W&B summaries a leaderboard wants: the best ACC and the lowest FID/KID of the whole run."""
+    run.define_metric("eval/acc", summary="max")
+    run.define_metric("eval/purity", summary="max")
+    for prefix in ("eval/fid_*", "eval/kid_*"):
+        run.define_metric(prefix, summary="min")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines of a file; a partial last line (a kill mid-write) is left out."""
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return [r for r in rows if isinstance(r, dict)]
+
+
 class Tracker(NullTracker):
-    def __init__(self, run_dir: Path, cfg: Config):
-        self.run_dir = run_dir
-        self.metrics_path = run_dir / "metrics.jsonl"
+    def __init__(self, run_dir: Path, cfg: Config, job_type: str = "train", eval_id: str = ""):
+        self.run_dir, self.cfg, self.job_type = run_dir, cfg, job_type
+        self.metrics_path = run_dir / ("metrics.jsonl" if not eval_id else f"eval-{eval_id}.metrics.jsonl")
         self.samples = run_dir / "samples"
+        self.prefix = f"eval-{eval_id}-" if eval_id else ""
         self.wandb_run = None
         if cfg.log.wandb != "disabled":
-            self.wandb_run = self._start_wandb(cfg)
+            self.wandb_run = self._start_wandb(cfg, eval_id)
 
-    def _start_wandb(self, cfg: Config) -> Any:
-        for key, value in wandb_env(self.run_dir).items():
-            os.environ[key] = value
-            if key != "WANDB_DIR":
-                Path(value).mkdir(parents=True, exist_ok=True)
+    def _start_wandb(self, cfg: Config, eval_id: str) -> Any:
+        use_wandb_dirs(self.run_dir)
         import wandb
 
-        id_file = self.run_dir / "wandb_id.txt"
+        from harness.rundir import git_state
+
+        id_file = self.run_dir / ID_FILE
         if not id_file.exists():
             atomic_write_text(id_file, f"{self.run_dir.name}-{secrets.token_hex(3)}\n")
+        train_id = id_file.read_text().strip()
+        job = "pretrain" if cfg.stage == "pretrain" or cfg.method == "simclr" else self.job_type
+        name = run_label(cfg) + (f" eval {eval_id}" if eval_id else "")
+        tags = sorted({cfg.method, Path(cfg.data.dataset).stem, job, *cfg.log.tags})
+        config = {**to_dict(cfg), "git": git_state(), "run_folder": self.run_dir.name}
+        if eval_id:
+            config.update({"train_run_id": train_id, "eval_hash": eval_id})
         settings = wandb.Settings(console="off", x_disable_stats=True, disable_git=True, save_code=False, silent=True)
-        return wandb.init(
+        run = wandb.init(
             mode=cfg.log.wandb,
             project=cfg.log.project,
-            group=cfg.log.group or None,
-            name=self.run_dir.name,
-            id=id_file.read_text().strip(),
+            group=cfg.log.group or self.run_dir.name,
+            job_type=job,
+            name=name,
+            tags=tags,
+            id=f"{train_id}-eval-{eval_id}-{secrets.token_hex(2)}" if eval_id else train_id,
             dir=str(self.run_dir),
-            config=to_dict(cfg),
+            config=config,
             resume="allow",
             settings=settings,
         )
+        define_summaries(run)
+        return run
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         line = json.dumps({"step": step, "time": round(time.time(), 3), **metrics})
@@ -88,7 +135,7 @@ class Tracker(NullTracker):
             self.wandb_run.log(metrics, step=step)
 
     def log_images(self, step: int, name: str, grid: np.ndarray) -> None:
-        path = self.samples / f"{name}-{step:08d}.png"
+        path = self.samples / f"{self.prefix}{name}-{step:08d}.png"
         save_png(grid, path)
         if self.wandb_run is not None:
             import wandb
@@ -112,14 +159,14 @@ class Tracker(NullTracker):
 
     def set_summary(self, values: dict[str, Any]) -> None:
         if self.wandb_run is not None:
-            self.wandb_run.summary.update(values)
+            self.wandb_run.summary.update({f"final/{k}": v for k, v in values.items()})
 
     def truncate(self, step: int) -> None:
-        """Drop metric lines logged after ``step`` (a resumed run re-logs them)."""
+        """Drop metric lines logged after ``step`` and any partial line (a resumed run re-logs them)."""
         if not self.metrics_path.exists():
             return
-        keep = [ln for ln in self.metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        atomic_write_text(self.metrics_path, "".join(ln + "\n" for ln in keep))
+        keep = [r for r in read_jsonl(self.metrics_path) if isinstance(r.get("step"), int) and r["step"] <= step]
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     def finish(self, exit_code: int = 0) -> None:
         if self.wandb_run is not None:

@@ -1,9 +1,10 @@
-"""The Trainer: one training function for the command line, Ray Tune trials and the tests.
+"""The Trainer: one training function for the command line, Ray Tune trials, re-scoring and the tests.
 
-``train(cfg)`` sets up Accelerate (CPU or GPU, any number of processes), builds the shards on first
-use, builds the registered method, resumes from the run folder's latest checkpoint if there is one,
-runs the loop (progress bar, logging, evaluation, atomic checkpoints, EMA of G) and returns the
-final metrics. Only the main process writes files and logs.
+``train(cfg)`` sets up Accelerate (CPU or GPU, any number of processes), locks the run folder, builds
+the shards on first use, builds the registered method, resumes from the run folder's latest checkpoint,
+runs the loop (progress bar, logging, evaluation, atomic checkpoints, EMA of G, the step guard) and
+returns the final metrics. Only the main process writes files and logs; failures on one rank are
+agreed by all (:func:`harness.runtime.together`), so no rank is left waiting.
 """
 
 from __future__ import annotations
@@ -19,24 +20,26 @@ import torch
 from accelerate.utils import gather_object
 
 from harness import checkpoint, encoders, registry
-from harness.config import Config, ConfigError, config_hash
-from harness.data.build import ensure_built
-from harness.data.cards import DataError, load_card
-from harness.data.manifest import dataset_location, is_remote, read_manifest, shard_problems
-from harness.data.stream import ShardStream, balanced_subset, load_split, make_loader
+from harness.config import Config, ConfigError
+from harness.data.setup import RunData
+from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
 from harness.ema import EMA
+from harness.errors import NonFiniteError
 from harness.evaluate.quality_eval import QualityEvaluator
 from harness.evaluate.suite import cluster_eval, pixel_baseline, sample_grid
 from harness.gan import DataInfo
+from harness.guard import StepGuard, StopRequest, die_with_parent
+from harness.identity import eval_hash, eval_settings, launch_settings, result_identity, result_key, run_hash
 from harness.progress import bar
-from harness.rundir import git_commit, read_summary, run_dir_for, versions, write_config, write_summary
-from harness.runtime import StopRequest, make_accelerator, param_digest
+from harness.rundir import git_state, read_summary, versions, write_config, write_json, write_summary
+from harness.runlock import RunLock
+from harness.runtime import all_finite, check_precision, make_accelerator, param_digest, together
 from harness.seeding import derive_seed
 from harness.track import NullTracker, Tracker
 
 EvalCallback = Callable[[int, dict[str, float], Path | None], None]
-POSTFIX = ("d_loss", "g_lc", "e_lc", "g_mi_cat", "e_zc", "img_per_s")  # what the progress bar shows
+POSTFIX = ("d_loss", "g_lc", "e_lc", "g_mi_cat", "g_cr", "e_zc")  # what the progress bar shows
 
 
 class Trainer:
@@ -54,17 +57,35 @@ class Trainer:
             if not hasattr(cls, "pretrain_stage"):
                 raise ConfigError(f"stage=pretrain: method '{cfg.method}' has no pre-training stage")
             cfg = cls.pretrain_stage(cfg)
-        self.cfg = cfg
-        self.init_from = init_from
+        self.cfg, self.init_from, self.on_eval = cfg, init_from, on_eval
+        world, precision = launch_settings(cfg)
+        check_precision(precision)
         self.artifact = encoders.resolve(cfg, lambda stage: Trainer(stage).fit())  # may pre-train first
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
-        self.run_dir = Path(run_dir) if run_dir else run_dir_for(cfg)
-        self.on_eval = on_eval
+        self.world, self.precision = self.acc.num_processes, str(self.acc.mixed_precision)
+        self.run_hash = run_hash(cfg, self.world, self.precision)
+        self.run_dir = Path(run_dir) if run_dir else Path(cfg.log.root) / f"{cfg.name}-{self.run_hash}"
+        die_with_parent()
+        self.lock = RunLock(self.run_dir) if self.main else None
+        together(self.acc, lambda: self.lock.acquire() if self.lock else None)
+        self.external_tracker = tracker
+        self.tracker: Any = NullTracker()
+        try:
+            together(self.acc, self._setup)
+        except BaseException:
+            self.release()
+            raise
+
+    # set-up ----------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.cfg
         if self.main:
             write_config(self.run_dir, cfg)
-        self.tracker = (tracker or Tracker(self.run_dir, cfg)) if self.main else NullTracker()
-        self._setup_data()
+            write_json(self.run_dir / "run.json", {"run_hash": self.run_hash, "world_size": self.world,
+                                                   "mixed_precision": self.precision})  # fmt: skip
+        self.data = RunData(cfg, self.acc)
+        self.manifest, self.location, self.size = self.data.manifest, self.data.location, self.data.size
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.rng = torch.Generator(device=self.acc.device)
         self.rng.manual_seed(derive_seed(cfg.seed, "rank", self.acc.process_index))
@@ -72,6 +93,7 @@ class Trainer:
         self.method = registry.method(cfg.method)(cfg, self.info, self.acc, self.rng)
         use_ema = cfg.train.ema_decay > 0 and self.method.generates
         self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay) if use_ema else None
+        self.resumed_from: Path | None = None
         self.start = self._resume()
         if self.artifact is not None and self.start == 0:
             self.method.load_encoder(self.artifact["state"])
@@ -89,33 +111,8 @@ class Trainer:
         if self.method.generates and cfg.eval.quality:
             same = cfg.eval.fid_split == cfg.eval.split
             self.quality = QualityEvaluator(
-                cfg, self.acc, self.location, self.manifest, self.size, self.eval_data if same else None
+                cfg, self.acc, self.location, self.manifest, self.size, self.data.eval_data if same else None
             )
-
-    # set-up ----------------------------------------------------------------------------------
-    def _setup_data(self) -> None:
-        cfg = self.cfg
-        card = load_card(cfg.data.dataset)
-        if is_remote(cfg.data.root):  # shards served from elsewhere (http, pipe: command); never built here
-            self.location = dataset_location(cfg.data.root, card.name)
-        else:
-            with self.acc.main_process_first():
-                self.location = str(ensure_built(cfg.data.dataset, cfg.data.root, progress=self.main))
-        self.manifest = read_manifest(self.location)
-        self.bad_shards = 0
-        if self.main and cfg.data.verify and not is_remote(self.location):
-            problems = shard_problems(self.location, self.manifest, ["train", cfg.eval.split])
-            if problems and cfg.data.on_error == "stop":
-                raise DataError(problems[0] + " (data.on_error=skip reads what it can)")
-            for problem in problems:
-                print(f"warning: {problem}; reading it sample by sample (data.on_error=skip)")
-            self.bad_shards = len(problems)
-        self.size = cfg.data.image_size or card.shape[1]
-        self.eval_data = None
-        if self.main:
-            self.eval_data = load_split(self.location, self.manifest, cfg.eval.split, cfg.data.on_error)
-            if int(self.eval_data["skipped"]):
-                print(f"warning: skipped {int(self.eval_data['skipped'])} bad samples of the {cfg.eval.split} split")
 
     def _resume(self) -> int:
         """Continue from the run folder's latest checkpoint, else from ``init_from`` (a checkpoint of another
@@ -126,12 +123,15 @@ class Trainer:
             path = self.init_from
         if path is None:
             return 0
-        state = checkpoint.load(path, map_location=self.acc.device)
-        if state["config_hash"] != config_hash(self.cfg) and not foreign:
-            raise RuntimeError(f"{path} belongs to config {state['config_hash']}, not {config_hash(self.cfg)}")
+        state = checkpoint.load(path, map_location="cpu")  # tensors are moved by load_state_dict
+        if not foreign:
+            self._check_identity(path, state)
         step = int(state["step"])
         if step > self.cfg.train.steps:
-            raise RuntimeError(f"{path} is at step {step}, past train.steps={self.cfg.train.steps}")
+            raise ConfigError(
+                f"{self.run_dir} is at step {step}, past train.steps={self.cfg.train.steps}: raise train.steps to"
+                f" continue it, or re-score a checkpoint with codegan-eval {path}"
+            )
         self.method.load_state_dict(state["method"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
@@ -139,27 +139,45 @@ class Trainer:
             self.acc.scaler.load_state_dict(state["scaler"])
         if len(state["rng"]) == self.acc.num_processes:
             self.rng.set_state(state["rng"][self.acc.process_index].cpu())
-        else:  # a different world size cannot replay the same streams; continue with fresh ones
+        else:  # a PBT clone from another world size: continue with fresh streams
             self.rng.manual_seed(derive_seed(self.cfg.seed, "rank", self.acc.process_index, "resume", step))
-            if self.main:
-                print(
-                    f"resuming with {self.acc.num_processes} processes (checkpoint had {len(state['rng'])}):"
-                    " data order and noise continue from fresh seeds"
-                )
-        self.tracker.truncate(step)
-        if self.main:
-            print(f"resumed from {path} (step {step})")
+        self.resumed_from = path
         return step
+
+    def _check_identity(self, path: Path, state: dict[str, Any]) -> None:
+        """A checkpoint continues only the run it belongs to: same training config, world size, precision."""
+        if state.get("run_hash", state.get("config_hash")) == self.run_hash:
+            return
+        world, precision = state.get("world_size"), state.get("mixed_precision")
+        if world is not None and world != self.world:
+            raise ConfigError(
+                f"{self.run_dir} was trained with {world} process(es), this launch has {self.world}: resume it with"
+                f" --num_processes {world} (another world size cannot continue the same data streams exactly)"
+            )
+        if precision is not None and precision != self.precision:
+            raise ConfigError(
+                f"{self.run_dir} was trained with mixed precision '{precision}', this launch uses"
+                f" '{self.precision}': resume it with --mixed_precision {precision}"
+            )
+        raise ConfigError(f"{path} belongs to run {state.get('run_hash')}, not this config's {self.run_hash}")
 
     # checkpoints -----------------------------------------------------------------------------
     def save(self, step: int, best: dict[str, Any] | None = None) -> Path | None:
-        """Checkpoint ``step`` (every rank must call it); with ``best``, write it as checkpoints/best.pt."""
+        """Checkpoint ``step`` (every rank must call it); with ``best``, write it as checkpoints/best.pt.
+        Weights that are not finite are never written (every rank checks its identical copy)."""
+        bad = all_finite({n: self.method.raw(n) for n in self.method.nets})
+        if bad:
+            raise NonFiniteError(f"the weights of {bad} are NaN or infinite at step {step}; no checkpoint written")
         rng_states = gather_object([self.rng.get_state()]) if self.acc.num_processes > 1 else [self.rng.get_state()]
-        path = None
-        if self.main:
+
+        def write() -> Path | None:
+            if not self.main:
+                return None
             payload = {
                 "step": step,
-                "config_hash": config_hash(self.cfg),
+                "run_hash": self.run_hash,
+                "world_size": self.world,
+                "mixed_precision": self.precision,
                 "method": self.method.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None,
                 "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
@@ -168,11 +186,10 @@ class Trainer:
             }
             folder = self.run_dir / "checkpoints"
             if best is None:
-                path = checkpoint.save(folder, step, payload, self.cfg.train.keep_checkpoints)
-            else:
-                path = checkpoint.save_best(folder, {**payload, "best": best})
-        self.acc.wait_for_everyone()
-        return path
+                return checkpoint.save(folder, step, payload, self.cfg.train.keep_checkpoints)
+            return checkpoint.save_best(folder, {**payload, "best": best})
+
+        return together(self.acc, write)
 
     def _keep_best(self, step: int, metrics: dict[str, float]) -> None:
         """Save checkpoints/best.pt when ``train.best_by`` improved (FID/KID: lower; others: higher)."""
@@ -191,50 +208,74 @@ class Trainer:
             self.save(step, best={"metric": key, "value": value, "step": step})
 
     # evaluation ------------------------------------------------------------------------------
-    def evaluate(self, step: int) -> dict[str, float]:
+    def evaluate(self, step: int, keep_best: bool = True) -> dict[str, float]:
         """Clustering scores (main process), image quality (all ranks), a sample grid; logged; best kept."""
         metrics: dict[str, float] = {}
         net = self.ema.net if self.ema else None
+        progress = self.main and self.cfg.log.progress
         if self.quality:
+            if progress:
+                print(f"eval step {step}: image quality ({', '.join(self.cfg.eval.quality)})", flush=True)
             metrics.update(self.quality(self.method, net))
         if self.main:
             t = time.time()
-            metrics.update(cluster_eval(self.method, self.eval_data, self.info.classes, self.size, self.cfg))
+            if progress:
+                print(f"eval step {step}: class features + k-means ({self.cfg.eval.kmeans_seeds} seeds)", flush=True)
+            metrics.update(cluster_eval(self.method, self.data.eval_data, self.info.classes, self.size, self.cfg))
             metrics["perf/eval_s"] = time.time() - t
             self.tracker.log(step, metrics)
             if self.method.generates:
                 grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net)
                 self.tracker.log_images(step, "grid", grid)
-        if self.cfg.train.best_by and self.method.trains:
+        if keep_best and self.cfg.train.best_by and self.method.trains:
             self._keep_best(step, metrics)
         self.acc.wait_for_everyone()
         return metrics
 
-    # the loop --------------------------------------------------------------------------------
+    # the run ---------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
-        """Train to ``train.steps``, evaluate, write the summary; the W&B run is closed whatever happens
-        (a crashed attempt must not hold its run id against the retry)."""
+        """Train to ``train.steps``, evaluate, write the summary. The W&B run is closed and the run folder
+        unlocked whatever happens (a crashed attempt must not hold either against the retry)."""
         try:
             return self._fit()
         except BaseException:
             self.tracker.finish(exit_code=1)
             raise
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    def _open_tracker(self, job_type: str = "train", eval_id: str = "") -> None:
+        if self.external_tracker is not None:
+            self.tracker = self.external_tracker
+        elif self.main:
+            self.tracker = Tracker(self.run_dir, self.cfg, job_type=job_type, eval_id=eval_id)
 
     def _fit(self) -> dict[str, float]:
         cfg = self.cfg
         steps = cfg.train.steps if self.method.trains else 0  # k-means baselines only evaluate
-        done_before = read_summary(self.run_dir) if self.start == steps else None
-        if done_before and done_before.get("step") == steps:
+        done = read_summary(self.run_dir) if self.start == steps else None
+        if done and done.get("status") == "complete" and done.get("step") == steps:
+            if done.get("identity", {}).get("eval") in (None, eval_settings(cfg)):
+                if self.main:
+                    print(f"run {self.run_dir} is already complete at step {steps} (codegan-eval re-scores it)")
+                if self.on_eval:  # a caller that lost the final report (a resumed Tune trial) gets it again
+                    self.on_eval(steps, done["metrics"], checkpoint.latest(self.run_dir / "checkpoints"))
+                return done["metrics"]
             if self.main:
-                print(f"run {self.run_dir} is already complete at step {steps}")
-            if self.on_eval:  # a caller that lost the final report (a resumed Tune trial) gets it again
-                self.on_eval(steps, done_before["metrics"], checkpoint.latest(self.run_dir / "checkpoints"))
-            self.tracker.finish()
-            return done_before["metrics"]
+                print(f"run {self.run_dir} is complete at step {steps}; scoring it with the new eval settings")
+            return self.rescore()
+        if self.main and self.resumed_from is not None:
+            print(f"resumed from {self.resumed_from} (step {self.start})")
+        self._open_tracker()
+        if self.start:
+            self.tracker.truncate(self.start)
         baseline = {}
         if self.main and cfg.eval.pixel_baseline:
-            cache = Path(cfg.log.root) / ".cache" if is_remote(self.location) else Path(self.location) / "cache"
-            baseline = pixel_baseline(self.eval_data, self.manifest, cfg, cache)
+            baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg)
         rate, train_s, skipped_all = 0.0, 0.0, 0
         if steps > self.start:
             rate, train_s, skipped_all = self._loop(steps)
@@ -243,10 +284,9 @@ class Trainer:
         self._write_trace(steps)
         result = {**metrics, **baseline, "perf/img_per_s": rate, "perf/train_s": train_s}
         if cfg.data.on_error == "skip":
-            eval_skipped = int(self.eval_data["skipped"]) if self.main else 0
-            result.update(
-                {"data/skipped": skipped_all, "data/eval_skipped": eval_skipped, "data/bad_shards": self.bad_shards}
-            )
+            eval_skipped = int(self.data.eval_data["skipped"]) if self.main else 0
+            bad = self.data.bad_shards
+            result.update({"data/skipped": skipped_all, "data/eval_skipped": eval_skipped, "data/bad_shards": bad})
         if self.main:
             if hasattr(self.method, "artifact"):
                 path = encoders.save_artifact(self.run_dir, self.method.artifact(), cfg, result)
@@ -256,6 +296,22 @@ class Trainer:
             self.on_eval(steps, result, checkpoint.latest(self.run_dir / "checkpoints"))
         self.tracker.finish()
         return result
+
+    def rescore(self, checkpoint_path: Path | None = None) -> dict[str, float]:
+        """Evaluate the loaded checkpoint with this config's eval settings into ``eval-<hash>.json`` and a
+        W&B run of job type ``eval``; training state and ``summary.json`` are left as they are."""
+        step = self.start
+        self._open_tracker("eval", eval_hash(self.cfg))
+        metrics = self.evaluate(step, keep_best=False)
+        if self.main:
+            record = self._record(step, metrics)
+            record.update({"kind": "eval", "checkpoint": str(checkpoint_path or self.resumed_from or "")})
+            path = self.run_dir / f"eval-{eval_hash(self.cfg)}.json"
+            write_json(path, record)
+            self.tracker.set_summary(metrics)
+            print(f"wrote {path}")
+        self.tracker.finish()
+        return metrics
 
     def _loop(self, steps: int) -> tuple[float, float, int]:
         """Steps ``start+1 .. steps``; returns (images/s at the last log, loop seconds, samples skipped)."""
@@ -274,13 +330,16 @@ class Trainer:
         )
         batches = iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
         stop = StopRequest()
-        progress = bar(
-            total=steps,
-            initial=self.start,
-            disable=not (self.main and cfg.log.progress),
-            unit="it",
-        )
+        guard = StepGuard(acc, cfg.train.sync_every or (1 if acc.device.type == "cpu" else 25), stop)
         imgs_per_step = cfg.train.batch_size * acc.num_processes
+        progress = bar(
+            total=steps * imgs_per_step,
+            initial=self.start * imgs_per_step,
+            disable=not (self.main and cfg.log.progress),
+            desc=f"train {self.manifest.dataset} {cfg.method}",
+            unit="img",
+            unit_scale=True,
+        )
         t_loop, t_mark, mark = time.time(), time.time(), self.start
         rate, step, skipped, skipped_all = 0.0, self.start, 0, 0
         latest: dict[str, torch.Tensor] = {}
@@ -291,47 +350,52 @@ class Trainer:
                 real = to_unit(batch["image"].to(acc.device, non_blocking=True), self.size)
                 if cfg.train.lr_decay == "linear":
                     self.method.set_lr_scale(1.0 - (step - 1) / steps)
-                latest.update(self.method.train_step(real, step - 1))  # G/E losses persist between G steps
+                logs = self.method.train_step(real, step - 1)
+                guard.watch(step, logs)
+                latest.update(logs)  # G/E losses persist between G steps
                 if self.ema is not None:
                     self.ema.update(self.method.generator_net())
                 if cfg.train.trace:
                     self.trace.extend(batch["index"].tolist())
-                progress.update(1)
-                if step % cfg.train.log_every == 0 or step == steps:
+                progress.update(imgs_per_step)
+                last = step == steps
+                log_now = step % cfg.train.log_every == 0 or last
+                eval_now = bool(cfg.train.eval_every) and step % cfg.train.eval_every == 0 and not last
+                ckpt_now = step % cfg.train.ckpt_every == 0 and not last
+                if (guard.due(step) or log_now or eval_now or ckpt_now or last) and guard.check(step):
+                    self.save(step)
+                    raise KeyboardInterrupt(f"stopped at step {step}; resume with --resume {self.run_dir}")
+                if log_now:
                     now = time.time()
                     rate = (step - mark) * imgs_per_step / max(now - t_mark, 1e-9)
                     t_mark, mark = now, step
                     values = {f"train/{k}": float(v) for k, v in latest.items()}
                     values["perf/img_per_s"] = rate
-                    stop_now, skipped_all = self._reduce_flags(stop.requested, skipped)
+                    skipped_all = self._sum_skipped(skipped)
                     if cfg.data.on_error == "skip":
                         values["data/skipped"] = skipped_all
                     self.tracker.log(step, values)
                     progress.set_postfix(
                         {k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if k.split("/")[-1] in POSTFIX}
                     )
-                    if stop_now:
-                        self.save(step)
-                        raise KeyboardInterrupt(f"stopped at step {step}; resume with --resume {self.run_dir}")
-                if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step != steps:
+                if eval_now:
                     metrics = self.evaluate(step)
                     path = self.save(step) if step % cfg.train.ckpt_every == 0 else None
                     if self.on_eval:
                         self.on_eval(step, metrics, path)
-                elif step % cfg.train.ckpt_every == 0 and step != steps:
+                elif ckpt_now:
                     self.save(step)
         finally:
             progress.close()
             stop.restore()
         return rate, time.time() - t_loop, skipped_all
 
-    def _reduce_flags(self, stop: bool, skipped: int) -> tuple[bool, int]:
-        """(does any rank ask to stop, training samples skipped on all ranks): one all-reduce per log step."""
+    def _sum_skipped(self, skipped: int) -> int:
+        """Training samples skipped on all ranks (one all-reduce per log step)."""
         if self.acc.num_processes == 1:
-            return stop, skipped
-        flags = torch.tensor([float(stop), float(skipped)], device=self.acc.device)
-        total = self.acc.reduce(flags, reduction="sum").tolist()
-        return total[0] > 0, int(total[1])
+            return skipped
+        total = self.acc.reduce(torch.tensor([float(skipped)], device=self.acc.device), reduction="sum")
+        return int(total.item())
 
     def _write_trace(self, steps: int) -> None:
         if not self.cfg.train.trace:
@@ -341,28 +405,39 @@ class Trainer:
         nets = {n: self.method.raw(n) for n in self.method.nets}
         out.write_text(json.dumps({"steps": steps, "indices": self.trace, "param_digest": param_digest(nets)}))
 
-    def _finish(self, steps: int, result: dict[str, float]) -> None:
-        summary = {
+    def _record(self, step: int, metrics: dict[str, float]) -> dict[str, Any]:
+        """What every result file carries: the result's identity (and its key), seed, metrics, provenance."""
+        splits = ["train", self.cfg.eval.split, *([self.cfg.eval.fid_split] if self.quality else [])]
+        identity = result_identity(self.cfg, self.world, self.precision, step, self.manifest.digest(splits))
+        return {
             "run": self.run_dir.name,
             "run_dir": str(self.run_dir),
-            "status": "complete",
+            "run_hash": self.run_hash,
             "method": self.cfg.method,
-            "dataset": self.cfg.data.dataset,
+            "dataset": self.manifest.dataset,
             "seed": self.cfg.seed,
-            "step": steps,
+            "step": step,
+            "world_size": self.world,
+            "mixed_precision": self.precision,
+            "eval_hash": eval_hash(self.cfg),
+            "identity": identity,
+            "result_key": result_key(identity),
+            "metrics": metrics,
+            "versions": versions(),
+            "git": git_state(),
+        }
+
+    def _finish(self, steps: int, result: dict[str, float]) -> None:
+        summary = {
+            **self._record(steps, result),
+            "status": "complete",
             "resumed_from_step": self.start,
-            "config_hash": config_hash(self.cfg),
             "wall_time_s": time.time() - self.t0,
-            "world_size": self.acc.num_processes,
             "device": str(self.acc.device),
-            "mixed_precision": self.acc.mixed_precision,
             "image_size": self.size,
             "eval_split": self.cfg.eval.split,
-            "eval_images": int(len(self.eval_data["label"])),
-            "metrics": result,
+            "eval_images": int(len(self.data.eval_data["label"])),
             "best": checkpoint.best_info(self.run_dir / "checkpoints"),
-            "versions": versions(),
-            "git_commit": git_commit(),
         }
         write_summary(self.run_dir, summary)
         self.tracker.set_summary({k: v for k, v in result.items()})

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError
+from harness.config import PIPE_ENV, ConfigError
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
 from sweeps.trainable import TrialContext, run_trial
@@ -112,6 +112,11 @@ def run(spec_path: str, address: str | None = None, resume: bool = False, out: s
 
     spec = load_spec(spec_path)
     folder = Path(out).resolve() / spec.name
+    if not resume and (folder / TUNE_DIR / spec.name).exists():
+        raise ConfigError(
+            f"{folder} already holds this sweep: --resume continues it (finished trials are kept, not counted twice);"
+            " to start over, pass another --out or remove the folder"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
     (folder / "sweep.yaml").write_text(spec.path.read_text())
@@ -125,7 +130,7 @@ def run(spec_path: str, address: str | None = None, resume: bool = False, out: s
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sweeps.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -134,18 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the sweep's Tune experiment")
     parser.add_argument("--out", default="runs/sweeps", help="parent folder of sweep folders")
     parser.add_argument("--dry-run", action="store_true", help="print the trials and exit")
+    parser.add_argument("--allow-pipe", action="store_true", help="accept pipe: shard roots from the sweep file")
     args = parser.parse_args(argv)
-    try:
-        if args.dry_run:
-            for i, trial in enumerate(expand(load_spec(args.sweep))):
-                print(i, json.dumps(trial))
-            return 0
-        folder = run(args.sweep, args.address, args.resume, args.out)
-    except ConfigError as exc:
-        print(f"sweep error: {exc}", file=sys.stderr)
-        return 2
+    if args.allow_pipe:
+        os.environ[PIPE_ENV] = "1"
+    if args.dry_run:
+        for i, trial in enumerate(expand(load_spec(args.sweep))):
+            print(i, json.dumps(trial))
+        return 0
+    folder = run(args.sweep, args.address, args.resume, args.out)
     print(f"sweep folder: {folder}\nresults: {folder / 'results.csv'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":

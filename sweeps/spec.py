@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from harness.config import ConfigError, _closest, all_keys, build_config
+from harness.config import PIPE_KEYS, ConfigError, _closest, all_keys, build_config, pipe_allowed
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_KEYS = {
@@ -100,6 +100,10 @@ def _check_key(key: str, where: str) -> None:
 
 def _check_dimension(key: str, dim: Any, where: str) -> None:
     _check_key(key, where)
+    values = dim if isinstance(dim, list) else next(iter(dim.values()), []) if isinstance(dim, dict) else []
+    for v in values if isinstance(values, list) else []:
+        if key in PIPE_KEYS and str(v).startswith("pipe:") and not pipe_allowed():
+            raise ConfigError(f"{where}.{key}: {v!r} would run a shell command; pass --allow-pipe to accept it")
     if isinstance(dim, list):
         return
     if not isinstance(dim, dict) or len(dim) != 1 or next(iter(dim)) not in DISTRIBUTIONS:

@@ -47,7 +47,8 @@ def trial_config(ctx: TrialContext, trial: dict[str, Any], trial_id: str):
         "log.project": ctx.wandb_project,
         "log.progress": False,
     }
-    return build_config(ctx.presets[trial["method"]], values=values)
+    # the driver refused pipe: roots from the sweep file unless allowed (sweeps.spec), so values are trusted here
+    return build_config(ctx.presets[trial["method"]], values=values, trusted_values=True)
 
 
 def _maybe_fail(step: int, run_dir: Path) -> None:
@@ -119,7 +120,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     from harness.rundir import run_dir_for
 
     cfg = trial_config(ctx, config["trial"], tune.get_context().get_trial_id())
-    run_dir = run_dir_for(cfg)
+    run_dir = run_dir_for(cfg, world=max(1, ctx.workers))
     if ctx.workers <= 1:
         _train_with_reports(to_dict(cfg), run_dir, tune, main=True)
         return

@@ -30,3 +30,20 @@ def test_keep_limits_history_and_load_is_weights_only(tmp_path):
     torch.save({"obj": object()}, bad)  # arbitrary objects need full unpickling: refused
     with pytest.raises(RuntimeError, match="step-00000004.pt"):
         checkpoint.load(bad)
+
+
+def test_a_full_disk_leaves_no_temp_file_and_keeps_the_last_checkpoint(tmp_path):
+    """The temporary file is /dev/full (a real ENOSPC on write): one message naming the file, nothing left."""
+    import os
+
+    from harness.errors import RunError
+
+    checkpoint.save(tmp_path, 10, {"step": 10, "w": torch.ones(3)}, keep=2)
+    final = checkpoint.checkpoint_path(tmp_path, 20)
+    (tmp_path / f".{final.name}.{os.getpid()}.tmp").symlink_to("/dev/full")
+    with pytest.raises(RunError) as err:
+        checkpoint.atomic_save(final, {"step": 20, "w": torch.ones(1000)})
+    assert str(err.value).startswith(f"cannot write {final} (")
+    assert "No space left on device; earlier checkpoints are intact" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000010.pt"]
+    assert checkpoint.load(checkpoint.latest(tmp_path))["step"] == 10

@@ -1,7 +1,8 @@
 import pytest
 
 from harness.config import ConfigError, all_keys, build_config, config_hash, help_text, parse_override
-from harness.run import DEFAULT_CONFIG, main
+from harness.presets import preset_names, preset_path
+from harness.run import main
 
 
 def test_defaults_yaml_and_overrides_merge(tmp_path):
@@ -45,20 +46,25 @@ def test_yaml_unknown_section_and_key(tmp_path):
         build_config(bad)
 
 
-def test_hash_ignores_schedule_and_logging_keys():
+def test_hash_ignores_schedule_logging_and_evaluation_keys():
     base = build_config()
-    assert config_hash(base) == config_hash(build_config(None, ["train.steps=5", "log.wandb=disabled", "name=x"]))
+    same = ["train.steps=5", "log.wandb=disabled", "name=x", "eval.fid_samples=50", "eval.quality=[]"]
+    assert config_hash(base) == config_hash(build_config(None, same))
     assert config_hash(base) != config_hash(build_config(None, ["codegan.beta_c=1"]))
 
 
-def test_help_lists_every_key_with_default(capsys):
+def test_help_lists_every_key_with_the_values_of_the_preset_that_will_run(capsys):
     text = help_text()
     for key in all_keys():
         assert f"{key} = " in text
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
-    assert "codegan.beta_c = 100.0" in capsys.readouterr().out
+    assert "codegan.beta_c = 10.0" in capsys.readouterr().out  # the digits preset runs by default
+    with pytest.raises(SystemExit):
+        main(["--config", "fashion-mnist", "--help"])
+    out = capsys.readouterr().out
+    assert "codegan.beta_c = 100.0" in out and "values of fashion-mnist" in out
 
 
 def test_cli_rejects_bad_key_with_exit_2(capsys):
@@ -66,13 +72,65 @@ def test_cli_rejects_bad_key_with_exit_2(capsys):
     assert "did you mean 'codegan.beta_" in capsys.readouterr().err
 
 
-def test_every_preset_loads():
-    from pathlib import Path
+def test_every_preset_loads_by_name_and_by_path():
+    names = preset_names()
+    assert {"digits", "fashion-mnist", "infogan/fashion-mnist", "clustergan/digits"} <= set(names)
+    for name in names:
+        cfg = build_config(name)
+        assert build_config(preset_path(name)) == cfg
+    assert build_config("infogan/fashion-mnist").method == "infogan"
+    with pytest.raises(ConfigError, match="preset not found: infogan/nope.*presets: cifar10"):
+        build_config("infogan/nope")
 
-    presets = sorted(Path(DEFAULT_CONFIG).parent.glob("*.yaml"))
-    assert len(presets) >= 3
-    for p in presets:
-        build_config(p)
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("train.lr_g=nan", "train.lr_g: must be a finite number, got nan"),
+        ("codegan.tau=.nan", "codegan.tau: must be a finite number"),
+        ("codegan.beta_c=.inf", "codegan.beta_c: must be a finite number, got inf"),
+        ("train.betas=[0.5, .nan]", "train.betas: must be a finite number"),
+        ("method=bogus", "method: unknown method 'bogus'; registered: clustergan, codegan"),
+        ("model.arch=vit", "model.arch: unknown model.arch 'vit'"),
+        ("eval.quality=[clip]", "eval.quality: unknown eval.quality extractor 'clip'"),
+        ("data.dataset=imagenet", "data.dataset: no dataset card 'imagenet'"),
+        ("eval.fid_samples=1", "eval.fid_samples: FID needs at least 2 samples"),
+    ],
+)
+def test_non_finite_floats_and_unknown_names_are_configuration_errors(override, needle, capsys):
+    with pytest.raises(ConfigError) as err:
+        build_config(None, [override])
+    assert needle in str(err.value)
+    assert main([override]) == 2
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1 and needle in err_lines[0]
+
+
+def test_non_utf8_and_unreadable_yaml_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    assert main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"config error: {bad}: not UTF-8 text (byte 9)"]
+    assert main(["--config", str(tmp_path)]) == 2  # a folder
+    assert "config error" in capsys.readouterr().err
+
+
+def test_pipe_roots_are_taken_only_from_the_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CODEGAN_ALLOW_PIPE", raising=False)  # restored to unset afterwards (--allow-pipe sets it)
+    preset = tmp_path / "sent-to-you.yaml"
+    preset.write_text("data:\n  root: 'pipe:touch /tmp/owned; cat {}'\n")
+    with pytest.raises(ConfigError, match="would run a shell command; configs are code"):
+        build_config(preset)
+    with pytest.raises(ConfigError, match="would run a shell command"):
+        build_config(None, values={"data.root": "pipe:cat {}"})
+    assert build_config(None, ["data.root=pipe:cat {}"]).data.root == "pipe:cat {}"  # typed by the user
+    assert build_config(preset, ["data.root=/shards"]).data.root == "/shards"
+    assert main(["--config", str(preset), "--print-config"]) == 2
+    assert "CODEGAN_ALLOW_PIPE" in capsys.readouterr().err
+    assert main(["--config", str(preset), "--allow-pipe", "--print-config"]) == 0
+    monkeypatch.setenv("CODEGAN_ALLOW_PIPE", "1")
+    assert build_config(preset).data.root.startswith("pipe:")
 
 
 def test_parse_override_types():

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from harness.data.build import build
-from harness.data.cards import DataError, available_cards, load_card
+from harness.data.cards import available_cards, load_card
 from harness.data.manifest import read_manifest
 from harness.data.verify import verify_contents
 
@@ -23,7 +23,7 @@ def _summary(location: str) -> str:
     return f"{man.dataset} {tuple(man.shape)} x {man.classes} classes from {man.source} -> " + ", ".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -39,22 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("dir")
     sub.add_parser("list", help="the dataset cards this harness knows")
     args = parser.parse_args(argv)
-    try:
-        if args.cmd == "build":
-            out = build(args.dataset, args.root, args.shard_size, True, args.force, args.source, args.out)
-            print(f"{out}: {_summary(str(out))}")
-        elif args.cmd == "verify":
-            man = read_manifest(args.dir)
-            verify_contents(args.dir, man)
-            print(f"{args.dir}: OK ({_summary(args.dir)})")
-        else:
-            for name in available_cards():
-                card = load_card(name)
-                print(f"{name:>14}: {card.classes} classes, {tuple(card.shape)}, {card.expected}")
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if args.cmd == "build":
+        out = build(args.dataset, args.root, args.shard_size, True, args.force, args.source, args.out)
+        print(f"{out}: {_summary(str(out))}")
+    elif args.cmd == "verify":
+        man = read_manifest(args.dir)
+        verify_contents(args.dir, man)
+        print(f"{args.dir}: OK ({_summary(args.dir)})")
+    else:
+        for name in available_cards():
+            card = load_card(name)
+            print(f"{name:>14}: {card.classes} classes, {tuple(card.shape)}, {card.expected}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":

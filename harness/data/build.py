@@ -64,21 +64,31 @@ def _write_split(
     return SplitInfo(count=len(labels), per_class=per_class, shards=shards)
 
 
-def is_built(card: Card, out: Path, check_hashes: bool = True, shard_size: int = 0) -> bool:
-    """True when ``out`` holds a manifest for this exact card (and shard size) whose shards exist (and match)."""
+def built_problem(card: Card, out: Path, check_hashes: bool = True, shard_size: int = 0) -> str | None:
+    """Why ``out`` does not hold this exact card's shards (None when it does): no manifest, an invalid one,
+    another card version or shard size, a missing shard or (with ``check_hashes``) a changed one."""
     if not (out / MANIFEST).is_file():
-        return False
+        return f"no {MANIFEST} in {out}"
     try:
         man = read_manifest(str(out))
-        if man.card_sha256 != card.sha256 or (shard_size and man.shard_size != shard_size):
-            return False
+        if man.card_sha256 != card.sha256:
+            return f"{out / MANIFEST} was written from another version of {card.path}"
+        if shard_size and man.shard_size != shard_size:
+            return f"{out / MANIFEST} has shards of {man.shard_size} samples, not {shard_size}"
         if check_hashes:
             verify_shards(str(out), man)
         else:
-            return all((out / s.name).is_file() for sp in man.splits.values() for s in sp.shards)
-    except DataError:
-        return False
-    return True
+            missing = [s.name for sp in man.splits.values() for s in sp.shards if not (out / s.name).is_file()]
+            if missing:
+                return f"shard {out / missing[0]} listed in {out / MANIFEST} is missing"
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def is_built(card: Card, out: Path, check_hashes: bool = True, shard_size: int = 0) -> bool:
+    """True when ``out`` holds a manifest for this exact card (and shard size) whose shards exist (and match)."""
+    return built_problem(card, out, check_hashes, shard_size) is None
 
 
 def build(
@@ -101,8 +111,11 @@ def build(
     out = Path(out) if out else shard_dir(card, root)
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out / ".build.lock")):
-        if not force and is_built(card, out, shard_size=shard_size):
+        problem = built_problem(card, out, shard_size=shard_size)
+        if not force and problem is None:
             return out
+        if progress and (out / MANIFEST).exists():
+            print(f"rebuilding {out}: {'asked to (--force)' if force else problem}")
         source, arrays = read_source(card, source)
         tmp = out / f".tmp-build-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -135,9 +148,18 @@ def build(
 
 
 def ensure_built(dataset: str, root: str = "", progress: bool = True) -> Path:
-    """The shard folder for ``dataset``, building it on first use (cheap existence check otherwise)."""
+    """The shard folder for ``dataset``, built on first use (an empty or absent folder).
+
+    A folder that already holds shards is never rebuilt behind the user's back: a missing shard, an
+    invalid manifest or shards of another card version stop with a message naming the file and the
+    command that rebuilds it (nothing is deleted).
+    """
     card = load_card(dataset)
     out = shard_dir(card, root)
-    if is_built(card, out, check_hashes=False):
-        return out
-    return build(dataset, root, progress=progress)
+    if not (out / MANIFEST).exists() and not any(out.glob("*.tar")):
+        return build(dataset, root, progress=progress)
+    problem = built_problem(card, out, check_hashes=False)
+    if problem is not None:
+        cmd = f"python -m harness.data build {card.name}{f' --root {root}' if root else ''} --force"
+        raise DataError(f"{problem}; nothing was changed (rebuild: {cmd})")
+    return out

@@ -45,6 +45,12 @@ class Manifest:
     shuffle_seed: int = 0
     format: int = FORMAT
 
+    def digest(self, splits: list[str]) -> str:
+        """The identity of the data a result read: dataset, shape, classes and the splits' shard hashes."""
+        shards = {s: [(i.name, i.count, i.sha256) for i in self.splits[s].shards] for s in sorted(set(splits))}
+        src = json.dumps([self.dataset, self.shape, self.classes, shards], sort_keys=True)
+        return hashlib.sha256(src.encode()).hexdigest()[:12]
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 

@@ -80,8 +80,3 @@ def decode_label(sample: dict[str, Any], url: str, classes: int) -> int:
     if not 0 <= label < classes:
         raise DataError(f"shard {url}, sample '{sample['__key__']}': label {label} outside [0, {classes})")
     return label
-
-
-def sample_index(key: str) -> int:
-    """The running index encoded in a sample key ``<split>-<index>``."""
-    return int(key.rsplit("-", 1)[-1])

@@ -30,7 +30,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from harness.data.cards import DataError
 from harness.data.manifest import Manifest, member_url
-from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples, sample_index
+from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples
 
 
 def _rng(*parts: int) -> np.random.Generator:
@@ -102,6 +102,7 @@ class ShardStream(IterableDataset):
             raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
         shards = manifest.splits[split].shards
         self.urls = [member_url(location, s.name) for s in shards]
+        self.offsets = np.cumsum([0] + [s.count for s in shards]).tolist()  # sample index = offset + position
         self.shape = tuple(manifest.shape)
         self.classes = manifest.classes
         self.batch_size, self.seed, self.streams, self.start = batch_size, seed, streams, start_batch
@@ -121,6 +122,7 @@ class ShardStream(IterableDataset):
         epoch, j, offset = plan.seek(skip)
         while True:
             pieces = plan.epoch(epoch)
+            yielded, whole = 0, j == 0 and offset == 0
             for piece in pieces[j:]:
                 url = self.urls[piece.shard]
                 raw = []
@@ -146,8 +148,14 @@ class ShardStream(IterableDataset):
                     except DataError as exc:
                         self._bad(s, exc)
                         continue
-                    yield image, label, sample_index(smp["__key__"])
+                    yielded += 1
+                    yield image, label, self.offsets[piece.shard] + piece.start + int(k)
                 offset = 0
+            if yielded == 0 and whole:  # with on_error=skip a reader that finds nothing would loop forever
+                raise DataError(
+                    f"no readable sample in a whole epoch of reader {plan.g} ({len(pieces)} shard pieces of"
+                    f" {self.urls[pieces[0].shard] if pieces else 'no shard'} ...): every sample was bad"
+                )
             epoch, j = epoch + 1, 0
 
     def _batches(self, s: int, first_batch: int) -> Iterator[dict[str, torch.Tensor]]:
@@ -196,7 +204,7 @@ def load_split(location: str, manifest: Manifest, split: str, on_error: str = "s
     if split not in manifest.splits:
         raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
     images, labels, index = [], [], []
-    skipped = 0
+    skipped, offset = 0, 0
     for shard in manifest.splits[split].shards:
         url = member_url(location, shard.name)
         n = 0
@@ -214,13 +222,14 @@ def load_split(location: str, manifest: Manifest, split: str, on_error: str = "s
                     continue
                 images.append(image)
                 labels.append(label)
-                index.append(sample_index(smp["__key__"]))
+                index.append(offset + n - 1)
             if n != shard.count:
                 raise DataError(f"shard {url}: {n} samples, the manifest says {shard.count}")
         except DataError:
             if on_error != "skip" or n > shard.count:
                 raise
             skipped += shard.count - n
+        offset += shard.count
     if not images:
         raise DataError(f"{location}: no readable sample in split '{split}'")
     return {

@@ -25,16 +25,33 @@ def _octal(field: bytes, what: str, where: str) -> int:
         raise DataError(f"shard {where}: corrupt tar header ({what} field {field!r})") from None
 
 
-def _pax_path(body: bytes) -> str | None:
+def _name(raw: bytes, where: str, off: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"shard {where}: member name at byte {off} is not UTF-8 ({raw[:40]!r})") from None
+
+
+def _pax_path(body: bytes, where: str, off: int) -> str | None:
+    """The ``path`` record of a PAX header (``"<length> <key>=<value>\n"`` records), strictly parsed."""
     path, pos = None, 0
     while pos < len(body):
-        space = body.index(b" ", pos)
-        length = int(body[pos:space])
+        space = body.find(b" ", pos, pos + 20)
+        try:
+            length = int(body[pos:space]) if space > pos else 0
+        except ValueError:
+            length = 0
+        if length <= space - pos or pos + length > len(body) or body[pos + length - 1 : pos + length] != b"\n":
+            raise DataError(f"shard {where}: corrupt PAX header at byte {off} (record at offset {pos})")
         key, _, value = body[space + 1 : pos + length - 1].partition(b"=")
         if key == b"path":
-            path = value.decode()
+            path = _name(value, where, off)
         pos += length
     return path
+
+
+def size_blocks(size: int) -> int:
+    return (size + BLOCK - 1) // BLOCK * BLOCK
 
 
 def iter_members(data: bytes | memoryview, where: str) -> Iterator[tuple[str, bytes]]:
@@ -55,15 +72,15 @@ def iter_members(data: bytes | memoryview, where: str) -> Iterator[tuple[str, by
         if start + size > n:
             raise DataError(f"shard {where} is truncated (member at byte {off} needs {size} bytes)")
         body = bytes(view[start : start + size])
-        off = start + (size + BLOCK - 1) // BLOCK * BLOCK
+        here, off = off, start + size_blocks(size)
         if kind == b"x":
-            override = _pax_path(body) or override
+            override = _pax_path(body, where, here) or override
         elif kind == b"L":
-            override = body.split(b"\0", 1)[0].decode()
+            override = _name(body.split(b"\0", 1)[0], where, here)
         elif kind in (b"0", b"\0", b"7"):
-            name = hdr[:100].split(b"\0", 1)[0].decode()
+            name = _name(hdr[:100].split(b"\0", 1)[0], where, here)
             if hdr[257:262] == b"ustar" and hdr[345] != 0:
-                name = hdr[345:500].split(b"\0", 1)[0].decode() + "/" + name
+                name = _name(hdr[345:500].split(b"\0", 1)[0], where, here) + "/" + name
             yield override or name, body
             override = None
         else:  # directories, links, global headers

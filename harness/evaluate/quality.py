@@ -23,6 +23,7 @@ from cleanfid.fid import frechet_distance, kernel_distance
 from harness.cache import cache_dir
 from harness.data.manifest import Manifest
 from harness.data.transforms import to_unit
+from harness.errors import RunError
 
 KID_REFERENCE_MAX = 10_000  # reference features kept for KID (clean-fid draws subsets of <= 1,000)
 
@@ -40,10 +41,16 @@ def resized_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """Salimans et al.'s IS, ``exp E_x KL(p(y|x) || p(y))``, mean and std over ``splits`` equal parts."""
+    """Salimans et al.'s IS, ``exp E_x KL(p(y|x) || p(y))``, mean and std over ``splits`` equal parts.
+
+    Every part holds ``n // splits`` samples (the last ``n mod splits`` are left out): an uneven last
+    part would bias the mean (a part of one image has IS exactly 1).
+    """
     logp = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1)
+    splits = max(1, min(splits, len(logp)))
+    size = len(logp) // splits
     scores = []
-    for part in logp.chunk(splits):
+    for part in logp[: size * splits].split(size):
         p_y = torch.logsumexp(part, 0) - math.log(len(part))
         scores.append(float(torch.exp((part.exp() * (part - p_y)).sum(1).mean())))
     return float(np.mean(scores)), float(np.std(scores))
@@ -60,7 +67,13 @@ def kid(feats: np.ndarray, ref: np.ndarray, seed: int) -> float:
 
 
 def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of features; at least two finite rows are needed (else the matrix square root
+    of FID would work on NaNs)."""
     feats = np.asarray(feats, dtype=np.float64)
+    if len(feats) < 2:
+        raise RunError(f"FID needs at least 2 feature rows, got {len(feats)}")
+    if not np.isfinite(feats).all():
+        raise RunError("features hold NaN or infinity (a diverged generator?); FID is undefined")
     return feats.mean(0), np.cov(feats, rowvar=False)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.cache import cache_dir
 from harness.config import Config
 from harness.data.manifest import Manifest, atomic_write_text
 from harness.data.transforms import to_unit
@@ -44,22 +45,22 @@ def cluster_eval(method: Any, data: dict[str, torch.Tensor], classes: int, size:
 
 
 def pixel_baseline(
-    data: dict[str, torch.Tensor], man: Manifest, cfg: Config, cache_dir: Path | None
+    data: dict[str, torch.Tensor], man: Manifest, cfg: Config, cache: Path | None = None
 ) -> dict[str, float]:
-    """k-means on raw pixels (native resolution) of the evaluation split; cached by data and k-means setup."""
+    """k-means on raw pixels (native resolution) of the evaluation split; cached in the project's cache
+    (never beside the shards, which may be read-only) by data and k-means setup."""
     shards = [s.sha256 for s in man.splits[cfg.eval.split].shards]
-    key_src = json.dumps([shards, kmeans_seeds(cfg), cfg.eval.kmeans_n_init])
+    key_src = json.dumps([man.dataset, shards, kmeans_seeds(cfg), cfg.eval.kmeans_n_init])
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    path = cache_dir / f"pixels-kmeans-{cfg.eval.split}-{key}.json" if cache_dir else None
-    if path is not None and path.is_file():
+    path = (cache or cache_dir("pixels")) / f"{man.dataset}-{cfg.eval.split}-{key}.json"
+    if path.is_file():
         return json.loads(path.read_text())
     pixels = data["image"].flatten(1).float().div(255.0).numpy()
     scores = kmeans_scores(
         pixels, data["label"].numpy(), man.classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init, prefix="baseline/pixels_"
     )
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(scores, indent=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(scores, indent=1))
     return scores
 
 

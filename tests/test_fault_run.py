@@ -1,0 +1,119 @@
+"""Faults of a long run: diverged losses, a second writer, a kill mid-log, a full disk, a finished run rerun."""
+
+import json
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from harness import checkpoint
+from harness.config import build_config
+from harness.errors import NonFiniteError, RunError
+from harness.train import train
+from tests.launch import REPO, env, launch, run_folder, tiny_run
+
+pytestmark = pytest.mark.slow
+
+
+def test_non_finite_losses_stop_at_once_naming_step_and_loss(digits_shards, tmp_path):
+    """lr 1e9: losses turn NaN within a few steps; the run stops there and never overwrites a checkpoint."""
+    args = [
+        *tiny_run(digits_shards.parent, tmp_path, "train.steps=200", "train.ckpt_every=2", "train.log_every=100"),
+        "train.lr_g=1e9",
+        "train.lr_d=1e9",
+        "train.lr_e=1e9",
+    ]
+    proc = launch(args)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert "became NaN or infinite at step" in line and "train/" in line and "without writing a checkpoint" in line
+    bad_step = int(line.split("at step ")[1].split(";")[0])
+    assert bad_step < 200
+    folder = run_folder(tmp_path)
+    for _, path in checkpoint.list_checkpoints(folder / "checkpoints"):
+        state = checkpoint.load(path)
+        assert state["step"] < bad_step
+        for net in state["method"]["nets"].values():
+            assert all(torch.isfinite(t).all() for t in net.values() if t.is_floating_point()), path
+    assert not (folder / "summary.json").exists()
+
+
+def test_a_second_process_on_the_same_run_folder_fails_fast_naming_the_holder(digits_shards, tmp_path):
+    args = tiny_run(digits_shards.parent, tmp_path, "train.steps=100000", "train.log_every=1000")
+    cmd = [sys.executable, "-m", "harness.run", *args]
+    first = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(tmp_path.glob("*/lock.json")):
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
+        t = time.time()
+        second = launch(args, timeout=60)
+        assert second.returncode == 1 and time.time() - t < 30
+        (line,) = second.stderr.strip().splitlines()
+        assert f"is in use by pid {first.pid} on" in line, line
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert first.returncode == 130  # stopped with a checkpoint, lock released with the process
+    folder = run_folder(tmp_path)
+    assert checkpoint.latest(folder / "checkpoints") is not None and not (folder / "lock.json").exists()
+
+
+def test_a_partial_last_metrics_line_does_not_block_resume(digits_shards, tmp_path):
+    overrides = tiny_run(digits_shards.parent, tmp_path, "eval.pixel_baseline=false", "eval.quality=[]")
+    train(build_config("digits", overrides))
+    folder = run_folder(tmp_path)
+    with open(folder / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "train/d_lo')  # a kill in the middle of a write
+    result = train(build_config("digits", [*overrides, "train.steps=6"]))
+    assert "eval/acc" in result
+    steps = [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 4, 6, 6]  # step 4: loss and final evaluation of the first run; then steps 6
+
+
+def test_a_write_error_during_a_checkpoint_is_one_line_and_leaves_no_temp_file(digits_shards, tmp_path):
+    """RLIMIT_FSIZE makes the checkpoint write fail (EFBIG) like a full disk would, mid-run."""
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    args = tiny_run(digits_shards.parent, tmp_path, "eval.pixel_baseline=false", "eval.quality=[]")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.run", *args, "train.ckpt_every=2"],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=small_files,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()[-1:]
+    assert "cannot write" in line and "step-00000002.pt" in line and "File too large" in line, line
+    folder = run_folder(tmp_path)
+    assert not list((folder / "checkpoints").glob(".*.tmp")) and not (folder / "lock.json").exists()
+
+
+def test_rerunning_a_complete_run_says_only_that_it_is_complete(digits_shards, tmp_path):
+    overrides = tiny_run(digits_shards.parent, tmp_path, "eval.pixel_baseline=false", "eval.quality=[]")
+    first = launch(overrides)
+    again = launch(overrides)
+    assert first.returncode == again.returncode == 0
+    assert "already complete at step 4" in again.stdout and "resumed from" not in again.stdout
+    shorter = launch([*overrides, "train.steps=2"])
+    assert shorter.returncode == 2
+    (line,) = shorter.stderr.strip().splitlines()
+    assert "is at step 4, past train.steps=2" in line and "codegan-eval" in line
+
+
+def test_nan_guard_raises_in_process_with_the_named_loss(digits_shards, tmp_path):
+    overrides = tiny_run(digits_shards.parent, tmp_path, "train.steps=50", "train.lr_d=1e9", "train.lr_g=1e9")
+    with pytest.raises(NonFiniteError, match=r"train/\w+ became NaN or infinite at step \d+"):
+        train(build_config("digits", overrides))
+    assert isinstance(NonFiniteError("x"), RunError)
