@@ -75,6 +75,27 @@ class TrainConfig:
     lr_decay: str = opt("none", "learning-rate schedule of every optimizer: none | linear (to 0 at train.steps)")
     ema_decay: float = opt(0.0, "EMA decay of G's weights used for sampling; 0 = off")
     mixed_precision: str = opt("auto", "auto (from accelerate launch) | no | fp16 | bf16")
+    optimizer_impl: str = opt(
+        "default",
+        "Adam implementation (same update): default (PyTorch's: a loop over tensors on CPU, foreach on CUDA) | foreach"
+        " | fused (one kernel)",
+    )
+    channels_last: bool = opt(False, "convolution weights and activations in channels-last memory layout")
+    gemm_conv_transpose: bool = opt(
+        False,
+        "on CPU, transposed convolutions with at most 4 output channels (G's last layer) as one matmul and a fold"
+        " instead of oneDNN's kernel",
+    )
+    compile: str = opt(
+        "none",
+        "torch.compile of each network's forward and backward: none | default | reduce-overhead (CUDA graphs on GPUs)"
+        " | max-autotune | max-autotune-no-cudagraphs; the gradient penalty's double backward stays eager",
+    )
+    tf32: bool = opt(
+        False,
+        "TF32 matmuls and cuDNN convolutions on Ampere and later GPUs (faster, 10-bit mantissa; changes results);"
+        " false = strict fp32. Ignored on CPU",
+    )
     log_every: int = opt(50, "steps between loss logs")
     eval_every: int = opt(0, "steps between evaluations; 0 = only at the end")
     ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved")
@@ -180,6 +201,9 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
 
+ADAM_IMPLS = ("default", "foreach", "fused")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 # Keys that do not change what a run computes: excluded from the config hash, changeable on resume.
 SCHEDULE_KEYS = frozenset(
     {
@@ -192,6 +216,10 @@ SCHEDULE_KEYS = frozenset(
         "train.keep_checkpoints",
         "train.trace",
         "train.best_by",
+        "train.optimizer_impl",
+        "train.channels_last",
+        "train.gemm_conv_transpose",
+        "train.compile",
         "data.root",
         "data.num_workers",
         "data.verify",
@@ -207,6 +235,8 @@ _CHOICES = {
     "codegan.augment": ("crop", "color"),
     "data.on_error": ("stop", "skip"),
     "train.mixed_precision": ("auto", "no", "fp16", "bf16"),
+    "train.optimizer_impl": ADAM_IMPLS,
+    "train.compile": COMPILE_MODES,
     "log.wandb": ("offline", "online", "disabled"),
     "eval.split": ("train", "test"),
     "eval.fid_split": ("train", "test"),
@@ -520,9 +550,19 @@ def is_training_key(key: str) -> bool:
     return key not in SCHEDULE_KEYS and not key.startswith(("log.", "eval."))
 
 
+# Training keys added after runs were first hashed: part of a run's identity only when set off their default, so
+# that adding a key renames no existing run folder.
+LATE_TRAINING_KEYS = frozenset({"train.tf32"})
+
+
 def training_config(cfg: Config) -> dict[str, Any]:
     """The flat training config: every key that changes the weights a run produces."""
-    return {k: get(cfg, k) for k in all_keys() if is_training_key(k)}
+    keys = all_keys()
+    return {
+        k: get(cfg, k)
+        for k in keys
+        if is_training_key(k) and not (k in LATE_TRAINING_KEYS and get(cfg, k) == keys[k][1])
+    }
 
 
 def digest(obj: Any, n: int = 8) -> str:

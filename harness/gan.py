@@ -15,7 +15,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from harness import adversarial, registry
+from harness import adversarial, registry, step_options
 from harness.config import Config
 
 
@@ -69,20 +69,30 @@ class GANMethod:
         return self.acc.device
 
     def add(self, name: str, net: nn.Module, lr: float, weight_decay: float) -> None:
+        """Register a network and its Adam optimizer (the layout, layer and optimizer options of ``train`` apply)."""
+        t = self.cfg.train
+        if t.channels_last:
+            net = step_options.channels_last(net)
+        if t.gemm_conv_transpose:
+            net = step_options.gemm_conv_transpose(net)
         self.nets[name] = net
-        betas = tuple(self.cfg.train.betas)
-        self.opts[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
+        self.opts[name] = step_options.adam(net.parameters(), lr, tuple(t.betas), weight_decay, t.optimizer_impl)
 
     def prepare(self) -> None:
-        """Hand every network and optimizer to Accelerate in one call."""
+        """Hand every network and optimizer to Accelerate in one call, then compile them (``train.compile``)."""
         names = list(self.nets)
         prepared = self.acc.prepare(*[self.nets[n] for n in names], *[self.opts[n] for n in names])
-        self.nets = dict(zip(names, prepared[: len(names)], strict=True))
+        t = self.cfg.train
+        step_options.set_tf32(t.tf32)
+        nets = zip(names, prepared[: len(names)], strict=True)
+        self.nets = {n: step_options.compile_net(net, t.compile) for n, net in nets}
         self.opts = dict(zip(names, prepared[len(names) :], strict=True))
+        self._new_graph_step = step_options.uses_cuda_graphs(t.compile, self.device)
 
     def raw(self, name: str) -> nn.Module:
-        """The network without its DDP wrapper (for forwards that must not synchronise)."""
-        return self.acc.unwrap_model(self.nets[name])
+        """The eager network without its DDP or compile wrapper (for forwards that must not synchronise, and for
+        the gradient penalty's double backward)."""
+        return self.acc.unwrap_model(self.nets[name], keep_torch_compile=False)
 
     # latent codes ------------------------------------------------------------------------
     def latent(
@@ -121,6 +131,8 @@ class GANMethod:
         self.acc.backward(loss)
         for opt in opts:
             opt.step()
+        if getattr(self, "_new_graph_step", False):  # CUDA graphs: the next update may overwrite their outputs
+            torch.compiler.cudagraph_mark_step_begin()
 
     def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One critic update on a real batch and as many fresh fakes; GP (fp32) for wgan-gp.

@@ -1,96 +1,104 @@
-"""Throughput benchmarks, written as JSON with the device and versions.
+"""Throughput benchmarks, written as JSON beside the machine they ran on.
 
-    python -m scripts.bench [--presets digits fashion-mnist] [--iters 20] [--out bench/results-cpu.json]
+    python -m scripts.bench [--presets digits fashion-mnist] [--variants eager fused ...] [--rounds 5]
+                            [--threads N] [--precisions no bf16] [--sections step tar pipeline quality] [key=value ...]
 
-* ``step``: one full CoDeGAN iteration (G, E, D updates) and each part alone, at the preset's batch
-  sizes, on synthetic real batches of the preset's image shape (data loading excluded), in ms and
-  real images/s. Timings are medians over ``--iters`` after ``--warmup`` iterations.
-* ``tar``: reading one digits shard with Python's tarfile (webdataset's reader) against the
-  harness's reader, per sample; the ratio justifies the hand-written reader.
-* ``quality``: wall time of a 10,000-sample FID/KID/IS with the digits domain extractor (generation
-  included), and, for Inception, the per-image cost of clean-fid's resize to 299 and of an
-  Inception-v3 forward (torchvision's architecture with untrained weights: the real weights cannot be
-  fetched offline, the cost is the same), from which a 10,000-sample Inception FID is estimated.
-* ``pipeline``: decoded training images/s from a dataset's shards (default Fashion-MNIST) through the
-  real input pipeline with 0, 1 and 2 DataLoader workers, and its ratio to the training step's
-  consumption (real images/s of the same dataset's preset step measured above).
+Every figure is measured in this run, on this machine; nothing is divided by a figure from another program or day.
+
+* ``step``: one training iteration of each preset (G, E, D updates) at its batch sizes, on synthetic real batches
+  (data loading excluded), under each variant of the step: ``eager`` (every option off), one option
+  (``foreach``, ``fused``, ``channels_last``, ``compile``, ``reduce-overhead``, ``max-autotune``, ``tf32``),
+  options joined by ``+``, and ``defaults`` (the options the config turns on). Variants are timed side by side
+  (scripts/bench_step.py): interleaved rounds, order reversed every round, median and min/max over rounds, and each
+  variant's speed-up over eager taken round by round. Also per update (G, E, D) alone, real images/s, GFLOP per
+  iteration counted by ``torch.utils.flop_counter`` (matmuls and convolutions, forward and backward, the gradient
+  penalty's double backward included) and achieved GFLOP/s, the first iteration's time (compilation included),
+  and with ``--profile`` the ops that take the most time.
+* ``tar``: reading one digits shard with Python's tarfile (webdataset's reader) against the harness's reader,
+  interleaved rounds as above.
+* ``pipeline``: decoded training images/s from a dataset's shards through the real input pipeline with 0, 1 and 2
+  DataLoader workers, and its ratio to what that dataset's step consumes (measured above, in this run).
+* ``quality``: wall time of a 10,000-sample FID/KID/IS with the digits domain extractor (generation included), and,
+  for Inception, the per-image cost of clean-fid's resize to 299 and of an Inception-v3 forward (untrained weights
+  of the same architecture), from which a 10,000-sample Inception FID is estimated.
+
+The machine is recorded with the results: device, CPU model and vector extensions, threads, versions, and the load
+average before and after each measurement (a busy machine slows every variant; compare ratios, not times).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from harness import registry
 from harness.config import build_config
-from harness.data.cards import load_card
 from harness.gan import DataInfo
 from harness.rundir import versions
 from harness.runtime import make_accelerator
+from scripts.bench_step import CPU_VARIANTS, CUDA_VARIANTS, PRESETS, bench_variants, option_defaults, verdicts
 
-PRESETS = Path(__file__).resolve().parents[1] / "codegan" / "configs"
-# Measured with the reference implementation on the 2-core CPU described in REFERENCE.md section 4.
-REFERENCE_CPU_MS = {"fashion-mnist": {"step": 1949.0, "g": 308.0, "e": 1116.0, "d": 505.0}}
+SECTIONS = ("step", "tar", "pipeline", "quality")
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _cpu_model() -> tuple[str, list[str]]:
+    """The CPU's model name and which of the vector extensions that matter here it has (Linux)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return model, [f for f in CPU_FLAGS if f in flags]
+
+
+def machine() -> dict[str, Any]:
+    model, flags = _cpu_model()
+    info: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "cpu_model": model,
+        "cpu_flags": flags,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {**versions(), "cuda": torch.version.cuda or "", "cudnn": str(torch.backends.cudnn.version())},
+        "load_at_start": list(os.getloadavg()),
+    }
+    if torch.cuda.is_available():
+        info["gpu_count"] = torch.cuda.device_count()
+        info["gpu_capability"] = list(torch.cuda.get_device_capability(0))
+    return info
 
 
 def _median_ms(fn, iters: int, warmup: int, device: torch.device) -> float:
     for _ in range(warmup):
         fn()
-    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     times = []
     for _ in range(iters):
         t = time.perf_counter()
         fn()
-        _sync(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
 
 
-def bench_step(preset: str, iters: int, warmup: int, overrides: list[str]) -> dict:
-    cfg = build_config(PRESETS / f"{preset}.yaml", ["log.wandb=disabled", *overrides])
-    card = load_card(cfg.data.dataset)
-    size = cfg.data.image_size or card.shape[1]
-    acc = make_accelerator(cfg)
-    torch.manual_seed(0)
-    rng = torch.Generator(device=acc.device).manual_seed(0)
-    method = registry.method(cfg.method)(cfg, DataInfo(card.classes, (card.shape[0], size, size)), acc, rng)
-    real = torch.rand(cfg.train.batch_size, card.shape[0], size, size, device=acc.device)
-    step = iter(range(10**9))
-    parts = {
-        "step": lambda: method.train_step(real, next(step)),
-        "g": method.g_step,
-        "e": method.e_step,
-        "d": lambda: method.d_step(real),
-    }
-    ms = {name: _median_ms(fn, iters, warmup, acc.device) for name, fn in parts.items()}
-    out = {
-        "preset": preset,
-        "image_shape": [card.shape[0], size, size],
-        "batch": {"d": cfg.train.batch_size, "g": cfg.train.g_batch_size, "e": cfg.codegan.e_batch_size},
-        "ms": ms,
-        "real_img_per_s": cfg.train.batch_size * 1000 / ms["step"],
-        "mixed_precision": acc.mixed_precision,
-    }
-    ref = REFERENCE_CPU_MS.get(preset)
-    if ref and acc.device.type == "cpu" and not overrides:
-        out["reference_cpu_ms"] = ref
-        out["speedup_vs_reference"] = {k: ref[k] / ms[k] for k in ref}
-    return out
-
-
-def bench_tar(root: str) -> dict:
+def bench_tar(root: str, rounds: int = 5, reads: int = 10) -> dict:
     from harness.data.build import ensure_built
     from harness.data.tarstream import iter_members
 
@@ -105,13 +113,22 @@ def bench_tar(root: str) -> dict:
         return sum(1 for _ in iter_members(data, str(path)))
 
     n = with_harness()
-    t_tar = _median_ms(with_tarfile, 20, 2, torch.device("cpu"))
-    t_own = _median_ms(with_harness, 20, 2, torch.device("cpu"))
+    fns = {"tarfile": with_tarfile, "harness": with_harness}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(rounds):
+        for name in list(fns) if r % 2 == 0 else list(fns)[::-1]:
+            t = time.perf_counter()
+            for _ in range(reads):
+                fns[name]()
+            times[name].append((time.perf_counter() - t) * 1e6 / reads / n)
+    ratios = [a / b for a, b in zip(times["tarfile"], times["harness"], strict=True)]
     return {
         "members": n,
-        "tarfile_us_per_member": 1000 * t_tar / n,
-        "harness_us_per_member": 1000 * t_own / n,
-        "ratio": t_tar / t_own,
+        "tarfile_us_per_member": statistics.median(times["tarfile"]),
+        "harness_us_per_member": statistics.median(times["harness"]),
+        "ratio": statistics.median(ratios),
+        "ratio_min_max": [min(ratios), max(ratios)],
+        "load": list(os.getloadavg()),
     }
 
 
@@ -132,7 +149,7 @@ def bench_pipeline(dataset: str, root: str, workers: list[int], batches: int, ba
             next(it)
         rates[str(n)] = batches * batch / (time.perf_counter() - t)
         del it
-    return {"dataset": dataset, "batch": batch, "img_per_s_by_workers": rates}
+    return {"dataset": dataset, "batch": batch, "img_per_s_by_workers": rates, "load": list(os.getloadavg())}
 
 
 def bench_quality(root: str, samples: int) -> dict:
@@ -169,59 +186,128 @@ def bench_quality(root: str, samples: int) -> dict:
         "inception_resize_ms_per_image": resize_ms,
         "inception_forward_ms_per_image": fwd_ms,
         "inception_fid_estimate_s": samples * (resize_ms + fwd_ms) / 1000,
+        "load": list(os.getloadavg()),
     }
 
 
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+def _fmt_spread(s: dict[str, float], unit: str = "") -> str:
+    return f"{s['median']:.1f}{unit} ({s['min']:.1f}-{s['max']:.1f})"
+
+
+def _fmt_ratio(s: dict[str, float]) -> str:
+    return f"{s['median']:.2f}x ({s['min']:.2f}-{s['max']:.2f})"
+
+
+def print_steps(steps: list[dict[str, Any]]) -> None:
+    """One table per preset and precision: every variant beside eager, from the same rounds."""
+    for s in steps:
+        fl = s["gflop_per_iter"]
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in fl.items() if k != "step")
+        print(
+            f"\n{s['preset']} ({s['mixed_precision']}), {fl['step']:.1f} GFLOP/iter ({parts}); {s['rounds']} rounds"
+            f" x {s['iters_per_round']} iter; load {s['load_before'][0]:.2f} -> {s['load_after'][0]:.2f}"
+        )
+        cpu = "  CPU ms/iter, vs eager" if s["variants"]["eager"]["cpu_ms_per_iter"] else ""
+        print(f"  {'variant':<16} {'ms/iter (min-max)':>24} {'vs eager (min-max)':>20} {'img/s':>7} {'GFLOP/s':>7}"
+              f"  {'parts ms':<22}{cpu}")  # fmt: skip
+        for name, v in s["variants"].items():
+            parts_ms = " ".join(f"{k} {p['median']:.0f}" for k, p in v["parts_ms"].items())
+            line = (
+                f"  {name:<16} {_fmt_spread(v['ms_per_iter']):>24} {_fmt_ratio(v['speedup_vs_eager']):>20}"
+                f" {v['real_img_per_s']:>7.0f} {v['gflop_per_s']:>7.1f}  {parts_ms:<22}"
+            )
+            if v["cpu_ms_per_iter"]:
+                line += f"  {v['cpu_ms_per_iter']['median']:.1f}, {_fmt_ratio(v['cpu_time_speedup_vs_eager'])}"
+            print(line)
+        for name, text in verdicts(s).items():
+            print(f"    {name}: {text}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["digits", "fashion-mnist"])
-    parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=None, help="default: a CPU or a CUDA set (bench_step.py)")
+    parser.add_argument("--precisions", nargs="+", default=["no"], help="train.mixed_precision values to measure")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=None, help="iterations per block; default: about --block-s")
+    parser.add_argument("--block-s", type=float, default=1.0, help="target seconds of one eager block")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--no-parts", action="store_true", help="skip the per-update (G, E, D) timings")
+    parser.add_argument("--profile", action="store_true", help="add torch.profiler's top ops of eager and defaults")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--data-root", default="")
     parser.add_argument("--pipeline-dataset", default="fashion-mnist", help="shards for the input-pipeline figure")
     parser.add_argument("--pipeline-batches", type=int, default=200)
+    parser.add_argument("--quality-samples", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results-<cpu|cuda>.json)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides applied to every preset")
     args = parser.parse_args(argv)
-    result = {
-        "device": device_name(),
-        "versions": versions(),
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = torch.cuda.is_available()
+    names = args.variants or (CUDA_VARIANTS if cuda else CPU_VARIANTS)
+    result: dict[str, Any] = {
+        "machine": machine(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "steps": [bench_step(p, args.iters, args.warmup, args.overrides) for p in args.presets],
-        "tar": bench_tar(args.data_root),
-        "pipeline": bench_pipeline(args.pipeline_dataset, args.data_root, [0, 1, 2], args.pipeline_batches, 64),
-        "quality": bench_quality(args.data_root, 10_000),
+        "argv": list(argv) if argv is not None else None,
+        "option_defaults": option_defaults(),
     }
-    step = {s["preset"]: s for s in result["steps"]}.get(args.pipeline_dataset)
-    if step:
-        rates = result["pipeline"]["img_per_s_by_workers"]
-        result["pipeline"]["step_real_img_per_s"] = step["real_img_per_s"]
-        result["pipeline"]["ratio_to_step"] = {k: v / step["real_img_per_s"] for k, v in rates.items()}
-    out = args.out or Path("bench") / f"results-{'cuda' if torch.cuda.is_available() else 'cpu'}.json"
+    if "step" in args.sections:
+        result["steps"] = [
+            bench_variants(
+                preset,
+                names,
+                [*args.overrides, f"train.mixed_precision='{precision}'"],
+                args.rounds,
+                args.iters,
+                args.warmup,
+                args.block_s,
+                not args.no_parts,
+                args.profile,
+            )
+            for precision in args.precisions
+            for preset in args.presets
+        ]
+    if "tar" in args.sections:
+        result["tar"] = bench_tar(args.data_root)
+    if "pipeline" in args.sections:
+        result["pipeline"] = bench_pipeline(args.pipeline_dataset, args.data_root, [0, 1, 2], args.pipeline_batches, 64)
+        step = next((s for s in result.get("steps", []) if s["preset"] == args.pipeline_dataset), None)
+        if step:
+            consumed = step["variants"].get("defaults", step["variants"]["eager"])["real_img_per_s"]
+            rates = result["pipeline"]["img_per_s_by_workers"]
+            result["pipeline"]["step_real_img_per_s"] = consumed
+            result["pipeline"]["ratio_to_step"] = {k: v / consumed for k, v in rates.items()}
+    if "quality" in args.sections:
+        result["quality"] = bench_quality(args.data_root, args.quality_samples)
+    result["load_at_end"] = list(os.getloadavg())
+    out = args.out or Path("bench") / f"results-{'cuda' if cuda else 'cpu'}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    for s in result["steps"]:
-        parts = "  ".join(f"{k} {v:.1f} ms" for k, v in s["ms"].items())
-        print(f"{s['preset']:>14}: {parts}  ({s['real_img_per_s']:.0f} real img/s)")
-    print(f"tar reader: {result['tar']['ratio']:.1f}x faster than tarfile")
-    pipe = result["pipeline"]
-    rates = "  ".join(f"{k} workers {v:.0f}" for k, v in pipe["img_per_s_by_workers"].items())
-    ratio = "  ".join(f"{v:.0f}x" for v in pipe.get("ratio_to_step", {}).values())
+    m = result["machine"]
     print(
-        f"input pipeline ({pipe['dataset']}, img/s): {rates}" + (f"  (vs the training step: {ratio})" if ratio else "")
+        f"\n{m['device']} | {m['cpu_model']} ({', '.join(m['cpu_flags'])}) | {m['torch_threads']} threads |"
+        f" torch {m['versions']['torch']} | load at start {m['load_at_start'][0]:.2f}"
     )
-    q = result["quality"]
-    print(
-        f"10,000-sample FID/KID/IS: domain {q['domain_fid_kid_is_s']:.1f} s; Inception estimated"
-        f" {q['inception_fid_estimate_s']:.0f} s ({q['inception_resize_ms_per_image']:.1f} ms resize +"
-        f" {q['inception_forward_ms_per_image']:.1f} ms forward per image)"
-    )
+    print("options on by default: " + ", ".join(f"{k}={v}" for k, v in result["option_defaults"].items()))
+    print_steps(result.get("steps", []))
+    if "tar" in result:
+        t = result["tar"]
+        lo, hi = t["ratio_min_max"]
+        print(f"\ntar reader: {t['ratio']:.1f}x faster than tarfile ({lo:.1f}-{hi:.1f})")
+    if "pipeline" in result:
+        pipe = result["pipeline"]
+        rates = "  ".join(f"{k} workers {v:.0f}" for k, v in pipe["img_per_s_by_workers"].items())
+        ratio = "  ".join(f"{v:.0f}x" for v in pipe.get("ratio_to_step", {}).values())
+        print(f"input pipeline ({pipe['dataset']}, img/s): {rates}" + (f"  (vs the step: {ratio})" if ratio else ""))
+    if "quality" in result:
+        q = result["quality"]
+        print(
+            f"{q['samples']}-sample FID/KID/IS: domain {q['domain_fid_kid_is_s']:.1f} s; Inception estimated"
+            f" {q['inception_fid_estimate_s']:.0f} s ({q['inception_resize_ms_per_image']:.1f} ms resize +"
+            f" {q['inception_forward_ms_per_image']:.1f} ms forward per image)"
+        )
     print(f"wrote {out}")
     return 0
 

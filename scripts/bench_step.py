@@ -1,0 +1,263 @@
+"""Side-by-side timing of one training iteration under each step option, in one process.
+
+Every variant is its own method instance built from the same preset and seed. Rounds interleave the variants and
+reverse their order every round; a round times a block of iterations of each variant (wall clock and process CPU
+time), then a block of each update (G, E, D) alone. A variant's figure is the median over rounds with the min and
+max; its ratio to eager is taken round by round (eager's block time / the variant's from the same round), so a
+load that changes between rounds moves both sides of each ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness import registry
+from harness.config import TrainConfig, build_config
+from harness.data.cards import load_card
+from harness.gan import DataInfo, GANMethod
+from harness.runtime import make_accelerator
+
+PRESETS = Path(__file__).resolve().parents[1] / "codegan" / "configs"
+# Every option off: the plain eager step every variant is compared with.
+EAGER = [
+    "train.optimizer_impl=default",
+    "train.channels_last=false",
+    "train.gemm_conv_transpose=false",
+    "train.compile=none",
+    "train.tf32=false",
+]
+OPTIONS = {
+    "foreach": ["train.optimizer_impl=foreach"],
+    "fused": ["train.optimizer_impl=fused"],
+    "channels_last": ["train.channels_last=true"],
+    "gemm_convt": ["train.gemm_conv_transpose=true"],
+    "compile": ["train.compile=default"],
+    "reduce-overhead": ["train.compile=reduce-overhead"],
+    "max-autotune": ["train.compile=max-autotune"],
+    "tf32": ["train.tf32=true"],
+}
+OPTION_KEYS = ("optimizer_impl", "channels_last", "gemm_conv_transpose", "compile", "tf32")
+CPU_VARIANTS = ["eager", "foreach", "fused", "channels_last", "gemm_convt", "compile", "defaults"]
+CUDA_VARIANTS = ["eager", "fused", "channels_last", "tf32", "compile", "reduce-overhead", "defaults"]
+
+
+def variant_overrides(name: str) -> list[str]:
+    """``eager``; an option (``fused``), or several joined by ``+`` (``fused+channels_last``), on top of eager;
+    ``defaults``: the options as the config's defaults set them."""
+    if name == "eager":
+        return list(EAGER)
+    if name == "defaults":
+        return []
+    parts = name.split("+")
+    unknown = [p for p in parts if p not in OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown variant '{unknown[0]}' (eager | defaults | {' | '.join(OPTIONS)}, joined by +)")
+    return [*EAGER, *[o for p in parts for o in OPTIONS[p]]]
+
+
+def option_defaults() -> dict[str, Any]:
+    """What the config turns on when nobody sets an option."""
+    t = TrainConfig()
+    return {k: getattr(t, k) for k in OPTION_KEYS}
+
+
+class _NoModuleTracking:
+    """Stands in for FlopCounterMode's module tracker, whose backward hooks break ``torch.autograd.grad`` (the
+    gradient penalty); totals need no per-module attribution."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _NoModuleTracking:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matmuls and convolutions (forward and backward) that ``fn`` runs, counted by PyTorch."""
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _NoModuleTracking()
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class Variant:
+    name: str
+    method: GANMethod
+    real: torch.Tensor
+    step: int = 0
+    first_s: float = 0.0  # the first iteration (compilation included)
+    ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    parts_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def iterate(self) -> None:
+        self.method.train_step(self.real, self.step)
+        self.step += 1
+
+    def parts(self) -> dict[str, Callable[[], object]]:
+        m = self.method
+        out: dict[str, Callable[[], object]] = {"g": m.g_step}
+        if hasattr(m, "e_step"):
+            out["e"] = m.e_step
+        out["d"] = lambda: m.d_step(self.real)
+        return out
+
+
+def build_variant(preset: str, name: str, overrides: list[str], seed: int = 0) -> Variant:
+    cfg = build_config(PRESETS / f"{preset}.yaml", ["log.wandb=disabled", *overrides, *variant_overrides(name)])
+    card = load_card(cfg.data.dataset)
+    size = cfg.data.image_size or card.shape[1]
+    acc = make_accelerator(cfg)
+    torch.manual_seed(seed)
+    rng = torch.Generator(device=acc.device).manual_seed(seed)
+    method = registry.method(cfg.method)(cfg, DataInfo(card.classes, (card.shape[0], size, size)), acc, rng)
+    real = torch.rand(cfg.train.batch_size, card.shape[0], size, size, generator=torch.Generator().manual_seed(seed))
+    return Variant(name, method, real.to(acc.device))
+
+
+def _block(fn: Callable[[], object], n: int, device: torch.device) -> tuple[float, float]:
+    """(wall ms, process CPU ms) per call over ``n`` calls, synchronised at both ends only."""
+    sync(device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        fn()
+    sync(device)
+    return (time.perf_counter() - wall) * 1000 / n, (time.process_time() - cpu) * 1000 / n
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def profile_top(variant: Variant, iters: int = 2, rows: int = 15) -> list[dict[str, Any]]:
+    """The ops that took the most time (self time, per iteration) over ``iters`` iterations, by torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if variant.real.is_cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(iters):
+            variant.iterate()
+        sync(variant.real.device)
+    device_attr = "self_device_time_total" if variant.real.is_cuda else "self_cpu_time_total"
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, device_attr), reverse=True)[:rows]
+    return [
+        {"op": e.key, "self_ms_per_iter": getattr(e, device_attr) / 1000 / iters, "calls_per_iter": e.count / iters}
+        for e in events
+    ]
+
+
+def bench_variants(
+    preset: str,
+    names: list[str],
+    overrides: list[str],
+    rounds: int,
+    iters: int | None,
+    warmup: int,
+    block_s: float,
+    parts: bool,
+    profile: bool,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Every variant of ``preset``'s step measured side by side; see the module docstring."""
+    if "eager" not in names:
+        names = ["eager", *names]
+    load_before = os.getloadavg()
+    variants = [build_variant(preset, n, overrides) for n in names]
+    eager = variants[0]
+    device = eager.real.device
+    for v in variants:
+        t = time.perf_counter()
+        v.iterate()
+        sync(device)
+        v.first_s = time.perf_counter() - t
+        for _ in range(warmup):
+            v.iterate()
+            if parts:
+                for fn in v.parts().values():
+                    fn()
+        sync(device)
+    if iters is None:  # enough iterations for a block of about block_s on eager
+        probe, _ = _block(eager.iterate, 1, device)
+        iters = max(1, round(block_s * 1000 / max(probe, 1e-3)))
+    cfg = eager.method.cfg
+    flops = {"step": count_flops(eager.iterate)}
+    if parts:
+        flops.update({k: count_flops(fn) for k, fn in eager.parts().items()})
+    log(f"{preset}: {len(variants)} variants x {rounds} rounds x {iters} iterations ({', '.join(names)})")
+    for r in range(rounds):
+        order = variants if r % 2 == 0 else variants[::-1]
+        for v in order:
+            wall, cpu = _block(v.iterate, iters, device)
+            v.ms.append(wall)
+            v.cpu_ms.append(cpu)
+            if parts:
+                for k, fn in v.parts().items():
+                    v.parts_ms.setdefault(k, []).append(_block(fn, iters, device)[0])
+        log(f"  round {r + 1}/{rounds}: " + "  ".join(f"{v.name} {v.ms[-1]:.1f}" for v in variants) + " ms/iter")
+    batch = cfg.train.batch_size * eager.method.acc.num_processes
+    result_variants = {}
+    for v in variants:
+        ms = _spread(v.ms)
+        ratios = [e / x for e, x in zip(eager.ms, v.ms, strict=True)]
+        cpu_ratios = [e / x for e, x in zip(eager.cpu_ms, v.cpu_ms, strict=True)]
+        vc = v.method.cfg.train
+        result_variants[v.name] = {
+            "options": {k: getattr(vc, k) for k in OPTION_KEYS},
+            "ms_per_iter": ms,
+            "cpu_ms_per_iter": _spread(v.cpu_ms) if device.type == "cpu" else None,
+            "speedup_vs_eager": _spread(ratios),
+            "cpu_time_speedup_vs_eager": _spread(cpu_ratios) if device.type == "cpu" else None,
+            "real_img_per_s": batch * 1000 / ms["median"],
+            "gflop_per_s": flops["step"] / 1e6 / ms["median"],
+            "parts_ms": {k: _spread(x) for k, x in v.parts_ms.items()},
+            "first_iteration_s": v.first_s,
+            "rounds_ms": v.ms,
+        }
+    out = {
+        "preset": preset,
+        "image_shape": list(eager.real.shape[1:]),
+        "batch": {"d": cfg.train.batch_size, "g": cfg.train.g_batch_size, "e": cfg.codegan.e_batch_size},
+        "mixed_precision": str(eager.method.acc.mixed_precision),
+        "overrides": overrides,
+        "rounds": rounds,
+        "iters_per_round": iters,
+        "gflop_per_iter": {k: f / 1e9 for k, f in flops.items()},
+        "variants": result_variants,
+        "load_before": list(load_before),
+        "load_after": list(os.getloadavg()),
+    }
+    if profile:
+        out["profile_eager"] = profile_top(eager)
+        if "defaults" in names:
+            out["profile_defaults"] = profile_top(variants[names.index("defaults")])
+    return out
+
+
+def verdicts(result: dict[str, Any]) -> dict[str, str]:
+    """Per variant: faster / slower in every round, or within the rounds' spread."""
+    out = {}
+    for name, v in result["variants"].items():
+        if name == "eager":
+            continue
+        s = v["speedup_vs_eager"]
+        kind = "faster in every round" if s["min"] > 1 else "slower in every round" if s["max"] < 1 else "mixed"
+        out[name] = f"{s['median']:.2f}x ({s['min']:.2f}-{s['max']:.2f}) {kind}"
+    return out
