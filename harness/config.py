@@ -88,8 +88,9 @@ class TrainConfig:
     )
     compile: str = opt(
         "none",
-        "torch.compile of each network's forward and backward: none | default | reduce-overhead (CUDA graphs on GPUs)"
-        " | max-autotune | max-autotune-no-cudagraphs; the gradient penalty's double backward stays eager",
+        "torch.compile of each network's forward and backward: none | default | reduce-overhead (CUDA graphs; on CPU"
+        " as default) | max-autotune (on CPU without CUDA graphs) | max-autotune-no-cudagraphs; the gradient"
+        " penalty's double backward stays eager",
     )
     tf32: bool = opt(
         False,

@@ -85,7 +85,7 @@ class GANMethod:
         t = self.cfg.train
         step_options.set_tf32(t.tf32)
         nets = zip(names, prepared[: len(names)], strict=True)
-        self.nets = {n: step_options.compile_net(net, t.compile) for n, net in nets}
+        self.nets = {n: step_options.compile_net(net, t.compile, self.device) for n, net in nets}
         self.opts = dict(zip(names, prepared[len(names) :], strict=True))
         self._new_graph_step = step_options.uses_cuda_graphs(t.compile, self.device)
 
@@ -113,7 +113,9 @@ class GANMethod:
         return z, c
 
     def g_input(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return torch.cat([z, nn.functional.one_hot(c, self.classes).to(z.dtype)], dim=1)
+        """``[z, onehot(c)]``; the one-hot by comparison, since ``one_hot`` reads the codes' range on the host."""
+        onehot = c[:, None] == torch.arange(self.classes, device=c.device)
+        return torch.cat([z, onehot.to(z.dtype)], dim=1)
 
     # updates ---------------------------------------------------------------------------------
     def set_lr_scale(self, scale: float) -> None:

@@ -65,21 +65,30 @@ def gemm_conv_transpose(net: nn.Module) -> nn.Module:
     return net
 
 
-def compile_net(net: nn.Module, mode: str) -> nn.Module:
+def compile_mode(mode: str, device: torch.device) -> str:
+    """The mode that applies on ``device``: CUDA graphs need CUDA, so on other devices ``reduce-overhead`` compiles
+    as ``default`` and ``max-autotune`` as ``max-autotune-no-cudagraphs``."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"unknown compile mode '{mode}' ({' | '.join(COMPILE_MODES)})")
+    if device.type != "cuda":
+        return {"reduce-overhead": "default", "max-autotune": "max-autotune-no-cudagraphs"}.get(mode, mode)
+    return mode
+
+
+def compile_net(net: nn.Module, mode: str, device: torch.device) -> nn.Module:
     """``torch.compile`` of the network's forward (and so its backward); ``none`` returns it as it is.
 
     The compiled wrapper is only what methods call through ``nets[name]``; ``GANMethod.raw`` gives the eager
     network, which the gradient penalty needs (a compiled graph has no double backward).
     """
-    if mode not in COMPILE_MODES:
-        raise ValueError(f"unknown compile mode '{mode}' ({' | '.join(COMPILE_MODES)})")
+    mode = compile_mode(mode, device)
     if mode == "none":
         return net
     return torch.compile(net, mode=None if mode == "default" else mode)
 
 
 def uses_cuda_graphs(mode: str, device: torch.device) -> bool:
-    return device.type == "cuda" and mode in CUDA_GRAPH_MODES
+    return compile_mode(mode, device) in CUDA_GRAPH_MODES
 
 
 def set_tf32(enabled: bool) -> None:
