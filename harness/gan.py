@@ -82,6 +82,10 @@ class GANMethod:
         """Hand every network and optimizer to Accelerate in one call, then compile them (``train.compile``)."""
         names = list(self.nets)
         prepared = self.acc.prepare(*[self.nets[n] for n in names], *[self.opts[n] for n in names])
+        for net in prepared[: len(names)]:
+            # Accelerate wraps each forward in autocast; methods open autocast themselves, and the gradient
+            # penalty must be able to close it (fp32), so the wrapper goes.
+            self.acc.unwrap_model(net, keep_fp32_wrapper=False)
         t = self.cfg.train
         step_options.set_tf32(t.tf32)
         nets = zip(names, prepared[: len(names)], strict=True)

@@ -24,8 +24,18 @@ def check_precision(precision: str) -> None:
 
 
 def make_accelerator(cfg: Config, precision: str | None = None) -> Accelerator:
-    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher."""
-    mp = precision or (None if cfg.train.mixed_precision == "auto" else cfg.train.mixed_precision)
+    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher.
+
+    Accelerate keeps one precision per process; a process that made an Accelerator with another one before (a
+    benchmark of both, the tests) gets a fresh precision state rather than an error or the old precision.
+    """
+    from accelerate.state import AcceleratorState
+
+    from harness.identity import launch_settings
+
+    mp = precision or launch_settings(cfg)[1]
+    if AcceleratorState._shared_state.get("_mixed_precision", mp) != mp:
+        AcceleratorState._reset_state()
     return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mp)
 
 
