@@ -66,6 +66,21 @@ def _cpu_model() -> tuple[str, list[str]]:
     return model, [f for f in CPU_FLAGS if f in flags]
 
 
+def matmul_rate(n: int = 0, repeats: int = 10) -> dict[str, float]:
+    """GFLOP/s of a square fp32 matmul (and bf16 on CUDA) on this device and thread count, measured now: the
+    yardstick for the step's achieved GFLOP/s (the machine's practical peak, not its data-sheet one)."""
+    cuda = torch.cuda.is_available()
+    n = n or (8192 if cuda else 1024)
+    device = torch.device("cuda" if cuda else "cpu")
+    out = {}
+    for name, dtype in [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if cuda else []):
+        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+        ms = _median_ms(lambda a=a, b=b: a @ b, repeats, 2, device)
+        out[name] = 2 * n**3 / ms / 1e6
+    out["n"] = n
+    return out
+
+
 def machine() -> dict[str, Any]:
     model, flags = _cpu_model()
     info: dict[str, Any] = {
@@ -76,6 +91,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "versions": {**versions(), "cuda": torch.version.cuda or "", "cudnn": str(torch.backends.cudnn.version())},
         "load_at_start": list(os.getloadavg()),
+        "matmul_gflop_per_s": matmul_rate(),
     }
     if torch.cuda.is_available():
         info["gpu_count"] = torch.cuda.device_count()
@@ -198,15 +214,25 @@ def _fmt_ratio(s: dict[str, float]) -> str:
     return f"{s['median']:.2f}x ({s['min']:.2f}-{s['max']:.2f})"
 
 
-def print_steps(steps: list[dict[str, Any]]) -> None:
+GOALS = {  # what the README states beside the measurements
+    ("cuda", "fashion-mnist"): "goal on one H100: >= 20,000 real img/s",
+    ("cpu", "fashion-mnist"): "goal: as close to the machine's fp32 matmul rate as the convolutions allow",
+}
+
+
+def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None = None) -> None:
     """One table per preset and precision: every variant beside eager, from the same rounds."""
+    rate = (machine_info or {}).get("matmul_gflop_per_s", {})
+    kind = "cpu" if (machine_info or {}).get("device", "cpu") == "cpu" else "cuda"
     for s in steps:
         fl = s["gflop_per_iter"]
         parts = ", ".join(f"{k} {v:.1f}" for k, v in fl.items() if k != "step")
+        precision = "fp32" if s["mixed_precision"] == "no" else s["mixed_precision"]
         print(
-            f"\n{s['preset']} ({s['mixed_precision']}), {fl['step']:.1f} GFLOP/iter ({parts}); {s['rounds']} rounds"
-            f" x {s['iters_per_round']} iter; load {s['load_before'][0]:.2f} -> {s['load_after'][0]:.2f}"
-        )
+            f"\n{s['preset']} ({precision}), {fl['step']:.2f} GFLOP/iter" + (f" ({parts})" if parts else "")
+            + f"; {s['rounds']} rounds x {s['iters_per_round']} iter; load {s['load_before'][0]:.2f} ->"
+            f" {s['load_after'][0]:.2f}"
+        )  # fmt: skip
         cpu = "  CPU ms/iter, vs eager" if s["variants"]["eager"]["cpu_ms_per_iter"] else ""
         print(f"  {'variant':<16} {'ms/iter (min-max)':>24} {'vs eager (min-max)':>20} {'img/s':>7} {'GFLOP/s':>7}"
               f"  {'parts ms':<22}{cpu}")  # fmt: skip
@@ -221,6 +247,14 @@ def print_steps(steps: list[dict[str, Any]]) -> None:
             print(line)
         for name, text in verdicts(s).items():
             print(f"    {name}: {text}")
+        name, best = max(s["variants"].items(), key=lambda kv: kv[1]["real_img_per_s"])
+        peak = rate.get("bf16" if s["mixed_precision"] == "bf16" and "bf16" in rate else "fp32")
+        line = f"    fastest: {name}, {best['real_img_per_s']:.0f} real img/s, {best['gflop_per_s']:.1f} GFLOP/s"
+        if peak:
+            line += f" = {100 * best['gflop_per_s'] / peak:.0f}% of this machine's matmul rate ({peak:.0f} GFLOP/s)"
+        print(line)
+        if (kind, s["preset"]) in GOALS:
+            print(f"    {GOALS[kind, s['preset']]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         f" torch {m['versions']['torch']} | load at start {m['load_at_start'][0]:.2f}"
     )
     print("options on by default: " + ", ".join(f"{k}={v}" for k, v in result["option_defaults"].items()))
-    print_steps(result.get("steps", []))
+    print(f"fp32 matmul ({m['matmul_gflop_per_s']['n']}^3): {m['matmul_gflop_per_s']['fp32']:.0f} GFLOP/s")
+    print_steps(result.get("steps", []), m)
     if "tar" in result:
         t = result["tar"]
         lo, hi = t["ratio_min_max"]

@@ -107,6 +107,7 @@ class Variant:
     ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     parts_ms: dict[str, list[float]] = field(default_factory=dict)
+    parts_cpu_ms: dict[str, list[float]] = field(default_factory=dict)
 
     def iterate(self) -> None:
         self.method.train_step(self.real, self.step)
@@ -210,7 +211,9 @@ def bench_variants(
             v.cpu_ms.append(cpu)
             if parts:
                 for k, fn in v.parts().items():
-                    v.parts_ms.setdefault(k, []).append(_block(fn, iters, device)[0])
+                    wall, cpu = _block(fn, iters, device)
+                    v.parts_ms.setdefault(k, []).append(wall)
+                    v.parts_cpu_ms.setdefault(k, []).append(cpu)
         log(f"  round {r + 1}/{rounds}: " + "  ".join(f"{v.name} {v.ms[-1]:.1f}" for v in variants) + " ms/iter")
     batch = cfg.train.batch_size * eager.method.acc.num_processes
     result_variants = {}
@@ -228,6 +231,7 @@ def bench_variants(
             "real_img_per_s": batch * 1000 / ms["median"],
             "gflop_per_s": flops["step"] / 1e6 / ms["median"],
             "parts_ms": {k: _spread(x) for k, x in v.parts_ms.items()},
+            "parts_cpu_ms": {k: _spread(x) for k, x in v.parts_cpu_ms.items()} if device.type == "cpu" else None,
             "first_iteration_s": v.first_s,
             "rounds_ms": v.ms,
         }
