@@ -255,6 +255,14 @@ def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None
         print(line)
         if (kind, s["preset"]) in GOALS:
             print(f"    {GOALS[kind, s['preset']]}")
+        for name, v in s["variants"].items():
+            if v["options"]["compile"] != "none":
+                print(f"    {name}: first iteration {v['first_iteration_s']:.1f} s (compilation included)")
+        for which in ("eager", "defaults"):
+            top = s.get(f"profile_{which}")
+            if top:
+                ops = ", ".join(f"{r['op'].removeprefix('aten::')} {r['self_ms_per_iter']:.1f}" for r in top[:8])
+                print(f"    {which} profile, self ms/iter: {ops}")
 
 
 def main(argv: list[str] | None = None) -> int:

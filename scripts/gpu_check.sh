@@ -51,13 +51,11 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 $PY - <<'EOF' || exit 1
-import importlib, sys
-missing = [m for m in ("torch", "accelerate", "webdataset", "braceexpand", "cleanfid", "sklearn", "yaml") if importlib.util.find_spec(m) is None]
+import importlib.util, sys
+need = ("torch", "accelerate", "webdataset", "braceexpand", "cleanfid", "sklearn", "yaml")
+missing = [m for m in need if importlib.util.find_spec(m) is None]
 if missing:
     sys.exit(f"missing Python packages: {', '.join(missing)} (carry them as wheels in .whl, see the top of this script)")
-import torch
-print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, GPUs: {torch.cuda.device_count()}"
-      + (f" ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""))
 EOF
 
 if [ "$DRY" = 1 ]; then
@@ -107,7 +105,7 @@ fi
 
 if [ "$GPUS" -ge 2 ] && [ -d "$DATA" ]; then
     say "two-process NCCL run"
-    timeout 60 accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no \
+    timeout 60 $PY -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no \
         --dynamo_backend no harness/run.py --config fashion-mnist "data.dataset=$CARD" "data.root=$DATA" \
         "log.root=$WORK/ddp" log.wandb=disabled log.progress=false name=gpu-check-ddp train.steps=30 \
         train.log_every=10 train.ckpt_every=30 train.trace=true eval.quality=[] eval.kmeans_seeds=1 \

@@ -10,6 +10,7 @@ from harness import registry, step_options
 from harness.config import build_config, config_hash
 from harness.gan import DataInfo
 from harness.runtime import make_accelerator
+from scripts.bench_step import EAGER
 
 TINY = ["model.hidden=32", "model.d_width=8", "model.g_width=8", "model.e_width=8", "model.zn_dim=8"]
 SMALL_BATCHES = ["train.batch_size=16", "train.g_batch_size=16", "codegan.e_batch_size=24"]
@@ -27,8 +28,8 @@ def _weights(m) -> dict[str, torch.Tensor]:
 
 
 def _losses(*overrides: str, steps: int = 3) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
-    """Each step's losses and what the steps changed in every parameter."""
-    m = _method("codegan", *overrides)
+    """Each step's losses and what the steps changed in every parameter, every option off but ``overrides``."""
+    m = _method("codegan", *EAGER, *overrides)
     before = _weights(m)
     real = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     logs = [{k: float(v) for k, v in m.train_step(real, s).items()} for s in range(steps)]
@@ -49,8 +50,9 @@ def eager():
         ["train.gemm_conv_transpose=true"],
         ["train.tf32=true"],  # CUDA only: accepted and ignored on CPU
         ["train.compile=default"],
+        ["train.optimizer_impl=fused", "train.channels_last=true", "train.gemm_conv_transpose=true"],
     ],
-    ids=lambda o: o[0].split(".")[1],
+    ids=lambda o: "+".join(x.split(".")[1] for x in o),
 )
 def _assert_same(logs, updates, want_logs, want_updates) -> None:
     """Step 0's losses equal to rounding; later ones, and all weight updates together, within what Adam makes of
@@ -75,8 +77,9 @@ def _assert_same(logs, updates, want_logs, want_updates) -> None:
         ["train.gemm_conv_transpose=true"],
         ["train.tf32=true"],  # CUDA only: accepted and ignored on CPU
         ["train.compile=default"],
+        ["train.optimizer_impl=fused", "train.channels_last=true", "train.gemm_conv_transpose=true"],
     ],
-    ids=lambda o: o[0].split(".")[1],
+    ids=lambda o: "+".join(x.split(".")[1] for x in o),
 )
 def test_an_option_gives_eager_losses_and_weights(eager, options):
     _assert_same(*_losses(*options), *eager)
