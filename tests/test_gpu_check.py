@@ -47,3 +47,22 @@ def test_gpu_check_dry_run(tmp_path):
     assert result["nccl"] is None and "NCCL run: skipped" in proc.stdout
     assert "training run (bf16, 3 steps" in proc.stdout
     assert (tmp_path / "results-cuda.json").is_file() and (tmp_path / "train.log").is_file()
+
+
+def _trace(root, rank: int, digest: str) -> None:
+    folder = root / "gpu-check-ddp-0123abcd" / "trace"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"rank{rank}.json").write_text(json.dumps({"steps": 30, "indices": [], "param_digest": digest}))
+
+
+@pytest.mark.parametrize("digests, equal", [(("a1", "a1"), True), (("a1", "b2"), False)])
+def test_the_report_compares_the_ranks_weights(tmp_path, digests, equal):
+    from scripts import gpu_report
+
+    for rank, digest in enumerate(digests):
+        _trace(tmp_path / "ddp", rank, digest)
+    assert gpu_report.ddp_run(tmp_path / "ddp") == {"ranks": 2, "digests": list(digests), "equal": equal}
+    out = tmp_path / "r.json"
+    args = ["--runs", str(tmp_path / "runs"), "--ddp", str(tmp_path / "ddp"), "--gpus", "2", "--out", str(out)]
+    assert gpu_report.main(args) == 1  # no benchmark and no training run in any case
+    assert json.loads(out.read_text())["nccl"]["equal"] is equal
