@@ -295,22 +295,20 @@ def main(argv: list[str] | None = None) -> int:
         "argv": list(argv) if argv is not None else None,
         "option_defaults": option_defaults(),
     }
+    out = args.out or Path("bench") / f"results-{'cuda' if cuda else 'cpu'}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     if "step" in args.sections:
-        result["steps"] = [
-            bench_variants(
-                preset,
-                names,
-                [*args.overrides, f"train.mixed_precision='{precision}'"],
-                args.rounds,
-                args.iters,
-                args.warmup,
-                args.block_s,
-                not args.no_parts,
-                args.profile,
-            )
-            for precision in args.precisions
-            for preset in args.presets
-        ]
+        result["steps"] = []
+        for precision in args.precisions:
+            for preset in args.presets:
+                overrides = [*args.overrides, f"train.mixed_precision='{precision}'"]
+                result["steps"].append(
+                    bench_variants(
+                        preset, names, overrides, args.rounds, args.iters, args.warmup, args.block_s,
+                        not args.no_parts, args.profile,
+                    )
+                )  # fmt: skip
+                out.write_text(json.dumps(result, indent=1))  # what is done survives a timeout
     if "tar" in args.sections:
         result["tar"] = bench_tar(args.data_root)
     if "pipeline" in args.sections:
@@ -324,8 +322,6 @@ def main(argv: list[str] | None = None) -> int:
     if "quality" in args.sections:
         result["quality"] = bench_quality(args.data_root, args.quality_samples)
     result["load_at_end"] = list(os.getloadavg())
-    out = args.out or Path("bench") / f"results-{'cuda' if cuda else 'cpu'}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     m = result["machine"]
     print(
