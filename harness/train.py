@@ -20,7 +20,7 @@ import torch
 from accelerate.utils import gather_object
 
 from harness import checkpoint, encoders, registry
-from harness.config import Config, ConfigError
+from harness.config import Config, ConfigError, digest
 from harness.data.setup import RunData
 from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
@@ -50,20 +50,24 @@ class Trainer:
         tracker: Any = None,
         on_eval: EvalCallback | None = None,
         init_from: Path | None = None,
+        checkpoint_path: Path | None = None,
+        identity: tuple[int, str] | None = None,
     ):
+        """``checkpoint_path`` and ``identity`` (the run's world size and precision) are for re-scoring: load
+        that checkpoint of the run folder ``run_dir`` whatever this launch's process count."""
         self.t0 = time.time()
         if cfg.stage == "pretrain":
             cls = registry.method(cfg.method)
             if not hasattr(cls, "pretrain_stage"):
                 raise ConfigError(f"stage=pretrain: method '{cfg.method}' has no pre-training stage")
             cfg = cls.pretrain_stage(cfg)
-        self.cfg, self.init_from, self.on_eval = cfg, init_from, on_eval
+        self.cfg, self.init_from, self.on_eval, self.checkpoint_path = cfg, init_from, on_eval, checkpoint_path
         world, precision = launch_settings(cfg)
         check_precision(precision)
         self.artifact = encoders.resolve(cfg, lambda stage: Trainer(stage).fit())  # may pre-train first
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
-        self.world, self.precision = self.acc.num_processes, str(self.acc.mixed_precision)
+        self.world, self.precision = identity or (self.acc.num_processes, str(self.acc.mixed_precision))
         self.run_hash = run_hash(cfg, self.world, self.precision)
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.log.root) / f"{cfg.name}-{self.run_hash}"
         die_with_parent()
@@ -80,7 +84,7 @@ class Trainer:
     # set-up ----------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.cfg
-        if self.main:
+        if self.main and self.checkpoint_path is None:  # a re-scoring leaves the run's files as they are
             write_config(self.run_dir, cfg)
             write_json(self.run_dir / "run.json", {"run_hash": self.run_hash, "world_size": self.world,
                                                    "mixed_precision": self.precision})  # fmt: skip
@@ -117,7 +121,7 @@ class Trainer:
     def _resume(self) -> int:
         """Continue from the run folder's latest checkpoint, else from ``init_from`` (a checkpoint of another
         config: a Tune trial cloned by PBT), else start at step 0."""
-        path = checkpoint.latest(self.run_dir / "checkpoints")
+        path = self.checkpoint_path or checkpoint.latest(self.run_dir / "checkpoints")
         foreign = path is None and self.init_from is not None
         if foreign:
             path = self.init_from
@@ -127,7 +131,7 @@ class Trainer:
         if not foreign:
             self._check_identity(path, state)
         step = int(state["step"])
-        if step > self.cfg.train.steps:
+        if step > self.cfg.train.steps and self.checkpoint_path is None:
             raise ConfigError(
                 f"{self.run_dir} is at step {step}, past train.steps={self.cfg.train.steps}: raise train.steps to"
                 f" continue it, or re-score a checkpoint with codegan-eval {path}"
@@ -301,12 +305,15 @@ class Trainer:
         """Evaluate the loaded checkpoint with this config's eval settings into ``eval-<hash>.json`` and a
         W&B run of job type ``eval``; training state and ``summary.json`` are left as they are."""
         step = self.start
-        self._open_tracker("eval", eval_hash(self.cfg))
+        tag = digest({"eval": eval_settings(self.cfg), "step": step})
+        self._open_tracker("eval", tag)
         metrics = self.evaluate(step, keep_best=False)
+        if self.main and self.cfg.eval.pixel_baseline:
+            metrics.update(pixel_baseline(self.data.eval_data, self.manifest, self.cfg))
         if self.main:
             record = self._record(step, metrics)
             record.update({"kind": "eval", "checkpoint": str(checkpoint_path or self.resumed_from or "")})
-            path = self.run_dir / f"eval-{eval_hash(self.cfg)}.json"
+            path = self.run_dir / f"eval-{tag}.json"
             write_json(path, record)
             self.tracker.set_summary(metrics)
             print(f"wrote {path}")

@@ -170,8 +170,20 @@ def scores(
     return out
 
 
-def gather_rows(acc: Any, x: torch.Tensor, n: int) -> np.ndarray:
-    """Rows computed on every rank (equal counts), concatenated on every rank, first ``n`` kept."""
-    if acc.num_processes > 1:
-        x = acc.gather(x.contiguous())
-    return x[:n].cpu().numpy().astype(np.float64)
+def gather_chunks(
+    acc: Any, parts: list[torch.Tensor], per_rank: int, batch: int, chunks: int, n: int
+) -> np.ndarray:
+    """Rows of chunks made round-robin by the ranks (rank r made chunks r, r + W, ...), back in chunk order.
+
+    ``parts[0]`` is an empty (0, width) tensor that fixes the width on every rank; each rank pads its list to
+    ``per_rank`` chunks of ``batch`` rows so the gather has equal sizes."""
+    head, parts = parts[0], parts[1:]
+    if acc.num_processes == 1:
+        return torch.cat([head, *parts])[:n].cpu().numpy().astype(np.float64)
+    padded = [torch.cat([p, p.new_zeros(batch - len(p), p.shape[1])]) if len(p) < batch else p for p in parts]
+    while len(padded) < per_rank:
+        padded.append(head.new_zeros(batch, head.shape[1]))
+    gathered = acc.gather(torch.stack(padded).contiguous())  # (world * per_rank, batch, width)
+    world = acc.num_processes
+    ordered = [gathered[(k % world) * per_rank + k // world] for k in range(chunks)]
+    return torch.cat(ordered)[:n].cpu().numpy().astype(np.float64)
