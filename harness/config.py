@@ -35,12 +35,19 @@ def opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
 
 @dataclass
 class DataConfig:
-    dataset: str = opt("digits", "dataset card name (datasets/<name>.yaml) or path to a card YAML")
+    dataset: str = opt("digits", "dataset card name (harness/cards/<name>.yaml) or path to a card YAML")
     root: str = opt(
         "",
-        "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA or datasets/), an http(s) URL prefix,"
+        "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA, else datasets/ of a checkout or the"
+        " cache's data/ when installed), an http(s) URL prefix,"
         " or pipe:CMD with {} standing for the file path",
     )
+    train_urls: list[str] = opt(
+        [],
+        "training shards not built here, as webdataset URLs: brace patterns (/d/train-{000000..000011}.tar),"
+        " several items or '::'-joined lists, http(s):// or pipe:CMD; scanned once (counts, classes, shape)",
+    )
+    eval_urls: list[str] = opt([], "held-out shards not built here (the eval.split=test of train_urls), as above")
     image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size")
     num_workers: int = opt(0, "DataLoader worker processes per rank; must divide data.streams")
     streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is")
@@ -193,6 +200,8 @@ SCHEDULE_KEYS = frozenset(
         "train.trace",
         "train.best_by",
         "data.root",
+        "data.train_urls",
+        "data.eval_urls",
         "data.num_workers",
         "data.verify",
         "data.on_error",
@@ -305,6 +314,8 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (list, tuple):
         (item_tp,) = typing.get_args(tp)[:1]
+        if item_tp is str and isinstance(value, str):  # one item of a list of strings (a URL pattern, a tag)
+            value = [value] if value else []
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list of {item_tp.__name__}, got {value!r}")
         return [_coerce(f"{key}[{i}]", item_tp, v) for i, v in enumerate(value)]
@@ -372,7 +383,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), "" if value is None else value
 
 
-PIPE_KEYS = ("data.root",)  # values that may run a shell command (webdataset's pipe: URLs)
+# keys whose values may run a shell command (webdataset's pipe: URLs)
+PIPE_KEYS = ("data.root", "data.train_urls", "data.eval_urls")
 PIPE_ENV = "CODEGAN_ALLOW_PIPE"
 
 
@@ -440,8 +452,9 @@ def build_config(
         _set(cfg, key, value)
         source[key] = "" if trusted_values else "a sweep or program's values"
     for key in PIPE_KEYS:
-        value = str(get(cfg, key))
-        if value.startswith("pipe:") and source.get(key) and not pipe_allowed():
+        values = get(cfg, key)
+        value = next((v for v in (values if isinstance(values, list) else [values]) if "pipe:" in str(v)), "")
+        if value and source.get(key) and not pipe_allowed():
             raise ConfigError(
                 f"{source[key]}: {key}={value!r} would run a shell command; configs are code, so pipe: is"
                 f" taken only from the command line ({key}=...) or with {PIPE_ENV}=1"

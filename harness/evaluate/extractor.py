@@ -132,7 +132,7 @@ def train_extractor(
             loss.backward()
             opt.step()
             sched.step()
-        test = load_split(location, man, "test")
+        test = load_split(location, man, "test" if "test" in man.splits else "train")
         acc = accuracy(net, test["image"], test["label"], size, device)
         buf = io.BytesIO()
         torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)

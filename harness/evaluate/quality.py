@@ -170,9 +170,7 @@ def scores(
     return out
 
 
-def gather_chunks(
-    acc: Any, parts: list[torch.Tensor], per_rank: int, batch: int, chunks: int, n: int
-) -> np.ndarray:
+def gather_chunks(acc: Any, parts: list[torch.Tensor], per_rank: int, batch: int, chunks: int, n: int) -> np.ndarray:
     """Rows of chunks made round-robin by the ranks (rank r made chunks r, r + W, ...), back in chunk order.
 
     ``parts[0]`` is an empty (0, width) tensor that fixes the width on every rank; each rank pads its list to
