@@ -150,7 +150,8 @@ class EvalConfig:
     kmeans_n_init: int = opt(10, "k-means n_init (explicit: scikit-learn's default changed in 1.4)")
     batch_size: int = opt(500, "images per forward pass during evaluation")
     grid_columns: int = opt(10, "sample-grid columns (different z); rows are class codes")
-    pixel_baseline: bool = opt(True, "also score k-means on raw pixels of the same split (cached)")
+    pixel_baseline: bool = opt(True, "also score k-means on raw pixels of the same split (once per split; cached)")
+    pixel_pca: int = opt(50, "the pixel baseline's k-means runs on this many principal components; 0 = all pixels")
     quality: list[str] = opt(
         ["domain"], "image-quality extractors (FID, KID; IS from logits): domain | inception; [] = none"
     )
@@ -256,6 +257,7 @@ _NON_NEGATIVE = (
     "seed",
     "codegan.base_tau",
     "train.sync_every",
+    "eval.pixel_pca",
     "data.image_size",
     "data.num_workers",
     "train.weight_decay",

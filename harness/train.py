@@ -26,8 +26,9 @@ from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
 from harness.ema import EMA
 from harness.errors import NonFiniteError
+from harness.evaluate.pixels import pixel_baseline
 from harness.evaluate.quality_eval import QualityEvaluator
-from harness.evaluate.suite import cluster_eval, pixel_baseline, sample_grid
+from harness.evaluate.suite import cluster_eval, sample_grid
 from harness.gan import DataInfo
 from harness.guard import StepGuard, StopRequest, die_with_parent
 from harness.identity import eval_hash, eval_settings, launch_settings, result_identity, result_key, run_hash
@@ -218,14 +219,14 @@ class Trainer:
         net = self.ema.net if self.ema else None
         progress = self.main and self.cfg.log.progress
         if self.quality:
-            if progress:
-                print(f"eval step {step}: image quality ({', '.join(self.cfg.eval.quality)})", flush=True)
-            metrics.update(self.quality(self.method, net))
+            metrics.update(self.quality(self.method, net, progress))
         if self.main:
             t = time.time()
-            if progress:
-                print(f"eval step {step}: class features + k-means ({self.cfg.eval.kmeans_seeds} seeds)", flush=True)
-            metrics.update(cluster_eval(self.method, self.data.eval_data, self.info.classes, self.size, self.cfg))
+            data = self.data.eval_data
+            if getattr(self.method, "pixels", False):  # k-means on pixels: the cached baseline itself
+                metrics.update(pixel_baseline(data, self.manifest, self.cfg, prefix="eval/", progress=progress))
+            else:
+                metrics.update(cluster_eval(self.method, data, self.info.classes, self.size, self.cfg, progress))
             metrics["perf/eval_s"] = time.time() - t
             self.tracker.log(step, metrics)
             if self.method.generates:
@@ -279,7 +280,7 @@ class Trainer:
             self.tracker.truncate(self.start)
         baseline = {}
         if self.main and cfg.eval.pixel_baseline:
-            baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg)
+            baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg, progress=cfg.log.progress)
         rate, train_s, skipped_all = 0.0, 0.0, 0
         if steps > self.start:
             rate, train_s, skipped_all = self._loop(steps)

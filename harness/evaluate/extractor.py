@@ -117,12 +117,15 @@ def train_extractor(
         t0 = time.time()
         torch.manual_seed(0)
         steps = steps or max(600, 3 * man.splits["train"].count // 128)
+        if progress:
+            print(f"one-time: training the domain classifier of {man.dataset} at {size}px for FID/KID/IS ({steps}"
+                  f" steps of 128 images); cached in {path} for every later run", flush=True)  # fmt: skip
         net = DomainClassifier(man.shape[0], man.classes).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
         batches = iter(make_loader(ShardStream(location, man, "train", 128, seed=0, streams=1), 0))
         net.train()
-        for _ in bar(range(steps), desc=f"domain extractor {man.dataset} {size}px", disable=not progress):
+        for _ in bar(range(steps), desc=f"domain classifier {man.dataset} {size}px (once)", disable=not progress):
             batch = next(batches)
             x = to_unit(batch["image"].to(device), size)
             shift = torch.randint(-1, 2, (2,))  # a one-pixel jitter keeps the features from memorising

@@ -15,6 +15,7 @@ from harness.data.manifest import Manifest
 from harness.data.stream import load_split
 from harness.evaluate.extractors import ExtractorContext, ExtractorUnavailable
 from harness.evaluate.quality import Extractor, gather_chunks, generate_uint8, reference_stats, run_batched, scores
+from harness.progress import bar
 from harness.seeding import derive_seed
 
 
@@ -52,13 +53,14 @@ class QualityEvaluator:
 
             for ext in self.extractors:
                 self.refs[ext.name] = reference_stats(
-                    ext, real_images, man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device
-                )
+                    ext, real_images, man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device,
+                    progress=cfg.log.progress,
+                )  # fmt: skip
 
     def __bool__(self) -> bool:
         return bool(self.extractors)
 
-    def __call__(self, method: Any, net: torch.nn.Module | None = None) -> dict[str, float]:
+    def __call__(self, method: Any, net: torch.nn.Module | None = None, progress: bool = False) -> dict[str, float]:
         """FID/KID/IS per extractor (on the main process; other ranks return {}); every rank must call it.
 
         The ``eval.fid_samples`` images are cut into chunks of ``eval.batch_size``, chunk ``k`` drawn with
@@ -72,7 +74,8 @@ class QualityEvaluator:
         mine = list(range(acc.process_index, chunks, world))
         per_rank = math.ceil(chunks / world)  # every rank gathers as many chunks (the last ones padded)
         images = []
-        for k in mine:
+        names = ", ".join(e.name for e in self.extractors)
+        for k in bar(mine, desc=f"eval: FID/KID/IS ({names})", unit="chunk", disable=not progress, leave=False):
             gen = torch.Generator(device=acc.device).manual_seed(derive_seed(cfg.seed, "fid", k))
             size = min(batch, n - k * batch)
             images.append(generate_uint8(lambda z, c: method.sample(z, c, net), method.latent, size, size, gen))

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from harness.cache import cache_dir
 from harness.config import Config
-from harness.data.manifest import Manifest, atomic_write_text
 from harness.data.transforms import to_unit
 from harness.evaluate.cluster import assignment_scores, kmeans_scores
 from harness.evaluate.grids import class_grid
@@ -32,36 +27,19 @@ def batched(fn: Any, device: torch.device, images: torch.Tensor, size: int, batc
     return torch.cat(out).numpy()
 
 
-def cluster_eval(method: Any, data: dict[str, torch.Tensor], classes: int, size: int, cfg: Config) -> dict[str, float]:
+def cluster_eval(
+    method: Any, data: dict[str, torch.Tensor], classes: int, size: int, cfg: Config, progress: bool = False
+) -> dict[str, float]:
     """k-means scores of the method's class features; for methods that predict a class directly
     (InfoGAN's Q, ClusterGAN's encoder) also the scores of that argmax, as ``eval/<score>_<tag>``."""
     labels = data["label"].numpy()
     feats = batched(method.class_features, method.device, data["image"], size, cfg.eval.batch_size)
-    out = kmeans_scores(feats, labels, classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init)
+    desc = "eval: k-means" if progress else None
+    out = kmeans_scores(feats, labels, classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init, desc=desc)
     if hasattr(method, "predict_class"):
         pred = batched(method.predict_class, method.device, data["image"], size, cfg.eval.batch_size)
         out.update({f"eval/{k}_{method.argmax_tag}": v for k, v in assignment_scores(labels, pred).items()})
     return out
-
-
-def pixel_baseline(
-    data: dict[str, torch.Tensor], man: Manifest, cfg: Config, cache: Path | None = None
-) -> dict[str, float]:
-    """k-means on raw pixels (native resolution) of the evaluation split; cached in the project's cache
-    (never beside the shards, which may be read-only) by data and k-means setup."""
-    shards = [s.sha256 for s in man.splits[cfg.eval.split].shards]
-    key_src = json.dumps([man.dataset, shards, kmeans_seeds(cfg), cfg.eval.kmeans_n_init])
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    path = (cache or cache_dir("pixels")) / f"{man.dataset}-{cfg.eval.split}-{key}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    pixels = data["image"].flatten(1).float().div(255.0).numpy()
-    scores = kmeans_scores(
-        pixels, data["label"].numpy(), man.classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init, prefix="baseline/pixels_"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(scores, indent=1))
-    return scores
 
 
 @torch.no_grad()
