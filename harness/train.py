@@ -230,7 +230,9 @@ class Trainer:
             metrics["perf/eval_s"] = time.time() - t
             self.tracker.log(step, metrics)
             if self.method.generates:
-                grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net)
+                classify = self.quality.classifier() if self.quality else None
+                grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net,
+                                   classify, self.data.class_names)  # fmt: skip
                 self.tracker.log_images(step, "grid", grid)
         if keep_best and self.cfg.train.best_by and self.method.trains:
             self._keep_best(step, metrics)

@@ -70,6 +70,8 @@ class RunData:
                 print(f"warning: {problem}; reading it sample by sample (data.on_error=skip)")
             self.bad_shards = len(problems)
         self.size = cfg.data.image_size or self.manifest.shape[1]
+        card = _card(cfg.data.dataset)
+        self.class_names = list(card.class_names) if card is not None and card.class_names else None
         self.eval_data: dict[str, Any] | None = None
         if main:
             self.eval_data = load_split(self.location, self.manifest, cfg.eval.split, cfg.data.on_error)

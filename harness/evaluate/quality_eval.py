@@ -60,6 +60,13 @@ class QualityEvaluator:
     def __bool__(self) -> bool:
         return bool(self.extractors)
 
+    def classifier(self) -> Any:
+        """uint8 images -> class logits of the first extractor that has them (the domain classifier), or None."""
+        for ext in self.extractors:
+            if getattr(ext, "has_logits", False):
+                return lambda images, ext=ext: ext.features(images)[1]
+        return None
+
     def __call__(self, method: Any, net: torch.nn.Module | None = None, progress: bool = False) -> dict[str, float]:
         """FID/KID/IS per extractor (on the main process; other ranks return {}); every rank must call it.
 

@@ -10,7 +10,8 @@ import torch
 from harness.config import Config
 from harness.data.transforms import to_unit
 from harness.evaluate.cluster import assignment_scores, kmeans_scores
-from harness.evaluate.grids import class_grid
+from harness.evaluate.grids import class_grid, label_rows, match_codes
+from harness.evaluate.quality import quantise
 from harness.seeding import derive_seed
 
 
@@ -43,10 +44,30 @@ def cluster_eval(
 
 
 @torch.no_grad()
-def sample_grid(method: Any, classes: int, columns: int, seed: int, generator_net: Any = None) -> np.ndarray:
-    """One row per class code; column j uses the same z_n in every row (a fixed, seeded z per column)."""
+def sample_grid(
+    method: Any,
+    classes: int,
+    columns: int,
+    seed: int,
+    generator_net: Any = None,
+    classifier: Any = None,
+    names: list[str] | None = None,
+) -> np.ndarray:
+    """One row per class code; column j uses the same z_n in every row (a fixed, seeded z per column).
+
+    With a ``classifier`` (uint8 images -> logits: the domain classifier), 50 samples per code are
+    classified and each row is labelled "code k -> <class>" with the class its code is matched to
+    (Hungarian), so a reader sees which class each code stands for."""
     gen = torch.Generator(device=method.device).manual_seed(derive_seed(seed, "grid"))
     z, _ = method.latent(columns, class_index=0, generator=gen)
     z = z.repeat(classes, 1)
     c = torch.arange(classes, device=method.device).repeat_interleave(columns)
-    return class_grid(method.sample(z, c, generator_net).cpu(), rows=classes)
+    grid = class_grid(method.sample(z, c, generator_net).cpu(), rows=classes)
+    if classifier is None:
+        return grid
+    zs, _ = method.latent(50 * classes, generator=gen)
+    codes = torch.arange(classes, device=method.device).repeat_interleave(50)
+    predicted = classifier(quantise(method.sample(zs, codes, generator_net))).argmax(1).cpu().numpy()
+    matched = match_codes(predicted, codes.cpu().numpy(), classes)
+    names = names or [str(k) for k in range(classes)]
+    return label_rows(grid, [f"code {k} -> {names[m]}" for k, m in enumerate(matched)], classes)
