@@ -73,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"variant": name, "pca": pca, "algorithm": kind, "n_init": n_init, "seconds": seconds,
                      "scores": means, "minus_full": {m: means[m] - full[m] for m in means},
                      "ari_to_full_per_seed": float(np.mean(agree))})  # fmt: skip
-        print(f"{name:<36} {seconds:7.1f} s  ACC {means['acc']:.3f} ({means['acc'] - full['acc']:+.3f})  NMI"
-              f" {means['nmi']:.3f} ({means['nmi'] - full['nmi']:+.3f})  agreement (ARI) {np.mean(agree):.3f}")
+        print(
+            f"{name:<36} {seconds:7.1f} s  ACC {means['acc']:.3f} ({means['acc'] - full['acc']:+.3f})  NMI"
+            f" {means['nmi']:.3f} ({means['nmi'] - full['nmi']:+.3f})  agreement (ARI) {np.mean(agree):.3f}"
+        )
     out = args.out or Path("bench") / f"pixel-kmeans-{args.dataset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {

@@ -30,7 +30,7 @@ def pixel_seeds(count: int) -> list[int]:
 def pixel_features(images: torch.Tensor, pca: int) -> np.ndarray:
     """uint8 images -> pixels in [0, 1], flattened, projected on ``pca`` principal components (0 = all)."""
     pixels = images.flatten(1).float().div(255.0).numpy().astype(np.float64)
-    if pca and pca < pixels.shape[1]:
+    if pca and pca < min(pixels.shape):  # a PCA needs fewer components than samples and pixels
         from sklearn.decomposition import PCA
 
         pixels = PCA(n_components=pca, random_state=0).fit_transform(pixels)
