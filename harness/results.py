@@ -52,10 +52,6 @@ class Record:
         self.flat = flat_identity(self.identity)
 
     @property
-    def method(self) -> str:
-        return str(self.identity.get("train", {}).get("method", ""))
-
-    @property
     def label(self) -> str:
         return method_label(self.identity.get("train", {}))
 
@@ -68,7 +64,7 @@ def method_label(train: dict[str, Any]) -> str:
         name += " (self)"
     if method == "codegan" and train.get("codegan.few_labels"):
         name += f" ({train['codegan.few_labels']} labels)"
-    if method in ("infogan", "infogan-cr") and train.get("train.gan_loss", "bce") != "bce":
+    if method == "infogan" and train.get("train.gan_loss", "bce") != "bce":
         name += f" ({train['train.gan_loss']})"
     return name
 
@@ -77,6 +73,10 @@ def flat_identity(identity: dict[str, Any]) -> dict[str, Any]:
     """One level: training keys and evaluation keys as they are, plus step, world_size, mixed_precision, data."""
     flat = {k: v for k, v in identity.items() if k not in ("train", "eval")}
     return {**identity.get("train", {}), **flat, **identity.get("eval", {})}
+
+
+class LegacyRecord(Exception):
+    """A result file written before results carried their identity."""
 
 
 def record_from_file(path: Path) -> Record | None:
@@ -105,10 +105,6 @@ def record_from_file(path: Path) -> Record | None:
         metrics={k: v for k, v in info["metrics"].items() if isinstance(v, (int, float))},
         time=path.stat().st_mtime,
     )
-
-
-class LegacyRecord(Exception):
-    """A result file written before results carried their identity."""
 
 
 def load_records(roots: Iterable[Path], note: Any = None) -> list[Record]:

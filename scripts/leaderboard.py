@@ -181,7 +181,8 @@ def from_wandb(project: str) -> list[Record]:
     for run in wandb.Api().runs(project, filters={"state": "finished"}):
         config = {k: v for k, v in run.config.items() if not k.startswith("_")}
         try:
-            record = wandb_record(config, dict(run.summary), run.url, run.job_type or "train")
+            summary = {k: v for k, v in run.summary.items()}
+            record = wandb_record(config, summary, run.url, getattr(run, "job_type", None) or "train")
         except (ConfigError, KeyError, TypeError, ValueError):  # a run of another harness version
             skipped += 1
             continue

@@ -173,10 +173,9 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         done = done[done["duplicate_of"].fillna("") == ""]
     if done.empty or not metrics:
         return pd.DataFrame()
-    params = [k for k in keys if k != "param/seed"]
     done = done.assign(
         group=[
-            rk if isinstance(rk, str) and rk else _params_key(row, params)
+            rk if isinstance(rk, str) and rk else _params_key(row, keys)
             for rk, (_, row) in zip(done.get("result_key", [None] * len(done)), done.iterrows(), strict=True)
         ]
     )
