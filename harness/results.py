@@ -29,6 +29,7 @@ NAMES = {
     "pixels-kmeans": "k-means on pixels",
 }
 PIXELS_LABEL = "k-means on raw pixels (beside every run)"
+PIXELS = "baseline/pixels_"  # the pixel baseline's metric prefix
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Record:
     key: str  # result key
     metrics: dict[str, float]
     time: float = 0.0  # when it was written (the newest evaluation of a run is its latest)
+    tag: str = ""  # a re-scoring's file tag (eval-<tag>.json)
     flat: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +106,7 @@ def record_from_file(path: Path) -> Record | None:
         key=str(info["result_key"]),
         metrics={k: v for k, v in info["metrics"].items() if isinstance(v, (int, float))},
         time=path.stat().st_mtime,
+        tag=path.stem.removeprefix("eval-") if kind == "eval" else "",
     )
 
 
@@ -136,21 +139,24 @@ def load_records(roots: Iterable[Path], note: Any = None) -> list[Record]:
 
 
 def run_record(run_dir: Path, eval_id: str) -> Record | None:
-    """The result of one run folder under the evaluation settings ``eval_id`` (its summary or re-scoring)."""
-    for path in (run_dir / "summary.json", run_dir / f"eval-{eval_id}.json"):
-        if path.is_file():
-            try:
-                record = record_from_file(path)
-            except LegacyRecord:
-                return None
-            if record is not None and record.eval_hash == eval_id:
+    """The result of one run folder under the evaluation settings ``eval_id`` (an evaluation hash): its
+    summary, else its newest re-scoring with those settings."""
+    found = []
+    for path in [run_dir / "summary.json", *sorted(run_dir.glob("eval-*.json"))]:
+        try:
+            record = record_from_file(path) if path.is_file() else None
+        except LegacyRecord:
+            return None
+        if record is not None and record.eval_hash == eval_id:
+            if record.kind == "summary":
                 return record
-    return None
+            found.append(record)
+    return max(found, key=lambda r: r.time, default=None)
 
 
 def select(records: list[Record], which: str = "all") -> list[Record]:
-    """``all``: every record; ``latest``: each run's newest record; else the records of that evaluation hash
-    (a prefix is enough)."""
+    """``all``: every record; ``latest``: each run's newest record; else the records of that evaluation: an
+    evaluation hash or a re-scoring's file tag (``eval-<tag>.json``), a prefix being enough."""
     if which == "all":
         return list(records)
     if which == "latest":
@@ -159,7 +165,7 @@ def select(records: list[Record], which: str = "all") -> list[Record]:
             if r.run not in newest or r.time > newest[r.run].time:
                 newest[r.run] = r
         return [r for r in records if newest[r.run] is r]
-    return [r for r in records if r.eval_hash.startswith(which)]
+    return [r for r in records if r.eval_hash.startswith(which) or (r.tag and r.tag.startswith(which))]
 
 
 def group(records: list[Record]) -> dict[str, list[Record]]:
@@ -173,20 +179,20 @@ def group(records: list[Record]) -> dict[str, list[Record]]:
 
 
 def pixel_groups(records: list[Record]) -> dict[tuple[Any, ...], list[Record]]:
-    """The k-means-on-pixels baseline beside every run, by dataset, evaluation split, data and k-means
-    settings; one record per seed (runs of one seed share the same k-means seeds, hence the same numbers)."""
-    out: dict[tuple[Any, ...], dict[int, Record]] = {}
+    """The k-means-on-pixels baseline beside the runs, by dataset, evaluation split, data and k-means (and
+    PCA) settings; each distinct computation once (runs that share one report the very same numbers)."""
+    out: dict[tuple[Any, ...], dict[str, Record]] = {}
     for r in records:
-        if r.kind != "summary" or "baseline/pixels_acc" not in r.metrics:
-            continue
-        out.setdefault(pixel_key(r), {}).setdefault(r.seed, r)
+        scores = {k: v for k, v in r.metrics.items() if k.startswith(PIXELS)}
+        if f"{PIXELS}acc" in scores:
+            out.setdefault(pixel_key(r), {}).setdefault(json.dumps(scores, sort_keys=True), r)
     return {key: sorted(runs.values(), key=lambda r: r.seed) for key, runs in out.items()}
 
 
 def pixel_identity(record: Record) -> dict[str, Any]:
     """What the pixel baseline's numbers depend on (besides the seed)."""
     ev = record.identity.get("eval", {})
-    keep = ("eval.split", "eval.kmeans_seeds", "eval.kmeans_n_init")
+    keep = ("eval.split", "eval.kmeans_seeds", "eval.kmeans_n_init", "eval.pixel_pca")
     return {"data": record.identity.get("data"), **{k: ev.get(k) for k in keep}}
 
 

@@ -30,6 +30,7 @@ from harness.config import Config, ConfigError, from_dict
 from harness.identity import eval_hash, result_identity, result_key, run_hash
 from harness.results import (
     ONE_NOTE,
+    PIXELS,
     PIXELS_LABEL,
     STD_NOTE,
     Record,
@@ -55,8 +56,9 @@ NOTES = [
     ONE_NOTE,
     "ACC is Hungarian; the paper's ACC is the reference code's majority mapping: compare it with purity.",
     "The paper's FIDs are Inception FIDs of 50,000 samples (docs/reference.md, section 3).",
-    f"{PIXELS_LABEL}: k-means on the raw pixels of the evaluation split; n counts the runs' seeds (each derives"
-    " its own k-means seeds).",
+    f"{PIXELS_LABEL}: k-means on the raw pixels of the evaluation split, one computation shared by the runs"
+    " with the same data and k-means settings; n counts distinct computations, and for one, ± is the spread over"
+    " its k-means seeds, marked (k-means).",
 ]
 
 
@@ -90,7 +92,7 @@ def table(records: list[Record]) -> dict[str, list[dict[str, str]]]:
             row = {"dataset": dataset, "method": PIXELS_LABEL}
             row.update({names[k]: show(flat.get(k)) if k in flat else "" for k in keys})
             row["n"] = str(len(recs))
-            row.update(_scores(recs, "baseline/pixels_", fids))
+            row.update(_scores(recs, PIXELS, fids))
             row[PAPER_COLUMN], row["result"] = "", ""
             rows.append(row)
         out[dataset] = rows
@@ -112,6 +114,10 @@ def _scores(recs: list[Record], prefix: str, fids: list[str]) -> dict[str, str]:
     n = len(recs)
     row = {name: mean_sd([r.metrics[prefix + s] for r in recs if prefix + s in r.metrics], n=n)
            for s, name in SCORES.items()}  # fmt: skip
+    if prefix == PIXELS and n == 1:  # one computation: the spread over its own k-means seeds
+        for s, name in SCORES.items():
+            if f"{PIXELS}{s}_std" in recs[0].metrics:
+                row[name] = f"{recs[0].metrics[PIXELS + s]:.3f} ± {recs[0].metrics[f'{PIXELS}{s}_std']:.3f} (k-means)"
     for key in fids:
         values = [r.metrics[key] for r in recs if key in r.metrics] if prefix == "eval/" else []
         row[f"FID ({key.removeprefix('eval/fid_')})"] = mean_sd(values, digits=2, n=n)
@@ -166,11 +172,12 @@ def wandb_record(
         seed=cfg.seed,
         run=folder or source,
         run_hash=folder.rsplit("-", 1)[-1] if folder else source,
-        eval_hash=str(config.get("eval_hash") or eval_hash(cfg)),
+        eval_hash=eval_hash(cfg),
         identity=identity,
         key=str(config.get("result_key") or result_key(identity)),
         metrics=metrics,
         time=float(summary.get("_timestamp", 0.0)),
+        tag=str(config.get("eval_hash", "")) if job_type == "eval" else "",  # an eval run's file tag
     )
 
 

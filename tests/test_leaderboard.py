@@ -78,12 +78,13 @@ def test_runs_that_differ_in_steps_precision_or_eval_settings_are_different_rows
         assert one["n"] == "1" and one["ACC"].endswith("(n=1)") and "±" not in one["ACC"]
 
 
-def test_the_pixel_baseline_is_its_own_row_with_one_value_per_seed(runs):
-    pixels = _find(_rows(runs), method=PIXELS_LABEL)
-    by_seed = {s["seed"]: s["metrics"]["baseline/pixels_acc"] for s in _summaries(runs, "base").values()}
-    assert pixels["n"] == "2" and pixels["step"] == "" and pixels["kmeans_seeds"] == "2"
-    values = list(by_seed.values())
-    assert pixels["ACC"] == f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+def test_the_pixel_baseline_is_its_own_row_once_per_computation(runs):
+    rows = _rows(runs)
+    pixels = _find(rows, method=PIXELS_LABEL, kmeans_seeds="2")  # shared by every training run here
+    base = next(iter(_summaries(runs, "base").values()))["metrics"]
+    assert pixels["n"] == "1" and pixels["step"] == ""
+    assert pixels["ACC"] == f"{base['baseline/pixels_acc']:.3f} ± {base['baseline/pixels_acc_std']:.3f} (k-means)"
+    assert _find(rows, method=PIXELS_LABEL, kmeans_seeds="3")["n"] == "1"  # the re-scoring's own k-means setting
 
 
 def test_latest_or_one_chosen_evaluation(runs):
@@ -91,8 +92,10 @@ def test_latest_or_one_chosen_evaluation(runs):
     assert _find(latest, step="2", precision="no", kmeans_seeds="2")["n"] == "1"  # seed 0 now counts as re-scored
     assert _find(latest, step="2", kmeans_seeds="3")["n"] == "1"
     (rescored,) = (runs / "base").glob("*/eval-*.json")
-    chosen = select(load_records([runs]), rescored.stem.removeprefix("eval-")[:6])
+    chosen = select(load_records([runs]), rescored.stem.removeprefix("eval-")[:6])  # by its file's tag
     assert [r.source for r in chosen] == [str(rescored)]
+    by_hash = select(load_records([runs]), json.loads(rescored.read_text())["eval_hash"])  # by its settings
+    assert [r.source for r in by_hash] == [str(rescored)]
 
 
 def test_one_trained_model_counts_once_and_legacy_folders_are_skipped(runs, tmp_path, capsys):
@@ -113,7 +116,7 @@ def test_leaderboard_files_and_its_wandb_run(runs, tmp_path):
     assert leaderboard([str(runs), "--out", str(out), "--project", "board-test", "--log-wandb", "offline"]) == 0
     md = (out / "leaderboard.md").read_text()
     assert STD_NOTE in md and "## digits" in md and "| step |" in md
-    assert (out / "leaderboard.html").read_text().count("<tr>") == 6  # header, 4 results, pixels
+    assert (out / "leaderboard.html").read_text().count("<tr>") == 7  # header, 4 results, 2 pixel baselines
     (run,) = [r["run"] for r in read_records(next((out / "wandb").glob("offline-run-*"))) if r.get("type") == "run"]
     assert run["project"] == "board-test" and run["job_type"] == "leaderboard"
 
