@@ -1,6 +1,6 @@
 """CoDeGAN's training step: G (adversarial + beta_c L_c + beta_z L_z), then E, then D.
 
-Order per real batch (REFERENCE.md section 1): when ``step % critic == 0`` update G, then the
+Order per real batch (docs/reference.md, section 1): when ``step % critic == 0`` update G, then the
 encoder(s) (from ``chain_step`` on), then update D every step. ``codegan.encoders=shared`` is one
 trunk with two heads (the 28x28 models): E_c (L2-normalised class feature) and E_z (z_n regression),
 trained on ``L_c + (beta_z / beta_c) L_z``. ``separate`` is two networks (the 32x32 models): E_c (backbone

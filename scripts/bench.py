@@ -36,7 +36,7 @@ from harness.rundir import versions
 from harness.runtime import make_accelerator
 
 PRESETS = Path(__file__).resolve().parents[1] / "codegan" / "configs"
-# Measured with the reference implementation on the 2-core CPU described in REFERENCE.md section 4.
+# Measured with the reference implementation on the 2-core CPU described in docs/reference.md, section 6.
 REFERENCE_CPU_MS = {"fashion-mnist": {"step": 1949.0, "g": 308.0, "e": 1116.0, "d": 505.0}}
 
 

@@ -37,7 +37,7 @@ def small_sweep(tmp_path: Path, name: str, **changes) -> Path:
     return path
 
 
-def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path):
+def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path, capfd):
     import ray
     from ray.cluster_utils import Cluster
 
@@ -49,6 +49,11 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path)
     finally:
         ray.shutdown()
         cluster.shutdown()
+    printed = capfd.readouterr().out
+    tune_head = [line for line in printed.splitlines() if "Trial name" in line][-1]  # Tune's table, at the end
+    for column in ("method", "beta_c", "lambda_mi", "seed", "eval/acc", "eval/fid_domain"):
+        assert f" {column} " in tune_head, tune_head
+    assert "± is the sample standard deviation over training seeds" in printed  # the aggregate, at the end
     df = pd.read_csv(folder / "results.csv")
     assert len(df) == 8 and (df["status"] == "complete").all(), df[["trial", "status"]]
     assert df["node"].nunique() == 2, "trials did not spread over both nodes"
@@ -63,9 +68,11 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path)
 
     assert leaderboard([str(folder / "runs"), "--out", str(tmp_path / "lb"), "--log-wandb", "offline"]) == 0
     board = (tmp_path / "lb" / "leaderboard.md").read_text()
+    head = next(line for line in board.splitlines() if line.startswith("| dataset"))
+    assert "| beta_c |" in head and "| lambda_mi |" in head  # the swept values tell the rows apart
     rows = [line for line in board.splitlines() if line.startswith("| digits")]
-    assert len(rows) == 4 and all("±" in r and "| 2 |" in r for r in rows)  # 2 seeds per setting
-    assert any("CoDeGAN [beta_c=" in r for r in rows) and any("InfoGAN [lambda_mi=" in r for r in rows)
+    assert len(rows) == 4 and all("±" in r and "| 2 |" in r for r in rows)  # 2 seeds per result
+    assert sum("| CoDeGAN |" in r for r in rows) == 2 and sum("| InfoGAN |" in r for r in rows) == 2
     assert (tmp_path / "lb" / "leaderboard.html").read_text().count("<tr>") == 5
 
 
