@@ -277,6 +277,7 @@ class Trainer:
             return self.rescore()
         if self.main and self.resumed_from is not None:
             print(f"resumed from {self.resumed_from} (step {self.start})")
+            self._keep_earlier_result()
         self._open_tracker()
         if self.start:
             self.tracker.truncate(self.start)
@@ -304,6 +305,17 @@ class Trainer:
         self.tracker.finish()
         return result
 
+    def _keep_earlier_result(self) -> None:
+        """A complete run trained further: its earlier final result stays a record (``eval-<tag>.json``)
+        of its step, so tables keep both steps apart instead of losing the first."""
+        done = read_summary(self.run_dir)
+        if not done or done.get("status") != "complete" or "identity" not in done:
+            return
+        tag = digest({"eval": done["identity"]["eval"], "step": done["step"]})
+        path = self.run_dir / f"eval-{tag}.json"
+        if not path.exists():
+            write_json(path, {**done, "kind": "eval", "checkpoint": f"step {done['step']} (trained further since)"})
+
     def rescore(self, checkpoint_path: Path | None = None) -> dict[str, float]:
         """Evaluate the loaded checkpoint with this config's eval settings into ``eval-<hash>.json`` and a
         W&B run of job type ``eval``; training state and ``summary.json`` are left as they are."""
@@ -318,6 +330,7 @@ class Trainer:
             record.update({"kind": "eval", "checkpoint": str(checkpoint_path or self.resumed_from or "")})
             path = self.run_dir / f"eval-{tag}.json"
             write_json(path, record)
+            self.tracker.set_identity(record)
             self.tracker.set_summary(metrics)
             print(f"wrote {path}")
         self.tracker.finish()
@@ -450,6 +463,7 @@ class Trainer:
             "best": checkpoint.best_info(self.run_dir / "checkpoints"),
         }
         write_summary(self.run_dir, summary)
+        self.tracker.set_identity(summary)
         self.tracker.set_summary({k: v for k, v in result.items()})
 
 

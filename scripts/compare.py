@@ -46,15 +46,6 @@ def parse_variant(text: str, default: Path) -> tuple[str, Path, list[str]]:
     return label.strip(), preset, words
 
 
-def fresh_accelerate_state() -> None:
-    """Forget the previous run's Accelerator state: one process runs many configs, and Accelerate would
-    otherwise refuse a variant's other precision, or carry bf16 over into a later run that names none."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
 def folder_name(label: str) -> str:
     """A variant's folder under ``--log-root``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.") or "variant"
@@ -132,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         extra = [f"seed={seed}", f"log.root={root}", "log.wandb=disabled", "log.progress=false"]
         cfg = build_config(preset, [*args.common, *overrides, *extra])
         t = time.time()
-        fresh_accelerate_state()
         trainer = Trainer(cfg)
         metrics = trainer.fit()
         record = run_record(trainer.run_dir, eval_hash(cfg))

@@ -39,10 +39,8 @@ def runs(digits_shards, tmp_path_factory):
         == 0
     )
     rescore = tiny_run(digits_shards.parent, root / "base", *FAST, "eval.kmeans_seeds=3", "log.wandb=offline")
-    compare.fresh_accelerate_state()  # the bf16 run's precision must not carry over
     train(build_config(PRESET, rescore))
     yield root
-    compare.fresh_accelerate_state()
 
 
 def _summaries(root, folder):

@@ -65,3 +65,14 @@ def test_two_processes_measure_the_same_fid_as_one(trained):
     assert len(records) == 1  # the same result identity: the second process count wrote the same record
     fids = [float(line.split("FID_DOMAIN ")[1].split()[0]) for line in (one.stdout, two.stdout)]
     assert fids[0] == pytest.approx(fids[1], rel=1e-6)
+
+
+def test_training_further_keeps_the_earlier_result_as_its_own_record(digits_shards, tmp_path):
+    from harness.results import load_records
+
+    overrides = [*tiny_run(digits_shards.parent, tmp_path), "eval.quality=[]", "eval.pixel_baseline=false"]
+    train(build_config("digits", overrides))
+    train(build_config("digits", [*overrides, "train.steps=6"]))
+    records = load_records([tmp_path])
+    assert sorted(r.identity["step"] for r in records) == [4, 6]
+    assert len({r.key for r in records}) == 2 and len({r.run_hash for r in records}) == 1
