@@ -262,7 +262,7 @@ def log_table(tables: dict[str, list[dict[str, str]]], out: Path, mode: str, pro
     run.finish()
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.leaderboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("roots", nargs="*", type=Path, default=[Path("runs")], help="folders holding run folders")
@@ -284,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     print(f"wrote {args.out / 'leaderboard.md'} and {args.out / 'leaderboard.html'} ({len(records)} results)")
     return 0 if tables else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":

@@ -482,20 +482,25 @@ def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None 
     return tables
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweeps.analyze", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("folder", type=Path)
     parser.add_argument("--wandb", default=None, choices=["offline", "online", "disabled"])
     args = parser.parse_args(argv)
     if not (args.folder / "tune").is_dir():
-        print(f"error: {args.folder} is not a sweep folder (no tune/)", file=sys.stderr)
-        return 1
+        raise ConfigError(f"{args.folder} is not a sweep folder (no tune/)")
     out = analyze(args.folder, wandb_mode=args.wandb)
     res = out["results"]
     print(f"{len(res)} trials ({int((res.get('status') == 'complete').sum()) if 'status' in res else 0} complete)")
     print(aggregate_markdown(out["aggregate"]))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":

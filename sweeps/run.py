@@ -42,8 +42,8 @@ def connect(address: str | None) -> None:
         return
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+    else:  # a new local instance: never join a cluster another process left running on this machine
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
 
 
 def scheduler(spec: SweepSpec) -> Any:

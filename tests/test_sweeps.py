@@ -29,8 +29,14 @@ def sweep_env(digits_shards, monkeypatch):
     local_ray_env()
 
 
+SHORT = {"train.steps": 30, "train.eval_every": 10, "train.ckpt_every": 10, "train.log_every": 10,
+         "eval.fid_samples": 300}  # fmt: skip
+
+
 def small_sweep(tmp_path: Path, name: str, **changes) -> Path:
+    """The shipped smoke sweep at a shorter budget (SHORT), with ``changes``."""
     spec = yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())
+    spec["overrides"] = {**spec["overrides"], **SHORT}
     spec.update(name=name, **changes)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -45,7 +51,7 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path,
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     try:
-        folder = run(str(REPO / "sweeps" / "smoke.yaml"), address=cluster.address, out=str(tmp_path))
+        folder = run(str(small_sweep(tmp_path, "smoke")), address=cluster.address, out=str(tmp_path))
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -106,7 +112,7 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, mon
     import ray
 
     marker = tmp_path / "failed-once"
-    monkeypatch.setenv("CODEGAN_SWEEP_FAULT", f"40:{marker}")
+    monkeypatch.setenv("CODEGAN_SWEEP_FAULT", f"20:{marker}")
     spec = small_sweep(tmp_path, "retry", space=[{"method": ["codegan"], "seed": [0, 1]}], max_failures=1)
     try:
         folder = run(str(spec), out=str(tmp_path))
@@ -117,7 +123,7 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, mon
     assert (df["status"] == "complete").all()
     failed = Path(marker.read_text())
     summary = json.loads((failed / "summary.json").read_text())
-    assert summary["resumed_from_step"] == 40 and summary["step"] == 60
+    assert summary["resumed_from_step"] == 20 and summary["step"] == 30
     others = [Path(p) for p in df["run_dir"] if Path(p) != failed]
     assert all(json.loads((p / "summary.json").read_text())["resumed_from_step"] == 0 for p in others)
 
@@ -130,7 +136,8 @@ def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_pat
         "dp",
         space=[{"method": ["codegan"], "seed": [0]}],
         resources={"cpu": 0.5, "gpu": 0, "workers": 2},
-        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], "train.steps": 20},
+        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], **SHORT,
+                   "train.steps": 20},  # fmt: skip
     )
     try:
         folder = run(str(spec), out=str(tmp_path))
@@ -151,7 +158,7 @@ def test_pbt_clones_a_trial_into_a_new_config_from_its_checkpoint(sweep_env, tmp
         space=[{"method": ["codegan"], "codegan.beta_c": [1.0, 10.0], "seed": [0, 1]}],
         scheduler={"kind": "pbt", "metric": "eval/acc", "mode": "max", "perturbation_interval": 1,
                    "mutations": {"codegan.beta_c": [1.0, 3.0, 10.0, 30.0]}},
-        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], "train.steps": 60},
+        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], **SHORT},
     )  # fmt: skip
     try:
         folder = run(str(spec), out=str(tmp_path))

@@ -158,7 +158,7 @@ def train_extractor(
         return path, info
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.evaluate.extractor",
         description=__doc__,
@@ -171,14 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--steps", type=int, default=0, help="training steps at batch 128 (default: 3 epochs, >= 600)")
     t.add_argument("--root", default="", help="data root holding the shards")
     args = parser.parse_args(argv)
-    try:
-        location = str(ensure_built(args.dataset, args.root))
-        path, info = train_extractor(location, args.size, args.steps)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    location = str(ensure_built(args.dataset, args.root))
+    path, info = train_extractor(location, args.size, args.steps)
     print(f"{path}: test accuracy {info.test_acc:.4f} after {info.steps} steps ({info.seconds:.0f} s)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":
