@@ -124,7 +124,8 @@ class CoDeGAN(GANMethod):
         from a detached copy, so L_c's gradient reaches G through the original view only."""
         c = self.cfg.codegan
         src = x.detach() if c.detach_view else x
-        view = second_view(src, c.augment, tuple(c.crop_scale), self.rng, c.crop_per_sample, c.crop_mode)
+        scale = tuple(c.crop_scale)
+        view = second_view(src, c.augment, scale, self.rng, c.crop_per_sample, c.crop_mode, c.color_per_sample)
         return torch.cat([x, view])
 
     def _lc(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

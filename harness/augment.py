@@ -162,14 +162,17 @@ def color_jitter(
     saturation: float = 0.3,
     hue: float = 0.1,
     p: float = 0.8,
+    per_sample: bool = True,
 ) -> torch.Tensor:
-    """torchvision's ColorJitter with per-image factors, applied to each image with probability ``p``.
+    """torchvision's ColorJitter with per-image factors, applied to each image with probability ``p``
+    (``per_sample=False``: one draw of factors and of the ``p`` decision for the whole batch, as
+    torchvision's transform applied to a 4-D batch).
 
     Factors are uniform in ``[1 - s, 1 + s]`` (hue shift in ``[-hue, hue]`` turns); the four adjustments
     run in a fixed order (torchvision shuffles it per call). RGB input in [0, 1].
     """
     n = x.shape[0]
-    u = torch.rand(n, 5, device=x.device, generator=generator)
+    u = torch.rand(n if per_sample else 1, 5, device=x.device, generator=generator).expand(n, 5)
     out = x * _per_sample(n, 1 - brightness, 1 + brightness, u[:, 0])
     out = out.clamp(0, 1)
     mean = _gray(out).mean(dim=(1, 2, 3), keepdim=True)
@@ -185,15 +188,22 @@ def color_jitter(
     return torch.where(apply, out, x)
 
 
-def random_grayscale(x: torch.Tensor, generator: torch.Generator, p: float = 0.1) -> torch.Tensor:
-    """Each RGB image replaced by its 3-channel grey version with probability ``p``."""
-    apply = torch.rand(x.shape[0], device=x.device, generator=generator).view(-1, 1, 1, 1) < p
-    return torch.where(apply, _gray(x).expand_as(x), x)
+def _coin(x: torch.Tensor, generator: torch.Generator, p: float, per_sample: bool) -> torch.Tensor:
+    """True with probability ``p``, per image (or one toss for the batch), shaped to broadcast over images."""
+    draws = x.shape[0] if per_sample else 1
+    return torch.rand(draws, device=x.device, generator=generator).view(-1, 1, 1, 1) < p
 
 
-def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
-    apply = torch.rand(x.shape[0], device=x.device, generator=generator).view(-1, 1, 1, 1) < p
-    return torch.where(apply, x.flip(-1), x)
+def random_grayscale(
+    x: torch.Tensor, generator: torch.Generator, p: float = 0.1, per_sample: bool = True
+) -> torch.Tensor:
+    """Each RGB image replaced by its 3-channel grey version with probability ``p`` (or the whole batch)."""
+    return torch.where(_coin(x, generator, p, per_sample), _gray(x).expand_as(x), x)
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5, per_sample: bool = True) -> torch.Tensor:
+    """Each image flipped left-right with probability ``p`` (or the whole batch)."""
+    return torch.where(_coin(x, generator, p, per_sample), x.flip(-1), x)
 
 
 CROP_MODES = ("continuous", "integer")
@@ -206,10 +216,12 @@ def second_view(
     generator: torch.Generator,
     per_sample: bool = True,
     crop_mode: str = "continuous",
+    color_per_sample: bool = True,
 ) -> torch.Tensor:
     """L_c's augmented copy of a batch in [0, 1]: ``crop`` (28x28 data: RandomResizedCrop) or ``color``
     (32x32 data: crop + horizontal flip + ColorJitter(0.3, 0.3, 0.3, 0.1) p=0.8 + grayscale p=0.1).
-    ``crop_mode``: ``continuous`` boxes (:func:`random_resized_crop`) or ``integer`` ones, as torchvision."""
+    ``crop_mode``: ``continuous`` boxes (:func:`random_resized_crop`) or ``integer`` ones, as torchvision;
+    ``per_sample`` / ``color_per_sample``: the crop / the colour steps drawn per image or once per batch."""
     if crop_mode not in CROP_MODES:
         raise ValueError(f"unknown crop mode '{crop_mode}' ({' | '.join(CROP_MODES)})")
     crop = random_resized_crop if crop_mode == "continuous" else random_resized_crop_integer
@@ -218,9 +230,11 @@ def second_view(
         return out
     if kind != "color":
         raise ValueError(f"unknown augmentation '{kind}' (crop | color)")
-    out = random_hflip(out, generator)
+    each = color_per_sample
+    out = random_hflip(out, generator, per_sample=each)
     if out.shape[1] == 3:
-        out = random_grayscale(color_jitter(out, generator), generator)
+        out = random_grayscale(color_jitter(out, generator, per_sample=each), generator, per_sample=each)
     else:  # grey images: brightness and contrast only
-        out = color_jitter(out.expand(-1, 3, -1, -1), generator, saturation=0.0, hue=0.0)[:, :1]
+        grey3 = out.expand(-1, 3, -1, -1)
+        out = color_jitter(grey3, generator, saturation=0.0, hue=0.0, per_sample=each)[:, :1]
     return out

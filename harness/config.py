@@ -119,6 +119,11 @@ class CoDeGANConfig:
         "crop boxes of the second view: continuous (real-valued boxes, shrunk to fit, bilinear grid_sample) |"
         " integer (torchvision's RandomResizedCrop: integer boxes, 10 tries then the centre crop, bilinear resize)",
     )
+    color_per_sample: bool = opt(
+        True,
+        "augment=color: draw the flip, colour jitter and greyscale per image (false = once per batch, as the"
+        " reference code's transform applied to a 4-D batch)",
+    )
     detach_view: bool = opt(
         False,
         "true: L_c reaches G only through the original view, the augmented view is made from a detached copy (the"

@@ -145,6 +145,16 @@ def test_integer_crop_one_box_per_image_or_per_batch(per_sample):
     assert (views.sub(views[:1]).abs().amax() == 0) is not per_sample
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_colour_view_once_per_batch_or_per_image(channels):
+    same = torch.rand(1, channels, 16, 16).expand(32, -1, -1, -1)  # one image 32 times
+    g = torch.Generator().manual_seed(0)
+    batch = second_view(same, "color", (0.6, 1.0), g, False, "integer", color_per_sample=False)
+    assert batch.sub(batch[:1]).abs().amax() == 0  # the reference: one draw of everything for the batch
+    crop_only = second_view(same, "color", (0.6, 1.0), g, False, "integer", color_per_sample=True)
+    assert crop_only.sub(crop_only[:1]).abs().amax() > 0.01  # the same box, flips and jitter per image
+
+
 def test_crop_mode_selects_the_codegan_view():
     m = _codegan(*SMALL, "codegan.crop_mode=integer", "codegan.crop_per_sample=false")
     x = torch.rand(10, 1, 8, 8)
