@@ -5,8 +5,8 @@ encoder(s), then update D every step. ``codegan.encoders=shared`` is one trunk w
 models): E_c (L2-normalised class feature) and E_z (z_n regression), trained on ``L_c + (beta_z / beta_c) L_z``
 from ``chain_step`` on. ``separate`` is two networks (the 32x32 models): E_c (backbone + MLP projection head)
 trained on L_c from ``chain_step`` on, E_z trained on L_z from the start (as the reference code), each on its
-own fresh batch. ``codegan.detach_view`` and ``codegan.crop_mode`` select the reference code's second view
-(docs/method.md).
+own fresh batch. ``codegan.detach_view``, ``crop_mode``, ``crop_per_sample`` and ``color_per_sample`` select
+the reference code's second view (docs/method.md).
 """
 
 from __future__ import annotations
