@@ -17,6 +17,7 @@ from torch import nn
 
 from harness import adversarial, registry
 from harness.config import Config
+from harness.nets.init import init_weights
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,12 @@ class GANMethod:
     def device(self) -> torch.device:
         return self.acc.device
 
-    def add(self, name: str, net: nn.Module, lr: float, weight_decay: float) -> None:
-        self.nets[name] = net
-        betas = tuple(self.cfg.train.betas)
+    def add(
+        self, name: str, net: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float] | None = None
+    ) -> None:
+        """Register a network (initialised by ``model.init``) and its Adam (``train.betas`` unless given)."""
+        self.nets[name] = init_weights(net, self.cfg.model.init)
+        betas = betas or tuple(self.cfg.train.betas)
         self.opts[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
 
     def prepare(self) -> None:

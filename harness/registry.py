@@ -17,6 +17,7 @@ BUILTIN_METHOD_MODULES = (
     "codegan.method",
     "codegan.pretrain",
     "baselines.infogan",
+    "baselines.infogan_cr",
     "baselines.clustergan",
     "baselines.pixels",
 )

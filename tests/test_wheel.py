@@ -1,6 +1,7 @@
 """The wheel installs into a fresh virtual environment and runs from any folder: cards and presets ship in it."""
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,7 +26,10 @@ def test_the_wheel_runs_a_preset_by_name_from_another_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update({"CODEGAN_DATA": str(tmp_path / "data"), "CODEGAN_CACHE": str(tmp_path / "cache")})
     env["WANDB_SILENT"] = "true"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
+    src = tmp_path / "src"  # a copy: an in-tree build would leave build/ and egg-info in the checkout
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "datasets", "build", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", "bench"))  # fmt: skip
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
          tmp_path, env)  # fmt: skip
     (wheel,) = dist.glob("codegan_bench-*.whl")
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
