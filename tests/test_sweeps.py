@@ -174,3 +174,12 @@ def test_pbt_clones_a_trial_into_a_new_config_from_its_checkpoint(sweep_env, tmp
     assert later, "PBT never exploited a trial"
     # such a folder has no checkpoint of its own: it starts from the checkpoint of the trial it cloned
     assert all(json.loads((d / "summary.json").read_text())["resumed_from_step"] > 0 for d in later)
+
+
+def test_a_sweep_started_again_without_resume_is_refused(tmp_path):
+    from harness.config import ConfigError
+
+    spec = small_sweep(tmp_path, "twice")
+    (tmp_path / "twice" / "tune" / "twice").mkdir(parents=True)  # what a first run of the sweep leaves
+    with pytest.raises(ConfigError, match="already holds this sweep: --resume continues it"):
+        run(str(spec), out=str(tmp_path))
