@@ -30,14 +30,19 @@ class InfoGAN(GANMethod):
         b = cfg.baselines
         self.code_dim = b.cont_dim
         super().__init__(cfg, info, accelerator, generator)
+        self.trunk_mode = b.mi_trains_d_trunk
+        self.add_heads()
+        self.prepare()
+
+    def add_heads(self) -> None:
+        """The Q head on D's trunk features (subclasses add their own networks here, before ``prepare``)."""
+        b = self.cfg.baselines
         feat = self.nets["D"].feature_dim
         q = nn.Sequential(
             nn.Linear(feat, b.q_hidden), nn.LeakyReLU(0.2, True), nn.Linear(b.q_hidden, self.classes + 2 * b.cont_dim)
         )
-        self.trunk_mode = b.mi_trains_d_trunk
-        lr = cfg.train.lr_d if self.trunk_mode else cfg.train.lr_g
+        lr = self.cfg.train.lr_d if self.trunk_mode else self.cfg.train.lr_g
         self.add("Q", q, lr, 0.0)
-        self.prepare()
 
     def mi_terms(self, q_out: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """``lambda_mi * CE(logits, c) + lambda_cont * NLL(codes)`` and its parts for logging."""
@@ -59,17 +64,30 @@ class InfoGAN(GANMethod):
         logs.update({f"d_{k}": v for k, v in parts.items()})
         return loss, ("D", "Q")
 
-    def g_step(self) -> dict[str, torch.Tensor]:
+    def g_frozen(self) -> tuple[nn.Module, ...]:
+        """Networks that G's update reads but does not train."""
+        return (self.raw("D"), self.raw("Q")) if self.trunk_mode else (self.raw("D"),)
+
+    def g_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's loss on a fresh batch (adversarial + MI terms) and its parts; runs inside :meth:`g_step`."""
         z, c = self.latent(self.cfg.train.g_batch_size)
-        fixed = (self.raw("D"), self.raw("Q")) if self.trunk_mode else (self.raw("D"),)
-        with frozen(*fixed), self.acc.autocast():
-            x = self.nets["G"](self.g_input(z, c)).float()
-            out, feats = self.raw("D")(x, features=True)
-            adv = adversarial.g_loss(self.cfg.train.gan_loss, out.float())
-            q = self.raw("Q") if self.trunk_mode else self.nets["Q"]
-            mi, parts = self.mi_terms(q(feats.float()).float(), z, c)
-        self.step("G" if self.trunk_mode else ("G", "Q"), adv + mi)
-        return {"g_adv": adv.detach(), **{f"g_{k}": v for k, v in parts.items()}}
+        return self.g_terms(self.nets["G"](self.g_input(z, c)).float(), z, c)
+
+    def g_terms(
+        self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Adversarial + MI terms of G's loss for fakes ``x`` made from ``(z, c)``."""
+        out, feats = self.raw("D")(x, features=True)
+        adv = adversarial.g_loss(self.cfg.train.gan_loss, out.float())
+        q = self.raw("Q") if self.trunk_mode else self.nets["Q"]
+        mi, parts = self.mi_terms(q(feats.float()).float(), z, c)
+        return adv + mi, {"g_adv": adv.detach(), **{f"g_{k}": v for k, v in parts.items()}}
+
+    def g_step(self) -> dict[str, torch.Tensor]:
+        with frozen(*self.g_frozen()), self.acc.autocast():
+            loss, logs = self.g_loss()
+        self.step("G" if self.trunk_mode else ("G", "Q"), loss)
+        return logs
 
     @torch.no_grad()
     def q_logits(self, x: torch.Tensor) -> torch.Tensor:

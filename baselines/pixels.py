@@ -12,6 +12,10 @@ from harness.registry import register_method
 
 @register_method("pixels-kmeans")
 class PixelsKMeans:
+    """Scores are the cached pixel baseline of the eval split (harness/evaluate/pixels.py): one computation
+    shared with the ``baseline/pixels_*`` numbers beside every run."""
+
+    pixels = True
     trains = False
     generates = False
     argmax_tag = ""

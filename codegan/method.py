@@ -1,10 +1,12 @@
 """CoDeGAN's training step: G (adversarial + beta_c L_c + beta_z L_z), then E, then D.
 
-Order per real batch (REFERENCE.md section 1): when ``step % critic == 0`` update G, then the
-encoder(s) (from ``chain_step`` on), then update D every step. ``codegan.encoders=shared`` is one
-trunk with two heads (the 28x28 models): E_c (L2-normalised class feature) and E_z (z_n regression),
-trained on ``L_c + (beta_z / beta_c) L_z``. ``separate`` is two networks (the 32x32 models): E_c (backbone
-+ MLP projection head) trained on L_c, E_z trained on L_z, each on its own fresh batch.
+Order per real batch (docs/reference.md, section 1): when ``step % critic == 0`` update G, then the
+encoder(s), then update D every step. ``codegan.encoders=shared`` is one trunk with two heads (the 28x28
+models): E_c (L2-normalised class feature) and E_z (z_n regression), trained on ``L_c + (beta_z / beta_c) L_z``
+from ``chain_step`` on. ``separate`` is two networks (the 32x32 models): E_c (backbone + MLP projection head)
+trained on L_c from ``chain_step`` on, E_z trained on L_z from the start (as the reference code), each on its
+own fresh batch. ``codegan.detach_view``, ``crop_mode``, ``crop_per_sample`` and ``color_per_sample`` select
+the reference code's second view (docs/method.md).
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ def build_encoders(family, shape: tuple[int, int, int], cfg: Config) -> dict[str
     return {"Ec": ec, "Ez": family.encoder(shape, m.zn_dim, m)}
 
 
+def chain_step(cfg: Config) -> int:
+    """``codegan.chain_step`` as an iteration: an integer as given; ``auto`` = a third of ``train.steps`` when
+    E_c is pre-trained (the reference freezes it for 200 of 600 epochs on Fashion-MNIST, 1,500 of 4,500 on
+    COIL-20), else 0."""
+    value = cfg.codegan.chain_step
+    if value != "auto":
+        return int(value)
+    return cfg.train.steps // 3 if cfg.codegan.pretrain != "none" else 0
+
+
 def encoder_signature(cfg: Config, shape: tuple[int, int, int]) -> dict:
     """Everything that fixes E_c's architecture: an artifact loads only where this matches."""
     c, m = cfg.codegan, cfg.model
@@ -74,6 +86,7 @@ class CoDeGAN(GANMethod):
             self.add(name, net, t.lr_e, t.weight_decay)
         self.prepare()
         self.labelled: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.chain_step = chain_step(cfg)
 
     @property
     def encoder_names(self) -> tuple[str, ...]:
@@ -107,9 +120,13 @@ class CoDeGAN(GANMethod):
         return torch.cat([x, self.labelled[0]]), torch.cat([c, self.labelled[1]])
 
     def _views(self, x: torch.Tensor) -> torch.Tensor:
-        """The image and its augmented view, stacked view-major."""
+        """The image and its augmented view, stacked view-major; with ``detach_view`` the augmented view is made
+        from a detached copy, so L_c's gradient reaches G through the original view only."""
         c = self.cfg.codegan
-        return torch.cat([x, second_view(x, c.augment, tuple(c.crop_scale), self.rng, c.crop_per_sample)])
+        src = x.detach() if c.detach_view else x
+        scale = tuple(c.crop_scale)
+        view = second_view(src, c.augment, scale, self.rng, c.crop_per_sample, c.crop_mode, c.color_per_sample)
+        return torch.cat([x, view])
 
     def _lc(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         cg = self.cfg.codegan
@@ -148,9 +165,10 @@ class CoDeGAN(GANMethod):
         self.step("G", loss)
         return {"g_adv": adv.detach(), "g_lc": l_c.detach(), "g_lz": l_z.detach()}
 
-    def e_step(self) -> dict[str, torch.Tensor]:
+    def e_step(self, train_ec: bool = True) -> dict[str, torch.Tensor]:
         """Shared: ``L_c + (beta_z / beta_c) L_z`` (``beta_z`` alone if beta_c = 0) on one fresh batch.
-        Separate: E_c on L_c (``e_batch_size``), E_z on L_z (``ez_batch_size``), each on its own batch."""
+        Separate: E_c on L_c (``e_batch_size``; skipped unless ``train_ec``), E_z on L_z (``ez_batch_size``),
+        each on its own batch."""
         cg = self.cfg.codegan
         if self.shared:
             x, z, c = self._generate(cg.e_batch_size)
@@ -159,19 +177,36 @@ class CoDeGAN(GANMethod):
             ratio = cg.beta_z / cg.beta_c if cg.beta_c > 0 else cg.beta_z
             self.step("E", l_c + ratio * l_z)
             return {"e_lc": l_c.detach(), "e_lz": l_z.detach()}
-        x, z, c = self._generate(cg.e_batch_size)
-        with self.acc.autocast():
-            l_c = self._separate_lc(self.nets["Ec"], x, c)
-        self.step("Ec", l_c)
+        logs = {}
+        if train_ec:
+            x, z, c = self._generate(cg.e_batch_size)
+            with self.acc.autocast():
+                l_c = self._separate_lc(self.nets["Ec"], x, c)
+            self.step("Ec", l_c)
+            logs["e_lc"] = l_c.detach()
         x, z, c = self._generate(cg.ez_batch_size or cg.e_batch_size)
         with self.acc.autocast():
             l_z = noise_loss(self.nets["Ez"](x), z)
         self.step("Ez", l_z)
-        return {"e_lc": l_c.detach(), "e_lz": l_z.detach()}
+        return {**logs, "e_lz": l_z.detach()}
 
     def after_g_step(self, step: int) -> dict[str, torch.Tensor]:
-        """The encoder update, from ``chain_step`` on (E stays frozen before: a pre-trained E_c)."""
-        return self.e_step() if step >= self.cfg.codegan.chain_step else {}
+        """The encoder update: E_c from ``chain_step`` on (frozen before: a pre-trained E_c); separate E_z always.
+        The shared encoder is one network, so it waits for ``chain_step`` as a whole."""
+        if self.shared:
+            return self.e_step() if step >= self.chain_step else {}
+        return self.e_step(train_ec=step >= self.chain_step)
+
+    def state_dict(self) -> dict:
+        """The networks and optimizers, and the chain step in force (``auto`` keeps it on resume)."""
+        return {**super().state_dict(), "chain_step": self.chain_step}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resuming keeps the chain step resolved at the run's first launch when ``chain_step`` is auto, so a
+        changed ``train.steps`` never freezes an encoder that has already started to learn."""
+        super().load_state_dict(state)
+        if self.cfg.codegan.chain_step == "auto" and "chain_step" in state:
+            self.chain_step = int(state["chain_step"])
 
     @torch.no_grad()
     def class_features(self, x: torch.Tensor) -> torch.Tensor:

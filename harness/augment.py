@@ -39,6 +39,93 @@ def random_resized_crop(
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def integer_crop_boxes(
+    n: int,
+    size: tuple[int, int],
+    scale: tuple[float, float],
+    generator: torch.Generator,
+    device: torch.device,
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> torch.Tensor:
+    """``n`` crop boxes ``(top, left, height, width)`` (long, shape (n, 4)) drawn as torchvision's
+    ``RandomResizedCrop.get_params``: area fraction uniform in ``scale``, log-aspect uniform in ``ratio``, sides
+    rounded to integers; the first of ``attempts`` draws that fits is kept, else the centre crop clamped to
+    ``ratio``; the position is uniform over the positions where the box fits."""
+    height, width = size
+    u = torch.rand(n, attempts, 2, device=device, generator=generator)
+    pos = torch.rand(n, 2, device=device, generator=generator)
+    area = height * width * (scale[0] + (scale[1] - scale[0]) * u[..., 0])
+    lo, hi = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(lo + (hi - lo) * u[..., 1])
+    w = torch.round(torch.sqrt(area * aspect)).long()
+    h = torch.round(torch.sqrt(area / aspect)).long()
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = fits.int().argmax(1, keepdim=True)  # the first attempt that fits (0 when none does)
+    w, h, found = w.gather(1, first)[:, 0], h.gather(1, first)[:, 0], fits.any(1)
+    in_ratio = width / height  # torchvision's fallback: the whole image, clamped to the aspect range
+    if in_ratio < min(ratio):
+        cw, ch = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        cw, ch = int(round(height * max(ratio))), height
+    else:
+        cw, ch = width, height
+    w, h = torch.where(found, w, cw), torch.where(found, h, ch)
+    top = torch.minimum((pos[:, 0] * (height - h + 1)).long(), height - h)
+    left = torch.minimum((pos[:, 1] * (width - w + 1)).long(), width - w)
+    top = torch.where(found, top, torch.full_like(top, (height - ch) // 2))
+    left = torch.where(found, left, torch.full_like(left, (width - cw) // 2))
+    return torch.stack([top, left, h, w], 1)
+
+
+def _bilinear_axis(start: torch.Tensor, length: torch.Tensor, out: int, dtype: torch.dtype):
+    """Per box, the two source indices and the weight of the second for each of ``out`` output pixels:
+    bilinear interpolation with ``align_corners=False`` (source coordinates clamped at 0, as PyTorch)."""
+    o = torch.arange(out, device=start.device, dtype=torch.float32)
+    src = ((o + 0.5)[None] * (length.float() / out)[:, None] - 0.5).clamp(min=0)
+    last = (length - 1)[:, None]
+    i0 = torch.minimum(src.floor().long(), last)
+    i1 = torch.minimum(i0 + 1, last)
+    return start[:, None] + i0, start[:, None] + i1, (src - i0).to(dtype)
+
+
+def resized_crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Each image's integer box ``(top, left, height, width)`` resized back to the image size: bilinear,
+    ``align_corners=False``, vectorised over boxes of different sizes (the boxes are never larger than the
+    image, so torchvision's antialiasing has nothing to do)."""
+    n, c, height, width = x.shape
+    boxes = boxes.expand(n, 4)
+    r0, r1, wy = _bilinear_axis(boxes[:, 0], boxes[:, 2], height, x.dtype)
+    c0, c1, wx = _bilinear_axis(boxes[:, 1], boxes[:, 3], width, x.dtype)
+
+    def rows(r: torch.Tensor) -> torch.Tensor:
+        return x.gather(2, r[:, None, :, None].expand(n, c, height, x.shape[3]))
+
+    wy = wy[:, None, :, None]
+    y = rows(r0) * (1 - wy) + rows(r1) * wy
+
+    def cols(col: torch.Tensor) -> torch.Tensor:
+        return y.gather(3, col[:, None, None, :].expand(n, c, height, width))
+
+    wx = wx[:, None, None, :]
+    return cols(c0) * (1 - wx) + cols(c1) * wx
+
+
+def random_resized_crop_integer(
+    x: torch.Tensor,
+    scale: tuple[float, float],
+    generator: torch.Generator,
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    per_sample: bool = True,
+) -> torch.Tensor:
+    """torchvision's RandomResizedCrop exactly: integer boxes (:func:`integer_crop_boxes`) resized back with
+    bilinear interpolation; one box per image, or one for the whole batch (what the reference code gets by
+    applying the transform to a 4-D batch)."""
+    n, _, height, width = x.shape
+    boxes = integer_crop_boxes(n if per_sample else 1, (height, width), scale, generator, x.device, ratio)
+    return resized_crop(x, boxes)
+
+
 def _gray(x: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma, as torchvision's rgb_to_grayscale, kept as one channel."""
     r, g, b = x.unbind(1)
@@ -75,14 +162,17 @@ def color_jitter(
     saturation: float = 0.3,
     hue: float = 0.1,
     p: float = 0.8,
+    per_sample: bool = True,
 ) -> torch.Tensor:
-    """torchvision's ColorJitter with per-image factors, applied to each image with probability ``p``.
+    """torchvision's ColorJitter with per-image factors, applied to each image with probability ``p``
+    (``per_sample=False``: one draw of factors and of the ``p`` decision for the whole batch, as
+    torchvision's transform applied to a 4-D batch).
 
     Factors are uniform in ``[1 - s, 1 + s]`` (hue shift in ``[-hue, hue]`` turns); the four adjustments
     run in a fixed order (torchvision shuffles it per call). RGB input in [0, 1].
     """
     n = x.shape[0]
-    u = torch.rand(n, 5, device=x.device, generator=generator)
+    u = torch.rand(n if per_sample else 1, 5, device=x.device, generator=generator).expand(n, 5)
     out = x * _per_sample(n, 1 - brightness, 1 + brightness, u[:, 0])
     out = out.clamp(0, 1)
     mean = _gray(out).mean(dim=(1, 2, 3), keepdim=True)
@@ -98,30 +188,53 @@ def color_jitter(
     return torch.where(apply, out, x)
 
 
-def random_grayscale(x: torch.Tensor, generator: torch.Generator, p: float = 0.1) -> torch.Tensor:
-    """Each RGB image replaced by its 3-channel grey version with probability ``p``."""
-    apply = torch.rand(x.shape[0], device=x.device, generator=generator).view(-1, 1, 1, 1) < p
-    return torch.where(apply, _gray(x).expand_as(x), x)
+def _coin(x: torch.Tensor, generator: torch.Generator, p: float, per_sample: bool) -> torch.Tensor:
+    """True with probability ``p``, per image (or one toss for the batch), shaped to broadcast over images."""
+    draws = x.shape[0] if per_sample else 1
+    return torch.rand(draws, device=x.device, generator=generator).view(-1, 1, 1, 1) < p
 
 
-def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
-    apply = torch.rand(x.shape[0], device=x.device, generator=generator).view(-1, 1, 1, 1) < p
-    return torch.where(apply, x.flip(-1), x)
+def random_grayscale(
+    x: torch.Tensor, generator: torch.Generator, p: float = 0.1, per_sample: bool = True
+) -> torch.Tensor:
+    """Each RGB image replaced by its 3-channel grey version with probability ``p`` (or the whole batch)."""
+    return torch.where(_coin(x, generator, p, per_sample), _gray(x).expand_as(x), x)
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5, per_sample: bool = True) -> torch.Tensor:
+    """Each image flipped left-right with probability ``p`` (or the whole batch)."""
+    return torch.where(_coin(x, generator, p, per_sample), x.flip(-1), x)
+
+
+CROP_MODES = ("continuous", "integer")
 
 
 def second_view(
-    x: torch.Tensor, kind: str, scale: tuple[float, float], generator: torch.Generator, per_sample: bool = True
+    x: torch.Tensor,
+    kind: str,
+    scale: tuple[float, float],
+    generator: torch.Generator,
+    per_sample: bool = True,
+    crop_mode: str = "continuous",
+    color_per_sample: bool = True,
 ) -> torch.Tensor:
     """L_c's augmented copy of a batch in [0, 1]: ``crop`` (28x28 data: RandomResizedCrop) or ``color``
-    (32x32 data: crop + horizontal flip + ColorJitter(0.3, 0.3, 0.3, 0.1) p=0.8 + grayscale p=0.1)."""
-    out = random_resized_crop(x, scale, generator, per_sample=per_sample)
+    (32x32 data: crop + horizontal flip + ColorJitter(0.3, 0.3, 0.3, 0.1) p=0.8 + grayscale p=0.1).
+    ``crop_mode``: ``continuous`` boxes (:func:`random_resized_crop`) or ``integer`` ones, as torchvision;
+    ``per_sample`` / ``color_per_sample``: the crop / the colour steps drawn per image or once per batch."""
+    if crop_mode not in CROP_MODES:
+        raise ValueError(f"unknown crop mode '{crop_mode}' ({' | '.join(CROP_MODES)})")
+    crop = random_resized_crop if crop_mode == "continuous" else random_resized_crop_integer
+    out = crop(x, scale, generator, per_sample=per_sample)
     if kind == "crop":
         return out
     if kind != "color":
         raise ValueError(f"unknown augmentation '{kind}' (crop | color)")
-    out = random_hflip(out, generator)
+    each = color_per_sample
+    out = random_hflip(out, generator, per_sample=each)
     if out.shape[1] == 3:
-        out = random_grayscale(color_jitter(out, generator), generator)
+        out = random_grayscale(color_jitter(out, generator, per_sample=each), generator, per_sample=each)
     else:  # grey images: brightness and contrast only
-        out = color_jitter(out.expand(-1, 3, -1, -1), generator, saturation=0.0, hue=0.0)[:, :1]
+        grey3 = out.expand(-1, 3, -1, -1)
+        out = color_jitter(grey3, generator, saturation=0.0, hue=0.0, per_sample=each)[:, :1]
     return out

@@ -35,12 +35,19 @@ def opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
 
 @dataclass
 class DataConfig:
-    dataset: str = opt("digits", "dataset card name (datasets/<name>.yaml) or path to a card YAML")
+    dataset: str = opt("digits", "dataset card name (harness/cards/<name>.yaml) or path to a card YAML")
     root: str = opt(
         "",
-        "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA or datasets/), an http(s) URL prefix,"
+        "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA, else datasets/ of a checkout or the"
+        " cache's data/ when installed), an http(s) URL prefix,"
         " or pipe:CMD with {} standing for the file path",
     )
+    train_urls: list[str] = opt(
+        [],
+        "training shards not built here, as webdataset URLs: brace patterns (/d/train-{000000..000011}.tar),"
+        " several items or '::'-joined lists, http(s):// or pipe:CMD; scanned once (counts, classes, shape)",
+    )
+    eval_urls: list[str] = opt([], "held-out shards not built here (the eval.split=test of train_urls), as above")
     image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size")
     num_workers: int = opt(0, "DataLoader worker processes per rank; must divide data.streams")
     streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is")
@@ -57,6 +64,11 @@ class ModelConfig:
     e_width: int = opt(64, "base channel width of the encoder")
     hidden: int = opt(1024, "width of the fully connected layers of G, D and E (and of E_c's projection head)")
     spectral_norm: bool = opt(True, "spectral normalisation of D's layers (resnet family)")
+    init: str = opt(
+        "default",
+        "weight initialisation of every network: default (PyTorch's) | normal02 (Conv, ConvTranspose and Linear"
+        " weights ~ N(0, 0.02), biases 0, BatchNorm left as is: the reference code's 28x28 networks)",
+    )
 
 
 @dataclass
@@ -127,9 +139,29 @@ class CoDeGANConfig:
     ez_batch_size: int = opt(0, "generated images per E_z update when encoders=separate; 0 = e_batch_size")
     encoders: str = opt("shared", "shared (one trunk, E_c and E_z heads: 28x28) | separate (E_c and E_z nets: 32x32)")
     augment: str = opt("crop", "L_c's second view: crop (RandomResizedCrop) | color (+ flip, colour jitter, grey)")
-    chain_step: int = opt(0, "encoder updates start at this iteration (E frozen before; for a pre-trained E_c)")
+    chain_step: str = opt(
+        "auto",
+        "iteration from which E_c is updated (before it a pre-trained E_c stays frozen; E_z of separate encoders"
+        " always trains): an integer, or auto = a third of train.steps when codegan.pretrain is not none (the"
+        " reference: 200 of 600 epochs), else 0. auto is fixed at a run's first launch and kept in its checkpoints",
+    )
     crop_scale: list[float] = opt([0.8, 1.0], "area range of the RandomResizedCrop that makes L_c's second view")
     crop_per_sample: bool = opt(True, "draw a crop per image (false = one crop per batch, as the reference code)")
+    crop_mode: str = opt(
+        "continuous",
+        "crop boxes of the second view: continuous (real-valued boxes, shrunk to fit, bilinear grid_sample) |"
+        " integer (torchvision's RandomResizedCrop: integer boxes, 10 tries then the centre crop, bilinear resize)",
+    )
+    color_per_sample: bool = opt(
+        True,
+        "augment=color: draw the flip, colour jitter and greyscale per image (false = once per batch, as the"
+        " reference code's transform applied to a 4-D batch)",
+    )
+    detach_view: bool = opt(
+        False,
+        "true: L_c reaches G only through the original view, the augmented view is made from a detached copy (the"
+        " reference on MNIST, Fashion-MNIST and CIFAR-10's unsupervised run); false: through both views",
+    )
     pretrain: str = opt(
         "none", "E_c initialisation: none | simclr (cached artifact, else pre-train first) | path to encoder.pt"
     )
@@ -160,6 +192,22 @@ class BaselinesConfig:
     cluster_beta_n: float = opt(10.0, "ClusterGAN: weight of the z_n MSE term (Mukherjee et al.: 10)")
     cluster_beta_c: float = opt(10.0, "ClusterGAN: weight of the z_c cross-entropy term (Mukherjee et al.: 10)")
     cluster_sigma_n: float = opt(0.1, "ClusterGAN: standard deviation of z_n (Mukherjee et al.: 0.1)")
+    cr_weight: float = opt(
+        1.0, "InfoGAN-CR: weight of the contrastive regulariser in G's loss once it is on (Lin et al.: 1-3)"
+    )
+    cr_start: float = opt(
+        0.89,
+        "InfoGAN-CR: the regulariser (CR head updates and G's term) starts after this fraction of train.steps"
+        " (Lin et al. switch it on after ~89% of training); fixed at a run's first launch, kept in its checkpoints",
+    )
+    cr_gap: float = opt(
+        0.0,
+        "InfoGAN-CR: in a pair, continuous codes that are not shared differ by at least this much (in [0, 2)) and"
+        " a class code that is not shared differs whenever it is > 0; 0 = drawn independently (Lin et al.'s dSprites)",
+    )
+    cr_lr: float = opt(
+        0.0, "InfoGAN-CR: Adam learning rate of the CR head (betas 0.5, 0.999); 0 = train.lr_d (as Lin et al.)"
+    )
 
 
 @dataclass
@@ -169,7 +217,8 @@ class EvalConfig:
     kmeans_n_init: int = opt(10, "k-means n_init (explicit: scikit-learn's default changed in 1.4)")
     batch_size: int = opt(500, "images per forward pass during evaluation")
     grid_columns: int = opt(10, "sample-grid columns (different z); rows are class codes")
-    pixel_baseline: bool = opt(True, "also score k-means on raw pixels of the same split (cached)")
+    pixel_baseline: bool = opt(True, "also score k-means on raw pixels of the same split (once per split; cached)")
+    pixel_pca: int = opt(50, "the pixel baseline's k-means runs on this many principal components; 0 = all pixels")
     quality: list[str] = opt(
         ["domain"], "image-quality extractors (FID, KID; IS from logits): domain | inception; [] = none"
     )
@@ -193,7 +242,7 @@ class LogConfig:
 @dataclass
 class Config:
     name: str = opt("codegan-digits", "run name; the run folder is <log.root>/<name>-<config hash>")
-    method: str = opt("codegan", "registered method name: codegan | infogan | clustergan | pixels-kmeans")
+    method: str = opt("codegan", "registered method name: codegan | infogan | infogan-cr | clustergan | pixels-kmeans")
     stage: str = opt("train", "train | pretrain (SimCLR pre-training of this preset's E_c, then stop)")
     seed: int = opt(0, "master seed; rank, worker and k-means seeds derive from it")
     data: DataConfig = field(default_factory=DataConfig)
@@ -226,6 +275,8 @@ SCHEDULE_KEYS = frozenset(
         "train.gemm_conv_transpose",
         "train.compile",
         "data.root",
+        "data.train_urls",
+        "data.eval_urls",
         "data.num_workers",
         "data.verify",
         "data.on_error",
@@ -238,6 +289,8 @@ _CHOICES = {
     "stage": ("train", "pretrain"),
     "codegan.encoders": ("shared", "separate"),
     "codegan.augment": ("crop", "color"),
+    "codegan.crop_mode": ("continuous", "integer"),
+    "model.init": ("default", "normal02"),
     "data.on_error": ("stop", "skip"),
     "train.mixed_precision": ("auto", "no", "fp16", "bf16"),
     "train.optimizer_impl": ADAM_IMPLS,
@@ -282,6 +335,7 @@ _NON_NEGATIVE = (
     "seed",
     "codegan.base_tau",
     "train.sync_every",
+    "eval.pixel_pca",
     "data.image_size",
     "data.num_workers",
     "train.weight_decay",
@@ -289,7 +343,6 @@ _NON_NEGATIVE = (
     "train.eval_every",
     "codegan.beta_c",
     "codegan.beta_z",
-    "codegan.chain_step",
     "codegan.ez_batch_size",
     "codegan.few_labels",
     "pretrain.weight_decay",
@@ -299,6 +352,8 @@ _NON_NEGATIVE = (
     "baselines.lambda_cont",
     "baselines.cluster_beta_n",
     "baselines.cluster_beta_c",
+    "baselines.cr_weight",
+    "baselines.cr_lr",
 )
 
 
@@ -340,6 +395,8 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (list, tuple):
         (item_tp,) = typing.get_args(tp)[:1]
+        if item_tp is str and isinstance(value, str):  # one item of a list of strings (a URL pattern, a tag)
+            value = [value] if value else []
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list of {item_tp.__name__}, got {value!r}")
         return [_coerce(f"{key}[{i}]", item_tp, v) for i, v in enumerate(value)]
@@ -407,7 +464,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), "" if value is None else value
 
 
-PIPE_KEYS = ("data.root",)  # values that may run a shell command (webdataset's pipe: URLs)
+# keys whose values may run a shell command (webdataset's pipe: URLs)
+PIPE_KEYS = ("data.root", "data.train_urls", "data.eval_urls")
 PIPE_ENV = "CODEGAN_ALLOW_PIPE"
 
 
@@ -475,8 +533,9 @@ def build_config(
         _set(cfg, key, value)
         source[key] = "" if trusted_values else "a sweep or program's values"
     for key in PIPE_KEYS:
-        value = str(get(cfg, key))
-        if value.startswith("pipe:") and source.get(key) and not pipe_allowed():
+        values = get(cfg, key)
+        value = next((v for v in (values if isinstance(values, list) else [values]) if "pipe:" in str(v)), "")
+        if value and source.get(key) and not pipe_allowed():
             raise ConfigError(
                 f"{source[key]}: {key}={value!r} would run a shell command; configs are code, so pipe: is"
                 f" taken only from the command line ({key}=...) or with {PIPE_ENV}=1"
@@ -517,6 +576,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.betas: need two values in [0, 1), got {cfg.train.betas}")
     if not 0 <= cfg.train.ema_decay < 1:
         raise ConfigError(f"train.ema_decay: must be in [0, 1), got {cfg.train.ema_decay}")
+    chain = cfg.codegan.chain_step
+    if chain != "auto" and not (chain.isascii() and chain.isdigit()):
+        raise ConfigError(f"codegan.chain_step: auto or an integer >= 0, got {chain!r}")
+    if not 0 <= cfg.baselines.cr_start <= 1:
+        raise ConfigError(f"baselines.cr_start: a fraction of train.steps in [0, 1], got {cfg.baselines.cr_start}")
+    if not 0 <= cfg.baselines.cr_gap < 2:
+        raise ConfigError(f"baselines.cr_gap: must be in [0, 2) (codes lie in [-1, 1]), got {cfg.baselines.cr_gap}")
     for key in ("codegan.crop_scale", "pretrain.crop_scale"):
         lo_hi = get(cfg, key)
         if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:

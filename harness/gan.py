@@ -17,6 +17,7 @@ from torch import nn
 
 from harness import adversarial, registry, step_options
 from harness.config import Config
+from harness.nets.init import init_weights
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,20 @@ class GANMethod:
     def device(self) -> torch.device:
         return self.acc.device
 
-    def add(self, name: str, net: nn.Module, lr: float, weight_decay: float) -> None:
-        """Register a network and its Adam optimizer (the layout, layer and optimizer options of ``train`` apply)."""
+    def add(
+        self, name: str, net: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float] | None = None
+    ) -> None:
+        """Register a network (initialised by ``model.init``; the layout and layer options of ``train`` apply) and
+        its Adam (``train.betas`` unless given; ``train.optimizer_impl``)."""
         t = self.cfg.train
+        net = init_weights(net, self.cfg.model.init)
         if t.channels_last:
             net = step_options.channels_last(net)
         if t.gemm_conv_transpose:
             net = step_options.gemm_conv_transpose(net)
         self.nets[name] = net
-        self.opts[name] = step_options.adam(net.parameters(), lr, tuple(t.betas), weight_decay, t.optimizer_impl)
+        betas = betas or tuple(t.betas)
+        self.opts[name] = step_options.adam(net.parameters(), lr, betas, weight_decay, t.optimizer_impl)
 
     def prepare(self) -> None:
         """Hand every network and optimizer to Accelerate in one call, then compile them (``train.compile``)."""

@@ -17,6 +17,7 @@ BUILTIN_METHOD_MODULES = (
     "codegan.method",
     "codegan.pretrain",
     "baselines.infogan",
+    "baselines.infogan_cr",
     "baselines.clustergan",
     "baselines.pixels",
 )
@@ -91,6 +92,13 @@ def check_names(cfg: Any) -> None:
                 lookup(name)
             except KeyError as exc:
                 raise ConfigError(f"{key}: {exc.args[0]}") from None
+    from harness.data.foreign import foreign_urls
+
+    try:
+        if foreign_urls(cfg, cfg.data.dataset) is not None:
+            return  # shards not built here: the scan gives classes and shape, a card is optional
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         load_card(cfg.data.dataset)
     except DataError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,19 +24,21 @@ def check_precision(precision: str) -> None:
         raise ConfigError("mixed precision fp16 needs a CUDA GPU; on this machine use bf16 or no")
 
 
+def fresh_accelerate_state() -> None:
+    """Forget an earlier run's Accelerator state in this process (a sequence of runs in one process:
+    compare, tests, a reused worker): Accelerate would refuse another precision, or carry bf16 over into
+    a later run that names none. Only for single-process runs; a process group is never torn down."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
 def make_accelerator(cfg: Config, precision: str | None = None) -> Accelerator:
-    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher.
-
-    Accelerate keeps one precision per process; a process that made an Accelerator with another one before (a
-    benchmark of both, the tests) gets a fresh precision state rather than an error or the old precision.
-    """
-    from accelerate.state import AcceleratorState
-
-    from harness.identity import launch_settings
-
-    mp = precision or launch_settings(cfg)[1]
-    if AcceleratorState._shared_state.get("_mixed_precision", mp) != mp:
-        AcceleratorState._reset_state()
+    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher."""
+    mp = precision or (None if cfg.train.mixed_precision == "auto" else cfg.train.mixed_precision)
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) == 1 and not torch.distributed.is_initialized():
+        fresh_accelerate_state()
     return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mp)
 
 

@@ -36,6 +36,8 @@ class NullTracker:
 
     def log_artifact(self, path: Path, name: str, kind: str) -> None: ...
 
+    def set_identity(self, record: dict[str, Any]) -> None: ...
+
     def truncate(self, step: int) -> None: ...
 
     def finish(self, exit_code: int = 0) -> None: ...
@@ -156,6 +158,13 @@ class Tracker(NullTracker):
             art = wandb.Artifact(name, type=kind)
             art.add_file(str(path))
             self.wandb_run.log_artifact(art)
+
+    def set_identity(self, record: dict[str, Any]) -> None:
+        """The result's identity in the W&B config, so a leaderboard read from W&B groups like one read
+        from run folders."""
+        if self.wandb_run is not None:
+            keys = ("identity", "result_key", "run_hash", "world_size", "mixed_precision", "step", "eval_hash")
+            self.wandb_run.config.update({k: record[k] for k in keys if k in record}, allow_val_change=True)
 
     def set_summary(self, values: dict[str, Any]) -> None:
         if self.wandb_run is not None:

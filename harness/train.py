@@ -20,14 +20,15 @@ import torch
 from accelerate.utils import gather_object
 
 from harness import checkpoint, encoders, registry
-from harness.config import Config, ConfigError
+from harness.config import Config, ConfigError, digest
 from harness.data.setup import RunData
 from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
 from harness.ema import EMA
 from harness.errors import NonFiniteError
+from harness.evaluate.pixels import pixel_baseline
 from harness.evaluate.quality_eval import QualityEvaluator
-from harness.evaluate.suite import cluster_eval, pixel_baseline, sample_grid
+from harness.evaluate.suite import cluster_eval, sample_grid
 from harness.gan import DataInfo
 from harness.guard import StepGuard, StopRequest, die_with_parent
 from harness.identity import eval_hash, eval_settings, launch_settings, result_identity, result_key, run_hash
@@ -50,20 +51,24 @@ class Trainer:
         tracker: Any = None,
         on_eval: EvalCallback | None = None,
         init_from: Path | None = None,
+        checkpoint_path: Path | None = None,
+        identity: tuple[int, str] | None = None,
     ):
+        """``checkpoint_path`` and ``identity`` (the run's world size and precision) are for re-scoring: load
+        that checkpoint of the run folder ``run_dir`` whatever this launch's process count."""
         self.t0 = time.time()
         if cfg.stage == "pretrain":
             cls = registry.method(cfg.method)
             if not hasattr(cls, "pretrain_stage"):
                 raise ConfigError(f"stage=pretrain: method '{cfg.method}' has no pre-training stage")
             cfg = cls.pretrain_stage(cfg)
-        self.cfg, self.init_from, self.on_eval = cfg, init_from, on_eval
+        self.cfg, self.init_from, self.on_eval, self.checkpoint_path = cfg, init_from, on_eval, checkpoint_path
         world, precision = launch_settings(cfg)
         check_precision(precision)
         self.artifact = encoders.resolve(cfg, lambda stage: Trainer(stage).fit())  # may pre-train first
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
-        self.world, self.precision = self.acc.num_processes, str(self.acc.mixed_precision)
+        self.world, self.precision = identity or (self.acc.num_processes, str(self.acc.mixed_precision))
         self.run_hash = run_hash(cfg, self.world, self.precision)
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.log.root) / f"{cfg.name}-{self.run_hash}"
         die_with_parent()
@@ -80,7 +85,7 @@ class Trainer:
     # set-up ----------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.cfg
-        if self.main:
+        if self.main and self.checkpoint_path is None:  # a re-scoring leaves the run's files as they are
             write_config(self.run_dir, cfg)
             write_json(self.run_dir / "run.json", {"run_hash": self.run_hash, "world_size": self.world,
                                                    "mixed_precision": self.precision})  # fmt: skip
@@ -117,7 +122,7 @@ class Trainer:
     def _resume(self) -> int:
         """Continue from the run folder's latest checkpoint, else from ``init_from`` (a checkpoint of another
         config: a Tune trial cloned by PBT), else start at step 0."""
-        path = checkpoint.latest(self.run_dir / "checkpoints")
+        path = self.checkpoint_path or checkpoint.latest(self.run_dir / "checkpoints")
         foreign = path is None and self.init_from is not None
         if foreign:
             path = self.init_from
@@ -127,7 +132,7 @@ class Trainer:
         if not foreign:
             self._check_identity(path, state)
         step = int(state["step"])
-        if step > self.cfg.train.steps:
+        if step > self.cfg.train.steps and self.checkpoint_path is None:
             raise ConfigError(
                 f"{self.run_dir} is at step {step}, past train.steps={self.cfg.train.steps}: raise train.steps to"
                 f" continue it, or re-score a checkpoint with codegan-eval {path}"
@@ -214,18 +219,20 @@ class Trainer:
         net = self.ema.net if self.ema else None
         progress = self.main and self.cfg.log.progress
         if self.quality:
-            if progress:
-                print(f"eval step {step}: image quality ({', '.join(self.cfg.eval.quality)})", flush=True)
-            metrics.update(self.quality(self.method, net))
+            metrics.update(self.quality(self.method, net, progress))
         if self.main:
             t = time.time()
-            if progress:
-                print(f"eval step {step}: class features + k-means ({self.cfg.eval.kmeans_seeds} seeds)", flush=True)
-            metrics.update(cluster_eval(self.method, self.data.eval_data, self.info.classes, self.size, self.cfg))
+            data = self.data.eval_data
+            if getattr(self.method, "pixels", False):  # k-means on pixels: the cached baseline itself
+                metrics.update(pixel_baseline(data, self.manifest, self.cfg, prefix="eval/", progress=progress))
+            else:
+                metrics.update(cluster_eval(self.method, data, self.info.classes, self.size, self.cfg, progress))
             metrics["perf/eval_s"] = time.time() - t
             self.tracker.log(step, metrics)
             if self.method.generates:
-                grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net)
+                classify = self.quality.classifier() if self.quality else None
+                grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net,
+                                   classify, self.data.class_names)  # fmt: skip
                 self.tracker.log_images(step, "grid", grid)
         if keep_best and self.cfg.train.best_by and self.method.trains:
             self._keep_best(step, metrics)
@@ -270,12 +277,13 @@ class Trainer:
             return self.rescore()
         if self.main and self.resumed_from is not None:
             print(f"resumed from {self.resumed_from} (step {self.start})")
+            self._keep_earlier_result()
         self._open_tracker()
         if self.start:
             self.tracker.truncate(self.start)
         baseline = {}
         if self.main and cfg.eval.pixel_baseline:
-            baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg)
+            baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg, progress=cfg.log.progress)
         rate, train_s, skipped_all = 0.0, 0.0, 0
         if steps > self.start:
             rate, train_s, skipped_all = self._loop(steps)
@@ -297,17 +305,32 @@ class Trainer:
         self.tracker.finish()
         return result
 
+    def _keep_earlier_result(self) -> None:
+        """A complete run trained further: its earlier final result stays a record (``eval-<tag>.json``)
+        of its step, so tables keep both steps apart instead of losing the first."""
+        done = read_summary(self.run_dir)
+        if not done or done.get("status") != "complete" or "identity" not in done:
+            return
+        tag = digest({"eval": done["identity"]["eval"], "step": done["step"]})
+        path = self.run_dir / f"eval-{tag}.json"
+        if not path.exists():
+            write_json(path, {**done, "kind": "eval", "checkpoint": f"step {done['step']} (trained further since)"})
+
     def rescore(self, checkpoint_path: Path | None = None) -> dict[str, float]:
         """Evaluate the loaded checkpoint with this config's eval settings into ``eval-<hash>.json`` and a
         W&B run of job type ``eval``; training state and ``summary.json`` are left as they are."""
         step = self.start
-        self._open_tracker("eval", eval_hash(self.cfg))
+        tag = digest({"eval": eval_settings(self.cfg), "step": step})
+        self._open_tracker("eval", tag)
         metrics = self.evaluate(step, keep_best=False)
+        if self.main and self.cfg.eval.pixel_baseline:
+            metrics.update(pixel_baseline(self.data.eval_data, self.manifest, self.cfg))
         if self.main:
             record = self._record(step, metrics)
             record.update({"kind": "eval", "checkpoint": str(checkpoint_path or self.resumed_from or "")})
-            path = self.run_dir / f"eval-{eval_hash(self.cfg)}.json"
+            path = self.run_dir / f"eval-{tag}.json"
             write_json(path, record)
+            self.tracker.set_identity(record)
             self.tracker.set_summary(metrics)
             print(f"wrote {path}")
         self.tracker.finish()
@@ -440,6 +463,7 @@ class Trainer:
             "best": checkpoint.best_info(self.run_dir / "checkpoints"),
         }
         write_summary(self.run_dir, summary)
+        self.tracker.set_identity(summary)
         self.tracker.set_summary({k: v for k, v in result.items()})
 
 

@@ -1,189 +1,295 @@
-"""The leaderboard: method x dataset, ACC/NMI/ARI/FID mean ± std over seeds, beside the paper's numbers.
+"""The leaderboard: one row per result identity, mean ± sample std over seeds, beside the paper's numbers.
 
-    python -m scripts.leaderboard [RUNS_DIR ...] [--wandb-project P] [--out runs/leaderboard]
-                                  [--plots sweep/tradeoff.png ...] [--log-wandb offline|online|disabled]
+    python -m scripts.leaderboard [RUNS_DIR ...] [--eval all|latest|<eval hash>] [--wandb-project P]
+                                  [--out runs/leaderboard] [--plots sweep/tradeoff.png ...]
+                                  [--log-wandb offline|online|disabled] [--project codegan-bench]
 
-Sources: run folders found under the given directories (their ``summary.json``: complete runs only),
-or, with ``--wandb-project``, the finished runs of that W&B project (public API, online). Runs of one
-configuration that differ only by seed form one row; where rows of a method differ in other keys,
-those keys are shown in the row's name. Writes ``leaderboard.md``, ``leaderboard.html`` (with the
-trade-off plots given) and logs the table to W&B.
+Sources: the results under the given directories (``summary.json`` of complete runs and the
+``eval-<hash>.json`` re-scorings beside them), or, with ``--wandb-project``, the finished runs of that
+W&B project (``final/`` summary keys). Results are pooled as seeds only when everything else that was
+measured is the same: training config, step reached, world size, mixed precision, evaluation settings and
+data. Where rows of a dataset differ in any of these, the differing parts are columns. ``--eval`` picks
+the evaluations: ``all`` (each is its own row), ``latest`` (each run's newest) or one evaluation hash.
+The k-means-on-pixels baseline computed beside every run is its own row per dataset. Writes
+``leaderboard.md``, ``leaderboard.html`` (with the trade-off plots given) and a W&B run of job type
+``leaderboard`` in ``--project``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import html
-import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from harness.config import SCHEDULE_KEYS, Config, ConfigError, all_keys, from_dict, get
+from harness.config import Config, ConfigError, from_dict
+from harness.identity import eval_hash, result_identity, result_key, run_hash
+from harness.results import (
+    ONE_NOTE,
+    PIXELS,
+    PIXELS_LABEL,
+    STD_NOTE,
+    Record,
+    distinguishing,
+    group,
+    load_records,
+    mean_sd,
+    pixel_groups,
+    pixel_identity,
+    select,
+    short_names,
+    show,
+)
 
 PAPER = Path(__file__).with_name("paper_results.yaml")
-COLUMNS = ("acc", "purity", "nmi", "ari")
-NAMES = {"codegan": "CoDeGAN", "infogan": "InfoGAN", "clustergan": "ClusterGAN", "simclr": "SimCLR + k-means"}
+SCORES = {"acc": "ACC", "purity": "purity", "nmi": "NMI", "ari": "ARI"}
+PAPER_COLUMN = "paper: purity / NMI / ARI"
+NOTES = [
+    "One row per result identity: the training config without the seed, the step reached, world size, mixed"
+    " precision, evaluation settings and data (shard hashes); the columns between method and n are the parts"
+    " that differ between rows of a dataset.",
+    STD_NOTE,
+    ONE_NOTE,
+    "ACC is Hungarian; the paper's ACC is the reference code's majority mapping: compare it with purity.",
+    "The paper's FIDs are Inception FIDs of 50,000 samples (docs/reference.md, section 3).",
+    f"{PIXELS_LABEL}: k-means on the raw pixels of the evaluation split, one computation shared by the runs"
+    " with the same data and k-means settings; n counts distinct computations, and for one, ± is the spread over"
+    " its k-means seeds, marked (k-means).",
+]
 
 
-def label(cfg: Config) -> str:
-    """The paper's name for a run's method (and the variant its config selects)."""
-    method = cfg.method
-    if method == "pixels-kmeans":
-        return "k-means on pixels"
-    name = NAMES.get(method, method)
-    if method == "codegan" and cfg.codegan.pretrain != "none":
-        name += " (self)"
-    if method == "codegan" and cfg.codegan.few_labels:
-        name += f" ({cfg.codegan.few_labels} labels)"
-    if method == "infogan" and cfg.train.gan_loss != "bce":
-        name += f" ({cfg.train.gan_loss})"
-    return name
+def table(records: list[Record]) -> dict[str, list[dict[str, str]]]:
+    """Rows per dataset: each result identity, then the pixel baseline."""
+    paper = yaml.safe_load(PAPER.read_text()) or {}
+    groups = group(records)
+    pixels = pixel_groups(records)
+    out: dict[str, list[dict[str, str]]] = {}
+    for dataset in sorted({r.dataset for r in records}):
+        mine = {k: g for k, g in groups.items() if g[0].dataset == dataset}
+        base = {k: g for k, g in pixels.items() if k[0] == dataset}
+        items = [(g[0].label, g[0].flat) for g in mine.values()]
+        items += [(PIXELS_LABEL, pixel_identity(g[0])) for g in base.values()]
+        keys = distinguishing(items)
+        names = short_names(keys)
+        fids = sorted({k for g in mine.values() for r in g for k in r.metrics if k.startswith("eval/fid_")})
+        rows = []
+        for key, recs in sorted(mine.items(), key=lambda kv: (kv[1][0].label, _sort_key(kv[1][0].flat, keys))):
+            head = recs[0]
+            own = _varying_in_family(head.label, items)
+            cells = {names[k]: show(head.flat.get(k)) if k in own or "." not in k or k.startswith("eval.") else ""
+                     for k in keys}  # fmt: skip
+            row = {"dataset": dataset, "method": head.label, **cells, "n": str(len(recs))}
+            row.update(_scores(recs, "eval/", fids))
+            row[PAPER_COLUMN] = _paper(paper.get(dataset, {}).get(head.label))
+            row["result"] = key
+            rows.append(row)
+        for _, recs in sorted(base.items()):
+            flat = pixel_identity(recs[0])
+            row = {"dataset": dataset, "method": PIXELS_LABEL}
+            row.update({names[k]: show(flat.get(k)) if k in flat else "" for k in keys})
+            row["n"] = str(len(recs))
+            row.update(_scores(recs, PIXELS, fids))
+            row[PAPER_COLUMN], row["result"] = "", ""
+            rows.append(row)
+        out[dataset] = rows
+    return out
 
 
-def run_record(tree: dict[str, Any], metrics: dict[str, float], source: str) -> dict[str, Any]:
-    cfg = from_dict(tree)
-    flat = {k: get(cfg, k) for k in all_keys()}
-    setting = {
-        k: v for k, v in flat.items() if k not in SCHEDULE_KEYS and not k.startswith(("log.", "eval.")) and k != "seed"
-    }
-    key = hashlib.sha256(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return {"dataset": Path(flat["data.dataset"]).stem, "label": label(cfg), "setting": key, "flat": setting,
-            "seed": flat["seed"], "metrics": metrics, "source": source}  # fmt: skip
+def _varying_in_family(label: str, items: list[tuple[str, dict[str, Any]]]) -> set[str]:
+    """Training keys shown for a row: those that differ between results of its own method."""
+    flats = [f for fam, f in items if fam == label]
+    every = {k for f in flats for k in f}
+    return {k for k in every if len({show(f.get(k)) for f in flats}) > 1}
 
 
-def from_run_folders(roots: list[Path]) -> list[dict[str, Any]]:
-    records = []
-    for root in roots:
-        for summary in sorted(root.rglob("summary.json")):
-            info = json.loads(summary.read_text())
-            cfg_file = summary.with_name("config.yaml")
-            if info.get("status") != "complete" or not cfg_file.is_file():
-                continue
-            try:
-                records.append(run_record(yaml.safe_load(cfg_file.read_text()), info["metrics"], str(summary.parent)))
-            except ConfigError as exc:  # a run folder of another harness version
-                print(f"skipped {summary.parent}: {exc}", file=sys.stderr)
-    return records
+def _sort_key(flat: dict[str, Any], keys: list[str]) -> tuple:
+    return tuple((0, v, "") if isinstance(v := flat.get(k), (int, float)) else (1, 0, show(v)) for k in keys)
 
 
-def from_wandb(project: str) -> list[dict[str, Any]]:
+def _scores(recs: list[Record], prefix: str, fids: list[str]) -> dict[str, str]:
+    n = len(recs)
+    row = {name: mean_sd([r.metrics[prefix + s] for r in recs if prefix + s in r.metrics], n=n)
+           for s, name in SCORES.items()}  # fmt: skip
+    if prefix == PIXELS and n == 1:  # one computation: the spread over its own k-means seeds
+        for s, name in SCORES.items():
+            if f"{PIXELS}{s}_std" in recs[0].metrics:
+                row[name] = f"{recs[0].metrics[PIXELS + s]:.3f} ± {recs[0].metrics[f'{PIXELS}{s}_std']:.3f} (k-means)"
+    for key in fids:
+        values = [r.metrics[key] for r in recs if key in r.metrics] if prefix == "eval/" else []
+        row[f"FID ({key.removeprefix('eval/fid_')})"] = mean_sd(values, digits=2, n=n)
+    return row
+
+
+def _paper(ref: dict[str, float] | None) -> str:
+    if not ref:
+        return ""
+    text = f"{ref['purity']:.2f} / {ref['nmi']:.2f} / {ref['ari']:.2f}"
+    return text + (f" (FID {ref['fid']:.2f})" if "fid" in ref else "")
+
+
+# W&B --------------------------------------------------------------------------------------------------
+CONFIG_SECTIONS = {"name", "method", "stage", "seed", "data", "model", "train", "codegan", "baselines",
+                   "pretrain", "eval", "log"}  # fmt: skip
+
+
+def _launch(cfg: Config, folder: str) -> tuple[Any, Any]:
+    """World size and precision of a W&B run whose config does not carry them: the pair whose run hash is
+    the one in its run folder's name; unknown when none is."""
+    want = folder.rsplit("-", 1)[-1]
+    for precision in ("no", "bf16", "fp16"):
+        for world in range(1, 257):
+            if run_hash(cfg, world, precision) == want:
+                return world, precision
+    return "unknown", "unknown"
+
+
+def wandb_record(
+    config: dict[str, Any], summary: dict[str, Any], source: str, job_type: str = "train"
+) -> Record | None:
+    """A finished W&B run as a record: ``final/`` summary keys, the identity from its config where present,
+    else rebuilt from the config (step: the last logged step; data: unknown)."""
+    metrics = {k.removeprefix("final/"): v for k, v in summary.items()
+               if k.startswith("final/") and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+    if job_type not in ("train", "eval") or not any(k.startswith("eval/") for k in metrics):
+        return None
+    cfg = from_dict({k: v for k, v in config.items() if k in CONFIG_SECTIONS})
+    folder = str(config.get("run_folder", ""))
+    identity = config.get("identity")
+    if not isinstance(identity, dict):
+        world, precision = config.get("world_size"), config.get("mixed_precision")
+        if world is None or precision is None:
+            world, precision = _launch(cfg, folder)
+        step = int(summary.get("_step", cfg.train.steps))
+        identity = result_identity(cfg, world, precision, step, str(config.get("data_digest", "unknown")))
+    return Record(
+        source=source,
+        kind="eval" if job_type == "eval" else "summary",
+        dataset=Path(cfg.data.dataset).stem,
+        seed=cfg.seed,
+        run=folder or source,
+        run_hash=folder.rsplit("-", 1)[-1] if folder else source,
+        eval_hash=eval_hash(cfg),
+        identity=identity,
+        key=str(config.get("result_key") or result_key(identity)),
+        metrics=metrics,
+        time=float(summary.get("_timestamp", 0.0)),
+        tag=str(config.get("eval_hash", "")) if job_type == "eval" else "",  # an eval run's file tag
+    )
+
+
+def from_wandb(project: str) -> list[Record]:
     import wandb
 
-    records = []
+    records, skipped = [], 0
     for run in wandb.Api().runs(project, filters={"state": "finished"}):
-        cfg = {k: v for k, v in run.config.items() if not k.startswith("_")}
-        metrics = {k: v for k, v in run.summary.items() if isinstance(v, (int, float))}
-        if "eval/acc" in metrics and "method" in cfg:
-            records.append(run_record(cfg, metrics, run.url))
+        config = {k: v for k, v in run.config.items() if not k.startswith("_")}
+        try:
+            summary = {k: v for k, v in run.summary.items()}
+            record = wandb_record(config, summary, run.url, getattr(run, "job_type", None) or "train")
+        except (ConfigError, KeyError, TypeError, ValueError):  # a run of another harness version
+            skipped += 1
+            continue
+        if record is not None:
+            records.append(record)
+    if skipped:
+        print(f"skipped {skipped} W&B run(s) whose config this harness cannot read", file=sys.stderr)
     return records
 
 
-def _distinguishing(group: list[dict[str, Any]], others: list[list[dict[str, Any]]]) -> str:
-    """Keys whose value in this setting differs from another setting with the same label and dataset."""
-    mine = group[0]["flat"]
-    keys = sorted({k for o in others for k, v in o[0]["flat"].items() if mine.get(k) != v})
-    return ", ".join(f"{k.split('.')[-1]}={mine[k]}" for k in keys[:4])
-
-
-def _pm(values: list[float]) -> str:
-    if not values:
-        return ""
-    sd = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
-
-
-def table(records: list[dict[str, Any]]) -> list[dict[str, str]]:
-    paper = yaml.safe_load(PAPER.read_text())
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["dataset"], r["label"], r["setting"]), []).append(r)
-    rows = []
-    for (dataset, name, _), group in sorted(groups.items()):
-        rivals = [g for (d, n, s), g in groups.items() if d == dataset and n == name and g is not group]
-        extra = _distinguishing(group, rivals) if rivals else ""
-        fid_keys = sorted({k for r in group for k in r["metrics"] if k.startswith("eval/fid_")})
-        row = {"dataset": dataset, "method": name + (f" [{extra}]" if extra else ""), "runs": str(len(group))}
-        for col in COLUMNS:
-            row[col.upper()] = _pm([r["metrics"][f"eval/{col}"] for r in group if f"eval/{col}" in r["metrics"]])
-        row["FID"] = "; ".join(
-            f"{_pm([r['metrics'][k] for r in group if k in r['metrics']])} ({k[9:]})" for k in fid_keys
-        )
-        ref = paper.get(dataset, {}).get(name)
-        row["paper (purity / NMI / ARI)"] = f"{ref['purity']:.2f} / {ref['nmi']:.2f} / {ref['ari']:.2f}" if ref else ""
-        rows.append(row)
-    return rows
-
-
-def markdown(rows: list[dict[str, str]]) -> str:
-    if not rows:
+# output -----------------------------------------------------------------------------------------------
+def markdown(tables: dict[str, list[dict[str, str]]]) -> str:
+    if not tables:
         return "(no complete runs found)\n"
-    head = list(rows[0])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r[h] for h in head) + " |" for r in rows]
-    note = "\nACC is Hungarian; the paper's ACC is the reference code's majority mapping, shown under purity.\n"
-    return "\n".join(lines) + "\n" + note
+    parts = []
+    for dataset, rows in tables.items():
+        head = list(rows[0])
+        lines = [f"## {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r.get(h, "") for h in head) + " |" for r in rows]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n\n" + "\n".join(f"- {n}" for n in NOTES) + "\n"
 
 
-def html_page(rows: list[dict[str, str]], plots: list[Path]) -> str:
-    head = list(rows[0]) if rows else []
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(r[h])}</td>" for h in head) + "</tr>" for r in rows)
+def html_page(tables: dict[str, list[dict[str, str]]], plots: list[Path]) -> str:
+    body = []
+    for dataset, rows in tables.items():
+        head = list(rows[0])
+        cells = "".join("<tr>" + "".join(f"<td>{html.escape(r.get(h, ''))}</td>" for h in head) + "</tr>" for r in rows)
+        body.append(
+            f"<h2>{html.escape(dataset)}</h2><table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+            + f"</tr>{cells}</table>"
+        )
     images = "".join(
         f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" width="900">'
         f"<figcaption>{html.escape(str(p))}</figcaption></figure>"
         for p in plots
         if p.is_file()
     )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in NOTES)
     return (
         "<!doctype html><meta charset='utf-8'><title>codegan-bench leaderboard</title>"
         "<style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ddd}</style>"
-        "<h1>codegan-bench leaderboard</h1><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        + f"</tr>{cells}</table><p>ACC is Hungarian; the paper's ACC is its majority mapping (purity).</p>{images}"
-    )  # fmt: skip
+        f"<h1>codegan-bench leaderboard</h1>{''.join(body)}<ul>{notes}</ul>{images}"
+    )
 
 
-def log_table(rows: list[dict[str, str]], out: Path, mode: str) -> None:
-    if mode == "disabled" or not rows:
+def flat_rows(tables: dict[str, list[dict[str, str]]]) -> tuple[list[str], list[list[str]]]:
+    """Every dataset's rows under the union of their columns (one W&B table)."""
+    columns: list[str] = []
+    for rows in tables.values():
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+    return columns, [[row.get(c, "") for c in columns] for rows in tables.values() for row in rows]
+
+
+def log_table(tables: dict[str, list[dict[str, str]]], out: Path, mode: str, project: str) -> None:
+    if mode == "disabled" or not tables:
         return
-    import os
+    from harness.track import use_wandb_dirs
 
-    from harness.track import wandb_env
-
-    for key, value in wandb_env(out).items():
-        os.environ[key] = value
-        Path(value).mkdir(parents=True, exist_ok=True)
+    use_wandb_dirs(out)
     import wandb
 
-    run = wandb.init(mode=mode, project="codegan-bench", name="leaderboard", job_type="leaderboard", dir=str(out),
+    columns, data = flat_rows(tables)
+    run = wandb.init(mode=mode, project=project, name="leaderboard", job_type="leaderboard", dir=str(out),
+                     tags=["leaderboard", *tables], notes=" ".join(NOTES),
                      settings=wandb.Settings(console="off", silent=True, x_disable_stats=True))  # fmt: skip
-    run.log({"leaderboard": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])})
+    run.log({"leaderboard": wandb.Table(columns=columns, data=data)})
     run.finish()
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.leaderboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("roots", nargs="*", type=Path, default=[Path("runs")], help="folders holding run folders")
+    parser.add_argument("--eval", default="all", help="all | latest | <eval hash>: which evaluations of a run")
     parser.add_argument("--wandb-project", default="", help="read finished runs of this W&B project (online)")
     parser.add_argument("--out", type=Path, default=Path("runs/leaderboard"))
     parser.add_argument("--plots", nargs="*", type=Path, default=[], help="trade-off PNGs for the HTML page")
     parser.add_argument("--log-wandb", default="offline", choices=["offline", "online", "disabled"])
+    parser.add_argument("--project", default="codegan-bench", help="W&B project of the leaderboard's own run")
     args = parser.parse_args(argv)
-    records = from_wandb(args.wandb_project) if args.wandb_project else from_run_folders(args.roots)
-    rows = table(records)
+    records = from_wandb(args.wandb_project) if args.wandb_project else load_records(args.roots)
+    records = select(records, args.eval)
+    tables = table(records)
     args.out.mkdir(parents=True, exist_ok=True)
-    md = markdown(rows)
+    md = markdown(tables)
     (args.out / "leaderboard.md").write_text(md)
-    (args.out / "leaderboard.html").write_text(html_page(rows, args.plots))
-    log_table(rows, args.out, args.log_wandb)
+    (args.out / "leaderboard.html").write_text(html_page(tables, args.plots))
+    log_table(tables, args.out, args.log_wandb, args.project)
     print(md)
-    print(f"wrote {args.out / 'leaderboard.md'} and {args.out / 'leaderboard.html'} ({len(records)} runs)")
-    return 0 if rows else 1
+    print(f"wrote {args.out / 'leaderboard.md'} and {args.out / 'leaderboard.html'} ({len(records)} results)")
+    return 0 if tables else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Summarise a sweep folder: results.csv, seed-aggregated table, ACC-FID curves, Pareto set, W&B.
+"""Summarise a sweep folder: results.csv, the table per result identity, ACC-FID curves, Pareto set, W&B.
 
     python -m sweeps.analyze <sweep folder> [--wandb offline|online|disabled]
 
 Reads Tune's per-trial files (``tune/<name>/*/params.json`` and ``result.json``) and the trials' run
 folders directly, so it needs no running Ray and works on any copy of the folder. Writes
-``results.csv`` (one row per trial), ``aggregate.csv``/``.md`` (mean ± std over seeds),
-``curves.csv``, ``pareto.csv`` and ``tradeoff.png`` (ACC against FID as each method's disentanglement
-weight grows, the paper's Figure 3), and logs them to a W&B run of the sweep's group.
+``results.csv`` (one row per trial, with its run's result identity where the run folder is visible and
+``duplicate_of`` for a run counted under another trial), ``aggregate.csv``/``.md`` (per result
+identity: mean, sample std over seeds and n), ``curves.csv``, ``pareto.csv`` and ``tradeoff.png`` (ACC
+against FID as each method's disentanglement weight grows, the paper's Figure 3), and logs them to a W&B
+run of job type ``analysis`` in the sweep file's project and group.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.config import ConfigError, build_config
+from harness.results import NAMES, ONE_NOTE, STD_NOTE, distinguishing, flat_identity, pm, short_names, show
 from sweeps.spec import DEFAULT_WEIGHT_KEYS, SweepSpec, load_spec
 
 
@@ -53,8 +57,17 @@ def _set_final(row: dict[str, Any], metrics: dict[str, Any], update_best: bool =
             row[f"best/{key}"] = (min if lower_is_better(key) else max)(best, value)
 
 
+def _set_identity(row: dict[str, Any], info: dict[str, Any]) -> None:
+    """The run's result identity (what a table may pool as seeds), from its summary."""
+    if "identity" not in info:
+        return
+    row.update({"result_key": info.get("result_key"), "run_hash": info.get("run_hash"),
+                "dataset": info.get("dataset"), "identity": json.dumps(info["identity"], sort_keys=True)})  # fmt: skip
+
+
 def trial_rows(folder: Path) -> pd.DataFrame:
-    """One row per trial: swept values, final and best metrics, status, wall times, node."""
+    """One row per trial: swept values, final and best metrics, status, wall times, node, the run's result
+    identity (where its run folder is visible) and ``duplicate_of`` (see :func:`mark_duplicates`)."""
     rows = []
     for trial_dir in sorted(p for p in (folder / "tune").glob("*/*") if (p / "params.json").is_file()):
         params = json.loads((trial_dir / "params.json").read_text())["trial"]
@@ -76,8 +89,10 @@ def trial_rows(folder: Path) -> pd.DataFrame:
             # the final report carries the run's result (perf/train_s); a stopped trial never sends it
             row["status"] = "complete" if "perf/train_s" in last else "stopped"
             row["train_s"] = last.get("perf/train_s")
+            row["step"] = last.get("step")
             if summary.is_file():
                 info = json.loads(summary.read_text())
+                _set_identity(row, info)
                 if row["status"] == "stopped" and info.get("status") == "complete":  # final report lost
                     row["status"], row["train_s"] = "complete", info["metrics"].get("perf/train_s")
                     _set_final(row, info["metrics"], update_best=True)
@@ -89,32 +104,152 @@ def trial_rows(folder: Path) -> pd.DataFrame:
         if (trial_dir / "error.txt").is_file() and row["status"] != "complete":
             row["status"] = "error"
         rows.append(row)
-    return pd.DataFrame(rows)
+    return mark_duplicates(pd.DataFrame(rows))
+
+
+def mark_duplicates(df: pd.DataFrame) -> pd.DataFrame:
+    """``duplicate_of``: the trial already counted for the same run (the same run folder, or the same trained
+    model: its run hash, else, where the run folder is not visible, the same swept values and seed); tables
+    count one trial per run, a complete one first."""
+    df = df.copy()
+    df["duplicate_of"] = ""
+    if df.empty:
+        return df
+    params = [c for c in df.columns if c.startswith("param/")]
+    rank = {"complete": 0, "stopped": 1, "error": 2, "no result": 3}
+    order = sorted(df.index, key=lambda i: (rank.get(df.at[i, "status"], 4), df.at[i, "trial"]))
+    kept: dict[str, str] = {}
+    for i in order:
+        run_dir = df.at[i, "run_dir"] if "run_dir" in df else None
+        run_hash = df.at[i, "run_hash"] if "run_hash" in df else None
+        names = [f"dir {run_dir}"] if isinstance(run_dir, str) else []
+        if isinstance(run_hash, str):
+            names.append(f"run {run_hash}")
+        else:
+            names.append(f"params {json.dumps({c: _plain(df.at[i, c]) for c in params}, sort_keys=True)}")
+        first = next((kept[n] for n in names if n in kept), None)
+        if first is not None:
+            df.at[i, "duplicate_of"] = first
+        for n in names:
+            kept.setdefault(n, df.at[i, "trial"])
+    return df
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a plain Python value (numpy scalars unwrapped, NaN as None)."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and pd.isna(value) else value
 
 
 def swept_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c.startswith("param/") and c != "param/seed"]
 
 
+GROUP_INFO = ("n", "seeds", "result_key")
+
+
+def _params_key(row: pd.Series, keys: list[str]) -> str:
+    return "swept " + json.dumps({k: _plain(row[k]) for k in keys}, sort_keys=True, default=str)
+
+
+def _joined(values: pd.Series) -> Any:
+    """One value per group: the value, or the distinct values joined (a swept key outside the identity)."""
+    distinct = list(dict.fromkeys(_plain(v) for v in values))
+    distinct = [v for v in distinct if v is not None]
+    if not distinct:
+        return "-"
+    return distinct[0] if len(distinct) == 1 else ", ".join(map(str, distinct))
+
+
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds of every final metric, per setting of the other swept values."""
+    """Mean, sample std (ddof = 1) and n of every final metric per result identity: the run folders'
+    result keys, else (run folders not visible) the swept values other than the seed. A run counts once
+    (``duplicate_of``). Columns: swept values, the dataset and step, the identity parts that differ
+    between points of one method (or, for step, launch, evaluation and data, between any two), n, seeds."""
     keys = swept_columns(df)
     metrics = [c for c in df.columns if c.startswith("final/eval/") and not c.endswith("_std")]
     done = df[df["status"] == "complete"] if "status" in df else df
+    if "duplicate_of" in done:
+        done = done[done["duplicate_of"].fillna("") == ""]
     if done.empty or not metrics:
         return pd.DataFrame()
-    grouped = done.astype({k: object for k in keys}).fillna({k: "-" for k in keys}).groupby(keys, dropna=False)
-    out = grouped[metrics].agg(["mean", "std"])
-    out.columns = [f"{m.removeprefix('final/')}_{s}" for m, s in out.columns]
-    out["runs"] = grouped.size()
-    return out.reset_index()
+    done = done.assign(
+        group=[
+            rk if isinstance(rk, str) and rk else _params_key(row, keys)
+            for rk, (_, row) in zip(done.get("result_key", [None] * len(done)), done.iterrows(), strict=True)
+        ]
+    )
+    rows, flats = [], []
+    for group_key, part in done.groupby("group", sort=False):
+        row: dict[str, Any] = {k: _joined(part[k]) for k in keys}
+        row["dataset"] = _joined(part["dataset"]) if "dataset" in part else "-"
+        row["step"] = _joined(part["step"]) if "step" in part else "-"
+        for m in metrics:
+            values = part[m].dropna().astype(float)
+            name = m.removeprefix("final/")
+            row[f"{name}_mean"] = values.mean() if len(values) else float("nan")
+            row[f"{name}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+        row["n"] = len(part)
+        row["seeds"] = ", ".join(str(s) for s in sorted(part["seed"].dropna().astype(int).unique()))
+        row["result_key"] = group_key if not str(group_key).startswith("swept ") else ""
+        ident = part["identity"].dropna() if "identity" in part else pd.Series(dtype=object)
+        flats.append((row.get("param/method", "-"), flat_identity(json.loads(ident.iloc[0])) if len(ident) else None))
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    shown = [k for k in distinguishing([(m, f) for m, f in flats if f is not None])
+             if f"param/{k}" not in out.columns and k != "step"]  # fmt: skip
+    for k in shown:
+        out[k] = [show(f.get(k)) if f is not None else "-" for _, f in flats]
+    first = [*keys, "dataset", "step", *shown, "n"]
+    return out[[*first, *[c for c in out.columns if c not in first]]]
+
+
+def identity_columns(agg: pd.DataFrame) -> list[str]:
+    """The identity parts :func:`aggregate` shows beside the swept values."""
+    return [c for c in agg.columns if "/" not in c and c not in (*GROUP_INFO, "dataset", "step")]
+
+
+def aggregate_markdown(agg: pd.DataFrame) -> str:
+    """The aggregate table in short (swept values, dataset, step, differing identity parts, n, the main
+    scores as mean ± sample std), with its note; ``aggregate.csv`` has every column."""
+    if agg.empty:
+        return "(no completed trials)\n"
+    params = [c for c in agg.columns if c.startswith("param/")]
+    params = sorted(params, key=lambda c: c != "param/method")
+    names = short_names([c.removeprefix("param/") for c in params])
+    table = pd.DataFrame({names[c.removeprefix("param/")]: agg[c] for c in params})
+    for c in ["dataset", "step", *identity_columns(agg), "n"]:
+        table[short_names([c]).get(c, c)] = agg[c]
+    scores = ["acc", "purity", "nmi", "ari"] + sorted(
+        c.removeprefix("eval/").removesuffix("_mean")
+        for c in agg.columns
+        if c.startswith("eval/fid_") and c.endswith("_mean")
+    )
+    for s in scores:
+        if f"eval/{s}_mean" in agg:
+            digits = 2 if s.startswith("fid_") else 3
+            table[s.upper() if not s.startswith("fid_") else f"FID ({s[4:]})"] = [
+                pm(m, sd, digits) for m, sd in zip(agg[f"eval/{s}_mean"], agg[f"eval/{s}_std"], strict=True)
+            ]
+    table["result"] = agg["result_key"]
+    note = (
+        "One row per result identity (training config without the seed, step, world size, precision, evaluation"
+        " settings, data); swept values that are not part of it (the seed) are pooled. "
+        + STD_NOTE
+        + " "
+        + ONE_NOTE
+        + " Every column (and KID, IS, argmax scores): aggregate.csv."
+    )
+    return table.to_markdown(index=False) + "\n\n" + note + "\n"
 
 
 def curves(agg: pd.DataFrame, weight_keys: dict[str, str]) -> pd.DataFrame:
-    """Each method's points ordered by its disentanglement weight (other swept values split curves)."""
+    """Each method's points ordered by its disentanglement weight (other swept values and differing identity
+    parts split curves)."""
     if agg.empty:
         return agg
     rows = []
+    extra = identity_columns(agg)
     for _, r in agg.iterrows():
         weight_key = weight_keys.get(r["param/method"])
         col = f"param/{weight_key}" if weight_key else None
@@ -122,6 +257,7 @@ def curves(agg: pd.DataFrame, weight_keys: dict[str, str]) -> pd.DataFrame:
             continue
         others = [c for c in swept_columns(agg) if c not in (col, "param/method") and r[c] != "-"]
         label = r["param/method"] + "".join(f" {c.split('.')[-1]}={r[c]}" for c in others)
+        label += "".join(f" {short_names(extra)[c]}={r[c]}" for c in extra if r[c] not in ("-", ""))
         rows.append(
             {"curve": label, "method": r["param/method"], "weight_key": weight_key, "weight": float(r[col]), **r}
         )
@@ -144,45 +280,116 @@ def pareto(points: pd.DataFrame, fid: str) -> pd.DataFrame:
     return points.loc[keep].sort_values(fid)
 
 
-def plot(curve_df: pd.DataFrame, front: pd.DataFrame, fid: str | None, out: Path) -> None:
+# where a point's label may go (offset in points), tried in turn from a start that alternates per curve
+OFFSETS = ((6, 4), (6, -11), (-18, 4), (-18, -11), (-6, 9), (-6, -17), (12, -4), (-26, -4))
+
+
+LABEL_BOX = {"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.9}
+
+
+def place_labels(fig: Any, ax: Any, labels: list[tuple[float, float, str, Any, int]]) -> None:
+    """Label each point beside it where the label overlaps no other label or point (first free offset)."""
+    renderer = fig.canvas.get_renderer()
+    points = [ax.transData.transform((x, y)) for x, y, *_ in labels]
+    taken = [matplotlib_bbox(px - 9, py - 9, px + 9, py + 9) for px, py in points]  # marker and Pareto ring
+    frame = ax.get_window_extent(renderer)
+    for x, y, text, color, curve in labels:
+        for k in range(len(OFFSETS)):
+            dx, dy = OFFSETS[(curve + k) % len(OFFSETS)]
+            note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7, color=color,
+                               bbox=LABEL_BOX, zorder=5)  # fmt: skip
+            box = note.get_window_extent(renderer)
+            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+            if inside and not any(box.overlaps(t) for t in taken):
+                break
+            if k < len(OFFSETS) - 1:
+                note.remove()
+        taken.append(box)
+
+
+def matplotlib_bbox(x0: float, y0: float, x1: float, y1: float) -> Any:
+    from matplotlib.transforms import Bbox
+
+    return Bbox([[x0, y0], [x1, y1]])
+
+
+def _span(values: pd.Series, unit: str) -> str:
+    distinct = sorted({int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
+                       for v in values if v not in ("-", "") and not pd.isna(v)}, key=str)  # fmt: skip
+    if not distinct:
+        return f"? {unit}"
+    text = f"{distinct[0]:,}" if len(distinct) == 1 else f"{distinct[0]:,}–{distinct[-1]:,}"
+    return f"{text} {unit}"
+
+
+def plot_title(curve_df: pd.DataFrame) -> str:
+    """Dataset, step count and seeds per point of a trade-off plot."""
+    datasets = ", ".join(sorted({str(d) for d in curve_df.get("dataset", []) if d not in ("-", "")})) or "?"
+    return (
+        f"{datasets}: ACC against the disentanglement weight and FID after {_span(curve_df['step'], 'steps')},"
+        f" n = {_span(curve_df['n'], 'seeds')} per point"
+    )
+
+
+def plot(curve_df: pd.DataFrame, front: pd.DataFrame, fid: str | None, out: Path) -> Any:
+    """The trade-off figure (saved to ``out``, returned): ACC against each method's weight and, with an FID,
+    ACC against FID; error bars are the sample std over seeds on both axes (none for n = 1)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = 2 if fid else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
-    for label, c in curve_df.groupby("curve"):
-        ax = axes[0][0]
-        ax.errorbar(
-            c["weight"], c["eval/acc_mean"], yerr=c["eval/acc_std"].fillna(0), marker="o", capsize=3, label=label
-        )
-        if fid:
-            ax2 = axes[0][1]
-            ax2.plot(c[fid], c["eval/acc_mean"], marker="o", label=label)
-            for _, p in c.iterrows():
-                ax2.annotate(
-                    f"{p['weight']:g}",
-                    (p[fid], p["eval/acc_mean"]),
-                    fontsize=7,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
-    axes[0][0].set(xscale="log", xlabel="disentanglement weight (beta_c / lambda_mi)", ylabel="ACC (Hungarian)")
-    axes[0][0].legend(fontsize=7)
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5.2), squeeze=False)
+    left = axes[0][0]
+    acc_label = "ACC (Hungarian), mean ± sample std; higher is better"
+    weights = sorted(
+        {f"{r.weight_key.split('.')[-1]} ({NAMES.get(r.method, r.method)})" for r in curve_df.itertuples()}
+    )
+    labels: list[tuple[float, float, str, Any, int]] = []  # FID, ACC, weight, colour, curve
+    for i, (curve, c) in enumerate(curve_df.groupby("curve", sort=True)):
+        label = NAMES.get(c["method"].iloc[0], c["method"].iloc[0]) + curve.removeprefix(c["method"].iloc[0])
+        yerr = c["eval/acc_std"].fillna(0)
+        line = left.errorbar(c["weight"], c["eval/acc_mean"], yerr=yerr, marker="o", capsize=3, label=label)
+        if not fid:
+            continue
+        ax2 = axes[0][1]
+        color = line[0].get_color()
+        xerr = c[fid.replace("_mean", "_std")].fillna(0)
+        ax2.errorbar(c[fid], c["eval/acc_mean"], xerr=xerr, yerr=yerr, marker="o", capsize=3, color=color, label=label)
+        labels += [(p[fid], p["eval/acc_mean"], f"{p['weight']:g}", color, i) for _, p in c.iterrows()]
+    ticks = sorted(curve_df["weight"].unique())
+    left.set(xscale="log", xlabel=f"disentanglement weight (log scale): {', '.join(weights)}", ylabel=acc_label)
+    left.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    left.minorticks_off()
+    left.legend(fontsize=7)
+    left.margins(0.08)
     if fid:
+        ax2 = axes[0][1]
         if not front.empty:
-            axes[0][1].scatter(
-                front[fid], front["eval/acc_mean"], s=120, facecolors="none", edgecolors="k", label="Pareto set"
+            ax2.scatter(
+                front[fid], front["eval/acc_mean"], s=160, facecolors="none", edgecolors="k", label="Pareto set"
             )
-        axes[0][1].set(xlabel=fid.removesuffix("_mean").removeprefix("eval/").upper(), ylabel="ACC (Hungarian)")
-        axes[0][1].legend(fontsize=7)
+        values = curve_df[fid].dropna()
+        if len(values) and values.min() > 0 and values.max() / values.min() > 30:
+            ax2.set_xscale("log")
+        name = fid.removesuffix("_mean").removeprefix("eval/fid_")
+        ax2.set(xlabel=f"FID ({name} features), mean ± sample std; lower is better ←", ylabel=acc_label)
+        ax2.legend(fontsize=7, title="points labelled with their weight", title_fontsize=7)
+        ax2.margins(0.1)
+        place_labels(fig, ax2, labels)
+    title = plot_title(curve_df)
+    fig.suptitle(title + "\nerror bars: sample standard deviation over seeds (ddof = 1; none where n = 1)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120, metadata={"Title": title, "Description": STD_NOTE})
     plt.close(fig)
+    return fig
 
 
-def log_wandb(folder: Path, name: str, mode: str, tables: dict[str, pd.DataFrame], image: Path | None) -> None:
+def log_wandb(
+    folder: Path, name: str, mode: str, tables: dict[str, pd.DataFrame], image: Path | None, project: str
+) -> None:
+    """The analysis as a W&B run of job type ``analysis`` in the sweep's project and group."""
     if mode == "disabled":
         return
     import os
@@ -196,7 +403,7 @@ def log_wandb(folder: Path, name: str, mode: str, tables: dict[str, pd.DataFrame
 
     run = wandb.init(
         mode=mode,
-        project="codegan-bench",
+        project=project,
         group=name,
         name=f"{name}-analysis",
         dir=str(folder),
@@ -230,15 +437,35 @@ def log_wandb(folder: Path, name: str, mode: str, tables: dict[str, pd.DataFrame
     run.finish()
 
 
+def _fill_datasets(results: pd.DataFrame, spec: SweepSpec | None) -> pd.DataFrame:
+    """The dataset of trials whose run folder is not visible, from the sweep file's preset and values."""
+    if spec is None or results.empty:
+        return results
+    results = results.copy()
+    if "dataset" not in results:
+        results["dataset"] = None
+    for i, row in results.iterrows():
+        if isinstance(row["dataset"], str) or row.get("method") not in spec.presets:
+            continue
+        values = {k.removeprefix("param/"): _plain(v) for k, v in row.items() if k.startswith("param/")}
+        values = {k: v for k, v in values.items() if v is not None}
+        try:
+            cfg = build_config(spec.presets[row["method"]], values={**spec.overrides, **values}, trusted_values=True)
+        except ConfigError:
+            continue
+        results.at[i, "dataset"] = Path(cfg.data.dataset).stem
+    return results
+
+
 def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None = None) -> dict[str, pd.DataFrame]:
     folder = Path(folder)
     spec = spec or (load_spec(folder / "sweep.yaml") if (folder / "sweep.yaml").is_file() else None)
     weight_keys = spec.weight_keys if spec else dict(DEFAULT_WEIGHT_KEYS)
-    results = trial_rows(folder)
+    results = _fill_datasets(trial_rows(folder), spec)
     results.to_csv(folder / "results.csv", index=False)
     agg = aggregate(results)
     agg.to_csv(folder / "aggregate.csv", index=False)
-    (folder / "aggregate.md").write_text(agg.to_markdown(index=False) if not agg.empty else "(no completed trials)\n")
+    (folder / "aggregate.md").write_text(aggregate_markdown(agg))
     cur = curves(agg, weight_keys)
     cur.to_csv(folder / "curves.csv", index=False)
     fid = fid_key([c for c in results.columns])
@@ -249,25 +476,31 @@ def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None 
     if not cur.empty:
         plot(cur, front, fid_mean if fid_mean in cur else None, image)
     mode = wandb_mode or (spec.wandb["mode"] if spec else "offline")
-    log_wandb(folder, spec.name if spec else folder.name, mode, {"results": results, "aggregate": agg, "curves": cur,
-              "pareto": front}, image if not cur.empty else None)  # fmt: skip
-    return {"results": results, "aggregate": agg, "curves": cur, "pareto": front}
+    project = spec.wandb["project"] if spec else "codegan-bench"
+    tables = {"results": results, "aggregate": agg, "curves": cur, "pareto": front}
+    log_wandb(folder, spec.name if spec else folder.name, mode, tables, image if not cur.empty else None, project)
+    return tables
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweeps.analyze", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("folder", type=Path)
     parser.add_argument("--wandb", default=None, choices=["offline", "online", "disabled"])
     args = parser.parse_args(argv)
     if not (args.folder / "tune").is_dir():
-        print(f"error: {args.folder} is not a sweep folder (no tune/)", file=sys.stderr)
-        return 1
+        raise ConfigError(f"{args.folder} is not a sweep folder (no tune/)")
     out = analyze(args.folder, wandb_mode=args.wandb)
     res = out["results"]
     print(f"{len(res)} trials ({int((res.get('status') == 'complete').sum()) if 'status' in res else 0} complete)")
-    print(out["aggregate"].to_markdown(index=False) if not out["aggregate"].empty else "(no completed trials)")
+    print(aggregate_markdown(out["aggregate"]))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 The sweep folder ``<out>/<name>/`` holds Tune's experiment state (``tune/``), every trial's run folder
 (``runs/``), ``trials.json`` (the numbered trial list) and, at the end, ``results.csv`` with the
-curves, the Pareto set and the seed-aggregated table (see ``sweeps.analyze``).
+curves, the Pareto set and the table per result identity (see ``sweeps.analyze``), which is also printed.
+Tune's live table shows one column per swept key and each trial's step, ``eval/acc`` and FIDs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config import PIPE_ENV, ConfigError
+from harness.config import PIPE_ENV, ConfigError, build_config
+from harness.results import short_names
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
 from sweeps.trainable import TrialContext, run_trial
@@ -40,8 +42,8 @@ def connect(address: str | None) -> None:
         return
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+    else:  # a new local instance: never join a cluster another process left running on this machine
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
 
 
 def scheduler(spec: SweepSpec) -> Any:
@@ -62,8 +64,31 @@ def scheduler(spec: SweepSpec) -> Any:
     return None
 
 
+def reporter(spec: SweepSpec, trials: list[dict[str, Any]]) -> Any:
+    """Tune's live table: one column per swept key (short names) and the trials' ``step``, ``eval/acc``
+    and ``eval/fid_<extractor>`` for each extractor the sweep measures."""
+    from ray.tune import CLIReporter
+
+    keys = list(dict.fromkeys(k for trial in trials for k in trial))
+    names = short_names(keys)
+    fids: list[str] = []
+    for trial in trials:
+        cfg = build_config(spec.presets[trial["method"]], values={**spec.overrides, **trial}, trusted_values=True)
+        fids += [f"eval/fid_{q}" for q in cfg.eval.quality if f"eval/fid_{q}" not in fids]
+    metrics = {"step": "step", "eval/acc": "eval/acc", **{f: f for f in fids}}
+    return CLIReporter(
+        parameter_columns={f"trial/{k}": names[k] for k in keys},  # Tune looks "a/b" up as config["a"]["b"]
+        metric_columns=metrics,
+        max_column_length=24,
+        max_report_frequency=30,
+    )
+
+
 def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
     from ray import tune
+
+    # Ray 2.60's default output ignores a progress reporter; the classic one shows the columns asked for
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
     ctx = TrialContext(
         sweep=spec.name,
@@ -96,6 +121,7 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=4 if spec.scheduler.kind == "pbt" else 2),
+        progress_reporter=reporter(spec, trials),
         verbose=1,
     )
     return tune.Tuner(
@@ -108,7 +134,7 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
 
 def run(spec_path: str, address: str | None = None, resume: bool = False, out: str = "runs/sweeps") -> Path:
     """Run (or resume) a sweep; returns its folder, which holds results.csv and the analysis files."""
-    from sweeps.analyze import analyze
+    from sweeps.analyze import aggregate_markdown, analyze
 
     spec = load_spec(spec_path)
     folder = Path(out).resolve() / spec.name
@@ -124,7 +150,8 @@ def run(spec_path: str, address: str | None = None, resume: bool = False, out: s
     tuner = build_tuner(spec, folder, resume)
     grid = tuner.fit()
     errors = [str(r.error).splitlines()[0] for r in grid if r.error is not None]
-    analyze(folder, spec)
+    out = analyze(folder, spec)
+    print(aggregate_markdown(out["aggregate"]))
     if errors:
         print(f"{len(errors)} trial(s) failed after retries; first: {errors[0]}", file=sys.stderr)
     return folder

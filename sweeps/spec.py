@@ -49,6 +49,7 @@ SCHEDULERS = {"none", "asha", "pbt"}
 DEFAULT_WEIGHT_KEYS = {
     "codegan": "codegan.beta_c",
     "infogan": "baselines.lambda_mi",
+    "infogan-cr": "baselines.lambda_mi",
     "clustergan": "baselines.cluster_beta_c",
 }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import build_config
+from harness.results import short_names, show
 
 FAULT_ENV = "CODEGAN_SWEEP_FAULT"  # "<step>:<marker file>": fail once at that step (fault-injection tests)
 
@@ -35,8 +36,16 @@ class TrialContext:
     cpu_per_worker: float = 1.0
 
 
+def swept_labels(trial: dict[str, Any]) -> list[str]:
+    """The trial's swept values as short ``key=value`` strings (method and seed are said apart)."""
+    keys = [k for k in trial if k not in ("method", "seed")]
+    names = short_names(keys)
+    return [f"{names[k]}={show(trial[k])}" for k in keys]
+
+
 def trial_config(ctx: TrialContext, trial: dict[str, Any], trial_id: str):
-    """The harness config of one trial: its method's preset, the sweep's overrides, the trial's values."""
+    """The harness config of one trial: its method's preset, the sweep's overrides, the trial's values; its
+    W&B run is named "<method> <dataset> <swept k=v ...> seed <s>" and tagged with the swept k=v."""
     values = {
         **ctx.overrides,
         **trial,
@@ -48,7 +57,11 @@ def trial_config(ctx: TrialContext, trial: dict[str, Any], trial_id: str):
         "log.progress": False,
     }
     # the driver refused pipe: roots from the sweep file unless allowed (sweeps.spec), so values are trusted here
-    return build_config(ctx.presets[trial["method"]], values=values, trusted_values=True)
+    cfg = build_config(ctx.presets[trial["method"]], values=values, trusted_values=True)
+    swept = swept_labels(trial)
+    cfg.log.run_name = " ".join([cfg.method, Path(cfg.data.dataset).stem, *swept, f"seed {cfg.seed}"])
+    cfg.log.tags = [*cfg.log.tags, *(t for t in swept if t not in cfg.log.tags)]
+    return cfg
 
 
 def _maybe_fail(step: int, run_dir: Path) -> None:

@@ -28,12 +28,16 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
-def launch(args: list[str], accelerate: list[str] | None = None, timeout: float = 600, **extra: str):
-    """``accelerate launch [accelerate flags] harness/run.py args`` (or ``python -m harness.run``)."""
+def launch(
+    args: list[str], accelerate: list[str] | None = None, timeout: float = 600, module: bool = False, **extra: str
+):
+    """``accelerate launch [accelerate flags] harness/run.py args`` (or ``python -m harness.run``); with
+    ``module`` the args start with ``-m <module>`` instead of the entry point."""
+    entry = [] if module else (["-m", "harness.run"] if accelerate is None else ["harness/run.py"])
     if accelerate is None:
-        cmd = [sys.executable, "-m", "harness.run", *args]
+        cmd = [sys.executable, *entry, *args]
     else:
-        cmd = [str(BIN / "accelerate"), "launch", *accelerate, "harness/run.py", *args]
+        cmd = [str(BIN / "accelerate"), "launch", *accelerate, *entry, *args]
     return subprocess.run(cmd, cwd=REPO, env=env(**extra), capture_output=True, text=True, timeout=timeout)
 
 

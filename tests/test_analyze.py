@@ -1,20 +1,57 @@
-"""Reading a sweep folder: a trial's status comes from its reports, and from its run folder when needed."""
+"""Reading a sweep folder: trial status, one row per result identity, no run counted twice, the plot.
+
+Trial folders hold Tune's files (``params.json``, ``result.json``) and, where the run folder is visible,
+a ``summary.json`` whose result identity comes from the harness's own identity functions.
+"""
+
+from __future__ import annotations
 
 import json
+import statistics
 
-from sweeps.analyze import trial_rows
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
+
+from harness.config import build_config
+from harness.identity import result_identity, result_key, run_hash
+from harness.results import STD_NOTE
+from harness.wandb_files import read_records
+from sweeps.analyze import aggregate, analyze, curves, pareto, plot, trial_rows
+from sweeps.spec import DEFAULT_WEIGHT_KEYS
+from tests.launch import REPO
+
+PRESETS = {"codegan": REPO / "codegan/configs/digits.yaml", "infogan": REPO / "baselines/configs/infogan-digits.yaml"}
 
 
-def _trial(folder, name, reports, summary=None):
+def _trial(folder, name, reports, summary=None, params=None, run_dir=None):
     trial = folder / "tune" / "exp" / name
     trial.mkdir(parents=True)
-    (trial / "params.json").write_text(json.dumps({"trial": {"method": "codegan", "seed": 0}}))
-    run_dir = folder / "runs" / name
-    run_dir.mkdir(parents=True)
+    (trial / "params.json").write_text(json.dumps({"trial": params or {"method": "codegan", "seed": 0}}))
+    run_dir = run_dir or folder / "runs" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
     rows = [{**r, "run_dir": str(run_dir), "time_total_s": 10.0} for r in reports]
     (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     if summary is not None:
         (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def _summary(params, metrics, step=60, precision="no"):
+    """A complete run's summary as the Trainer writes it (identity from the harness's functions)."""
+    cfg = build_config(PRESETS[params["method"]], values={"train.steps": step, **params})
+    identity = result_identity(cfg, 1, precision, step, "d1g3st")
+    return {"status": "complete", "dataset": "digits", "seed": cfg.seed, "step": step, "wall_time_s": 9.0,
+            "run_hash": run_hash(cfg, 1, precision), "identity": identity, "result_key": result_key(identity),
+            "metrics": metrics}  # fmt: skip
+
+
+def _done(params, acc, fid, step=60, precision="no", folder=None, name=None, visible=True):
+    metrics = {"eval/acc": acc, "eval/fid_domain": fid, "perf/train_s": 7.0}
+    report = {**metrics, "step": step}
+    summary = _summary(params, metrics, step, precision) if visible else None
+    _trial(folder, name, [report], summary=summary, params=params)
 
 
 def test_status_from_reports_and_from_a_lost_final_report(tmp_path):
@@ -28,3 +65,89 @@ def test_status_from_reports_and_from_a_lost_final_report(tmp_path):
     assert df.loc["b_stopped", "status"] == "stopped"
     assert df.loc["c_lost", "status"] == "complete" and df.loc["c_lost", "final/eval/acc"] == 0.7
     assert df.loc["c_lost", "best/eval/acc"] == 0.7 and df.loc["c_lost", "tune_overhead_s"] == 1.0
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """Two seeds of beta_c=1; the same values at bf16; seed 0 trained twice (a sweep run again into the same
+    folder); beta_c=10 on two seeds whose run folders are not visible; InfoGAN at two weights."""
+    c1, c10 = {"method": "codegan", "codegan.beta_c": 1.0}, {"method": "codegan", "codegan.beta_c": 10.0}
+    _done({**c1, "seed": 0}, 0.60, 20.0, folder=tmp_path, name="t0")
+    _done({**c1, "seed": 1}, 0.70, 24.0, folder=tmp_path, name="t1")
+    _done({**c1, "seed": 0}, 0.55, 30.0, precision="bf16", folder=tmp_path, name="t2")
+    _done({**c1, "seed": 0}, 0.60, 20.0, folder=tmp_path, name="t3_again")
+    _done({**c10, "seed": 0}, 0.50, 15.0, folder=tmp_path, name="t4", visible=False)
+    _done({**c10, "seed": 1}, 0.40, 17.0, folder=tmp_path, name="t5", visible=False)
+    for i, (weight, acc, fid) in enumerate([(0.3, 0.45, 18.0), (3.0, 0.52, 40.0)]):
+        _done({"method": "infogan", "baselines.lambda_mi": weight, "seed": 0}, acc, fid, folder=tmp_path, name=f"i{i}")
+    return tmp_path
+
+
+def test_aggregate_is_per_result_identity_with_n_and_the_sample_std(sweep):
+    results = trial_rows(sweep).set_index("trial")
+    assert results.loc["t3_again", "duplicate_of"] == "t0" and (results.drop("t3_again")["duplicate_of"] == "").all()
+    agg = aggregate(results.reset_index())
+    ours = agg[agg["param/method"] == "codegan"]
+    assert sorted(ours["n"]) == [1, 2, 2] and agg["n"].sum() == 7  # t3_again is not counted
+    assert "mixed_precision" in agg.columns  # the one identity part that tells two beta_c=1 rows apart
+    fp32 = ours[(ours["param/codegan.beta_c"] == 1.0) & (ours["mixed_precision"] == "no")].iloc[0]
+    assert fp32["n"] == 2 and fp32["eval/acc_std"] == pytest.approx(statistics.stdev([0.60, 0.70]))
+    assert fp32["eval/fid_domain_std"] == pytest.approx(statistics.stdev([20.0, 24.0])) and fp32["seeds"] == "0, 1"
+    bf16 = ours[ours["mixed_precision"] == "bf16"].iloc[0]
+    assert bf16["n"] == 1 and pd.isna(bf16["eval/acc_std"])
+    hidden = ours[ours["param/codegan.beta_c"] == 10.0].iloc[0]  # no summary: grouped by the swept values
+    assert hidden["n"] == 2 and hidden["result_key"] == "" and hidden["mixed_precision"] == "-"
+
+
+def test_analysis_files_plot_and_wandb_run_in_the_sweeps_project(sweep):
+    spec = yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())
+    spec.update(name="exp", wandb={"mode": "offline", "project": "sweep-project"})
+    (sweep / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    out = analyze(sweep)
+    assert STD_NOTE in (sweep / "aggregate.md").read_text()
+    assert len(out["curves"]) == 5 and set(out["curves"]["dataset"]) == {"digits"}
+    (run,) = [r["run"] for r in read_records(next((sweep / "wandb").glob("offline-run-*"))) if r.get("type") == "run"]
+    assert run["project"] == "sweep-project" and run["job_type"] == "analysis"
+    title = Image.open(sweep / "tradeoff.png").text["Title"]
+    assert title.startswith("digits:") and "60 steps" in title and "n = 1–2 seeds" in title
+
+
+def test_trade_off_plot_has_title_error_bars_on_both_axes_and_separate_labels(sweep, tmp_path):
+    cur = curves(aggregate(trial_rows(sweep)), DEFAULT_WEIGHT_KEYS)
+    fig = plot(cur, pareto(cur, "eval/fid_domain_mean"), "eval/fid_domain_mean", tmp_path / "plot.png")
+    assert "digits" in fig._suptitle.get_text() and "60 steps" in fig._suptitle.get_text()
+    assert "sample standard deviation" in fig._suptitle.get_text()
+    left, right = fig.axes
+    assert "lower is better" in right.get_xlabel() and "std" in right.get_xlabel() and "std" in right.get_ylabel()
+    bars = [c for c in right.containers if hasattr(c, "has_xerr")]
+    assert len(bars) == cur["curve"].nunique() and all(c.has_xerr and c.has_yerr for c in bars)
+    assert all(c.has_yerr for c in left.containers if hasattr(c, "has_yerr"))
+    labels = [t for t in right.texts]
+    assert sorted(t.get_text() for t in labels) == sorted(f"{w:g}" for w in cur["weight"])
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the saved figure's layout (plot closed its own canvas)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_trial_runs_are_named_and_tagged_by_their_swept_values(tmp_path):
+    from sweeps.trainable import TrialContext, trial_config
+
+    ctx = TrialContext("exp", {m: str(p) for m, p in PRESETS.items()}, {}, str(tmp_path), "disabled", "p")
+    cfg = trial_config(ctx, {"method": "codegan", "codegan.beta_c": 10.0, "seed": 1}, "abc_00001")
+    assert cfg.log.run_name == "codegan digits beta_c=10 seed 1" and cfg.log.tags == ["beta_c=10"]
+
+
+def test_tunes_table_has_a_column_per_swept_key_and_the_metrics():
+    from sweeps.run import reporter
+    from sweeps.space import expand
+    from sweeps.spec import load_spec
+
+    spec = load_spec(REPO / "sweeps" / "smoke.yaml")
+    table = reporter(spec, expand(spec))
+    assert table._parameter_columns == {
+        "trial/method": "method",
+        "trial/codegan.beta_c": "beta_c",
+        "trial/seed": "seed",
+        "trial/baselines.lambda_mi": "lambda_mi",
+    }
+    assert {"eval/acc", "eval/fid_domain"} <= set(table._metric_columns)

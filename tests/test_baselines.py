@@ -11,6 +11,7 @@ from harness import registry
 from harness.config import build_config
 from harness.gan import DataInfo
 from harness.runtime import make_accelerator
+from harness.track import read_jsonl
 from harness.train import train
 
 
@@ -89,6 +90,7 @@ def test_clustergan_encoder_losses_by_hand():
     [
         ("codegan", []),
         ("infogan", ["eval/acc_q", "eval/nmi_q"]),
+        ("infogan-cr", ["eval/acc_q", "eval/nmi_q"]),
         ("clustergan", ["eval/acc_enc"]),
         ("pixels-kmeans", []),
     ],
@@ -114,3 +116,7 @@ def test_every_method_trains_and_evaluates_through_the_shared_path(digits_shards
         assert not grids and result["eval/acc"] == pytest.approx(result["baseline/pixels_acc"])
     else:
         assert grids and (run / "checkpoints" / "step-00000004.pt").is_file()
+    if method == "infogan-cr":  # the preset's cr_start = 0.89: on from iteration 3 of 4, logged at step 4
+        logged = [r for r in read_jsonl(run / "metrics.jsonl") if "train/g_cr" in r]
+        assert [r["step"] for r in logged] == [4]
+        assert logged[0]["train/cr_weight"] == 1.0 and logged[0]["train/cr_loss"] > 0

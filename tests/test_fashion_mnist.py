@@ -44,10 +44,10 @@ def test_short_real_fashion_mnist_run(fashion_shards, tmp_path):
         "codegan/configs/fashion-mnist.yaml",
         f"data.root={fashion_shards.parent}",
         f"log.root={tmp_path}",
-        "train.steps=200",
-        "train.log_every=50",
-        "train.eval_every=100",
-        "train.ckpt_every=100",
+        "train.steps=60",
+        "train.log_every=20",
+        "train.eval_every=30",
+        "train.ckpt_every=30",
         "codegan.e_batch_size=64",
         "eval.kmeans_seeds=2",
         "eval.kmeans_n_init=2",
@@ -58,9 +58,9 @@ def test_short_real_fashion_mnist_run(fashion_shards, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     folder = run_folder(tmp_path)
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["eval_images"] == 10000 and summary["step"] == 200
+    assert summary["eval_images"] == 10000 and summary["step"] == 60
     assert 0.1 < summary["metrics"]["eval/acc"] <= 1.0
-    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-00000100.pt", "step-00000200.pt"]
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-00000030.pt", "step-00000060.pt"]
 
 
 def test_fashion_mnist_fid_orders_real_and_noise(fashion_shards):

@@ -46,6 +46,11 @@ def test_report_and_run_folder(finished_run):
         assert 0.0 <= summary["metrics"][key] <= 1.0, key
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "eval/acc" in r] == [30, 60]
+    from PIL import Image
+
+    grid = Image.open(folder / "samples/grid-00000060.png").convert("L")
+    margin = grid.crop((0, 0, 40, grid.height))  # rows are labelled "code k -> <class>" on the left
+    assert min(margin.getdata()) < 100 and max(margin.getdata()) == 255
     assert [r["step"] for r in rows if "train/d_loss" in r] == [20, 40, 60]
 
 

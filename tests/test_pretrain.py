@@ -103,3 +103,14 @@ def test_few_labels_are_balanced_and_join_the_contrastive_batch(digits_shards, t
     logs = trainer.method.e_step()
     assert torch.isfinite(logs["e_lc"])
     trainer.tracker.finish()
+
+
+def test_a_bad_encoder_file_is_one_line_and_exit_2(digits_shards, tmp_path, capsys):
+    from harness.run import main
+    from tests.launch import tiny_run
+
+    bad = tmp_path / "encoder.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert main([*tiny_run(digits_shards.parent, tmp_path / "runs"), f"codegan.pretrain={bad}"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"config error: codegan.pretrain: cannot read {bad}")

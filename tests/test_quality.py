@@ -97,7 +97,8 @@ class StandIn(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 2048, 8, stride=8), torch.nn.AdaptiveAvgPool2d(1))
+        pool, conv = torch.nn.AdaptiveAvgPool2d(8), torch.nn.Conv2d(3, 2048, 8, stride=8)  # cheap, same shapes
+        self.layers = torch.nn.Sequential(pool, conv, torch.nn.AdaptiveAvgPool2d(1))
 
     def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
         return self.layers(x)
@@ -144,3 +145,21 @@ def test_missing_inception_weights_skip_only_those_metrics(digits_shards, tmp_pa
     result = two_step_run(digits_shards, tmp_path, tmp_path / "absent.pt")
     assert "eval/fid_domain" in result and not any("inception" in k for k in result)
     assert capsys.readouterr().out.count("eval/*_inception metrics skipped") == 1
+
+
+def test_grid_rows_are_labelled_with_the_class_their_code_is_matched_to():
+    import numpy as np
+    import torch
+
+    from harness.evaluate.grids import class_grid, label_rows, match_codes
+
+    codes = np.repeat(np.arange(4), 10)
+    truth = np.array([2, 0, 3, 1])
+    predicted = truth[codes].copy()
+    predicted[::7] = 0  # some misclassified samples do not change the one-to-one matching
+    assert match_codes(predicted, codes, 4) == truth.tolist()
+    grid = class_grid(torch.rand(12, 1, 8, 8), rows=4)
+    labelled = label_rows(grid, [f"code {k} -> {c}" for k, c in enumerate(truth)], 4)
+    margin = labelled.shape[1] - grid.shape[1]
+    assert margin > 40 and (labelled[:, :margin] < 128).any()  # dark text in the white margin
+    assert np.array_equal(labelled[:, margin:], grid)

@@ -174,3 +174,15 @@ def test_missing_source_lists_where_it_looked(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         build(str(card), root=str(tmp_path / "data"), progress=False)
     assert str(tmp_path / "nowhere") in str(err.value) and "To get it: download coil-20-proc.zip" in str(err.value)
+
+
+def test_source_accepts_a_torchvision_root_and_says_once_what_it_found(tmp_path, capsys):
+    write_idx_folder(tmp_path / "tv" / "FashionMNIST" / "raw", 30, 10, gz=True)
+    card = small_card(tmp_path, "fashion-mnist", expected={"train": 30, "test": 10}, shard_size=16)
+    out = build(str(card), root=str(tmp_path / "data"), progress=False, source=str(tmp_path / "tv"))
+    assert read_manifest(str(out)).splits["train"].count == 30
+    printed = capsys.readouterr().out
+    assert printed.count(f"found the IDX files in {tmp_path / 'tv' / 'FashionMNIST' / 'raw'}") == 1
+    with pytest.raises(DataError) as err:  # a folder with nothing in it: named once, not once per source
+        build(str(card), root=str(tmp_path / "d2"), progress=False, source=str(tmp_path / "empty"), force=True)
+    assert str(err.value).count(str(tmp_path / "empty")) == 1

@@ -29,15 +29,21 @@ def sweep_env(digits_shards, monkeypatch):
     local_ray_env()
 
 
+SHORT = {"train.steps": 30, "train.eval_every": 10, "train.ckpt_every": 10, "train.log_every": 10,
+         "eval.fid_samples": 300}  # fmt: skip
+
+
 def small_sweep(tmp_path: Path, name: str, **changes) -> Path:
+    """The shipped smoke sweep at a shorter budget (SHORT), with ``changes``."""
     spec = yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())
+    spec["overrides"] = {**spec["overrides"], **SHORT}
     spec.update(name=name, **changes)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
 
 
-def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path):
+def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path, capfd):
     import ray
     from ray.cluster_utils import Cluster
 
@@ -45,10 +51,15 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path)
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     try:
-        folder = run(str(REPO / "sweeps" / "smoke.yaml"), address=cluster.address, out=str(tmp_path))
+        folder = run(str(small_sweep(tmp_path, "smoke")), address=cluster.address, out=str(tmp_path))
     finally:
         ray.shutdown()
         cluster.shutdown()
+    printed = capfd.readouterr().out
+    tune_head = [line for line in printed.splitlines() if "Trial name" in line][-1]  # Tune's table, at the end
+    for column in ("method", "beta_c", "lambda_mi", "seed", "eval/acc", "eval/fid_domain"):
+        assert f" {column} " in tune_head, tune_head
+    assert "± is the sample standard deviation over training seeds" in printed  # the aggregate, at the end
     df = pd.read_csv(folder / "results.csv")
     assert len(df) == 8 and (df["status"] == "complete").all(), df[["trial", "status"]]
     assert df["node"].nunique() == 2, "trials did not spread over both nodes"
@@ -63,9 +74,11 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path)
 
     assert leaderboard([str(folder / "runs"), "--out", str(tmp_path / "lb"), "--log-wandb", "offline"]) == 0
     board = (tmp_path / "lb" / "leaderboard.md").read_text()
+    head = next(line for line in board.splitlines() if line.startswith("| dataset"))
+    assert "| beta_c |" in head and "| lambda_mi |" in head  # the swept values tell the rows apart
     rows = [line for line in board.splitlines() if line.startswith("| digits")]
-    assert len(rows) == 4 and all("±" in r and "| 2 |" in r for r in rows)  # 2 seeds per setting
-    assert any("CoDeGAN [beta_c=" in r for r in rows) and any("InfoGAN [lambda_mi=" in r for r in rows)
+    assert len(rows) == 4 and all("±" in r and "| 2 |" in r for r in rows)  # 2 seeds per result
+    assert sum("| CoDeGAN |" in r for r in rows) == 2 and sum("| InfoGAN |" in r for r in rows) == 2
     assert (tmp_path / "lb" / "leaderboard.html").read_text().count("<tr>") == 5
 
 
@@ -99,7 +112,7 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, mon
     import ray
 
     marker = tmp_path / "failed-once"
-    monkeypatch.setenv("CODEGAN_SWEEP_FAULT", f"40:{marker}")
+    monkeypatch.setenv("CODEGAN_SWEEP_FAULT", f"20:{marker}")
     spec = small_sweep(tmp_path, "retry", space=[{"method": ["codegan"], "seed": [0, 1]}], max_failures=1)
     try:
         folder = run(str(spec), out=str(tmp_path))
@@ -110,7 +123,7 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, mon
     assert (df["status"] == "complete").all()
     failed = Path(marker.read_text())
     summary = json.loads((failed / "summary.json").read_text())
-    assert summary["resumed_from_step"] == 40 and summary["step"] == 60
+    assert summary["resumed_from_step"] == 20 and summary["step"] == 30
     others = [Path(p) for p in df["run_dir"] if Path(p) != failed]
     assert all(json.loads((p / "summary.json").read_text())["resumed_from_step"] == 0 for p in others)
 
@@ -123,7 +136,11 @@ def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_pat
         "dp",
         space=[{"method": ["codegan"], "seed": [0]}],
         resources={"cpu": 0.5, "gpu": 0, "workers": 2},
-        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], "train.steps": 20},
+        overrides={
+            **yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"],
+            **SHORT,
+            "train.steps": 20,
+        },  # fmt: skip
     )
     try:
         folder = run(str(spec), out=str(tmp_path))
@@ -144,7 +161,7 @@ def test_pbt_clones_a_trial_into_a_new_config_from_its_checkpoint(sweep_env, tmp
         space=[{"method": ["codegan"], "codegan.beta_c": [1.0, 10.0], "seed": [0, 1]}],
         scheduler={"kind": "pbt", "metric": "eval/acc", "mode": "max", "perturbation_interval": 1,
                    "mutations": {"codegan.beta_c": [1.0, 3.0, 10.0, 30.0]}},
-        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], "train.steps": 60},
+        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], **SHORT},
     )  # fmt: skip
     try:
         folder = run(str(spec), out=str(tmp_path))
@@ -160,3 +177,12 @@ def test_pbt_clones_a_trial_into_a_new_config_from_its_checkpoint(sweep_env, tmp
     assert later, "PBT never exploited a trial"
     # such a folder has no checkpoint of its own: it starts from the checkpoint of the trial it cloned
     assert all(json.loads((d / "summary.json").read_text())["resumed_from_step"] > 0 for d in later)
+
+
+def test_a_sweep_started_again_without_resume_is_refused(tmp_path):
+    from harness.config import ConfigError
+
+    spec = small_sweep(tmp_path, "twice")
+    (tmp_path / "twice" / "tune" / "twice").mkdir(parents=True)  # what a first run of the sweep leaves
+    with pytest.raises(ConfigError, match="already holds this sweep: --resume continues it"):
+        run(str(spec), out=str(tmp_path))

@@ -32,7 +32,7 @@ def cli(argv: list[str]) -> int:
     b.add_argument("dataset", help=f"card name ({', '.join(available_cards())}) or path to a card YAML")
     b.add_argument("--source", help="folder, file or URL of the raw dataset (replaces the card's locations)")
     b.add_argument("--out", type=Path, help="output folder (default: <data root>/<dataset>)")
-    b.add_argument("--root", default="", help="data root (default: $CODEGAN_DATA or the repo's datasets/)")
+    b.add_argument("--root", default="", help="data root (default: $CODEGAN_DATA, else datasets/ or the cache)")
     b.add_argument("--shard-size", type=int, default=0, help="samples per shard (default: the card's)")
     b.add_argument("--force", action="store_true", help="rebuild even when the shards are up to date")
     v = sub.add_parser("verify", help="re-check a shard folder's counts and sha256 against its manifest")

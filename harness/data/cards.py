@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CARDS_DIR = REPO_ROOT / "datasets"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the repository, or site-packages when installed
+CARDS_DIR = PACKAGE_ROOT / "harness" / "cards"  # shipped inside the package: names work from any folder
 
 
 class DataError(RuntimeError):
@@ -35,7 +35,7 @@ class Card:
 
 
 def card_path(name_or_path: str) -> Path:
-    """A card file from a dataset name (``datasets/<name>.yaml``) or an explicit path."""
+    """A card file from a dataset name (``harness/cards/<name>.yaml``) or an explicit path."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml"):
         return p
@@ -67,6 +67,15 @@ def load_card(name_or_path: str) -> Card:
     return Card(**{**raw, "shape": shape, "path": str(path), "sha256": hashlib.sha256(text.encode()).hexdigest()})
 
 
+def default_data_root() -> Path:
+    """``datasets/`` of a source checkout; ``<cache>/data`` when the harness is installed as a package."""
+    if (PACKAGE_ROOT / "pyproject.toml").is_file():
+        return PACKAGE_ROOT / "datasets"
+    from harness.cache import cache_dir
+
+    return cache_dir("data")
+
+
 def data_root(root: str = "") -> Path:
-    """Where built shards live: the explicit root, else $CODEGAN_DATA, else the repo's datasets/ folder."""
-    return Path(root or os.environ.get("CODEGAN_DATA", "") or CARDS_DIR)
+    """Where built shards live: the explicit root, else $CODEGAN_DATA, else :func:`default_data_root`."""
+    return Path(root or os.environ.get("CODEGAN_DATA", "") or default_data_root())

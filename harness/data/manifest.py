@@ -103,7 +103,10 @@ def is_remote(location: str) -> bool:
 
 def member_url(location: str, name: str) -> str:
     """The address of file ``name`` of a shard location: a folder, a URL prefix, or a ``pipe:`` command
-    in which ``{}`` stands for the file's relative path (``pipe:aws s3 cp s3://bucket/shards/{} -``)."""
+    in which ``{}`` stands for the file's relative path (``pipe:aws s3 cp s3://bucket/shards/{} -``).
+    A name that is already a full address (scanned foreign shards) is returned as it is."""
+    if not location or name.startswith("/") or is_remote(name):
+        return name
     if "{}" in location:
         return location.replace("{}", name)
     return f"{location.rstrip('/')}/{name}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,9 @@ from PIL import Image
 from harness.data.cards import DataError
 from harness.data.tarstream import iter_samples
 
-ALLOWED = frozenset({"png", "cls", "json"})
+IMAGES = ("png", "jpg", "jpeg")  # image members, in the order they are looked for
+LABELS = ("cls", "json")  # the class index as ASCII text, or a JSON object with a label/cls/class field
+ALLOWED = frozenset({*IMAGES, *LABELS, "txt"})  # txt (captions) is accepted and ignored
 
 
 def encode_sample(key: str, image: np.ndarray, label: int) -> dict[str, Any]:
@@ -52,18 +55,22 @@ def check_members(sample: dict[str, Any], url: str) -> None:
             f"shard {url}, sample '{sample['__key__']}': unexpected member type(s) {sorted(unexpected)};"
             f" only {sorted(ALLOWED)} are read (nothing is ever unpickled)"
         )
-    if not {"png", "cls"} <= members:
-        raise DataError(f"shard {url}, sample '{sample['__key__']}': missing png or cls member")
+    if not members & set(IMAGES) or not members & set(LABELS):
+        raise DataError(f"shard {url}, sample '{sample['__key__']}': missing png or cls member (an image and a class)")
 
 
-def decode_image(sample: dict[str, Any], url: str, shape: tuple[int, int, int]) -> np.ndarray:
-    """PNG bytes -> (C, H, W) uint8, checked against the manifest's shape."""
-    from torchvision.io import ImageReadMode, decode_png
+def decode_image(sample: dict[str, Any], url: str, shape: tuple[int, int, int] | None) -> np.ndarray:
+    """The image member (png, jpg) -> (C, H, W) uint8, checked against the manifest's shape (if given)."""
+    from torchvision.io import ImageReadMode
+    from torchvision.io import decode_image as decode
 
+    kind = next(k for k in IMAGES if k in sample)
     try:
-        arr = decode_png(torch.frombuffer(bytearray(sample["png"]), dtype=torch.uint8), ImageReadMode.UNCHANGED)
+        arr = decode(torch.frombuffer(bytearray(sample[kind]), dtype=torch.uint8), ImageReadMode.UNCHANGED)
     except Exception as exc:  # noqa: BLE001 - the decoder raises several types
-        raise DataError(f"shard {url}, sample '{sample['__key__']}': undecodable png ({exc})") from None
+        raise DataError(f"shard {url}, sample '{sample['__key__']}': undecodable {kind} ({exc})") from None
+    if shape is None:
+        return arr.numpy()
     if tuple(arr.shape) != tuple(shape) or arr.dtype != torch.uint8:
         raise DataError(
             f"shard {url}, sample '{sample['__key__']}': image {arr.dtype} {tuple(arr.shape)},"
@@ -72,11 +79,22 @@ def decode_image(sample: dict[str, Any], url: str, shape: tuple[int, int, int]) 
     return arr.numpy()
 
 
-def decode_label(sample: dict[str, Any], url: str, classes: int) -> int:
+def label_of(sample: dict[str, Any], url: str) -> int:
+    """The class index of a sample: its ``cls`` member, else the label/cls/class field of its ``json``."""
+    if "cls" in sample:
+        try:
+            return int(sample["cls"].decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            raise DataError(f"shard {url}, sample '{sample['__key__']}': cls is not an integer") from None
     try:
-        label = int(sample["cls"].decode("ascii").strip())
-    except (UnicodeDecodeError, ValueError):
-        raise DataError(f"shard {url}, sample '{sample['__key__']}': cls is not an integer") from None
+        meta = json.loads(sample["json"])
+        return int(next(meta[k] for k in ("label", "cls", "class") if k in meta))
+    except (KeyError, StopIteration, ValueError, TypeError, AttributeError):
+        raise DataError(f"shard {url}, sample '{sample['__key__']}': no class in its json (label/cls/class)") from None
+
+
+def decode_label(sample: dict[str, Any], url: str, classes: int) -> int:
+    label = label_of(sample, url)
     if not 0 <= label < classes:
         raise DataError(f"shard {url}, sample '{sample['__key__']}': label {label} outside [0, {classes})")
     return label

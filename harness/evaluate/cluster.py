@@ -37,12 +37,21 @@ def assignment_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float
 
 
 def kmeans_scores(
-    features: np.ndarray, labels: np.ndarray, k: int, seeds: list[int], n_init: int, prefix: str = "eval/"
+    features: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    seeds: list[int],
+    n_init: int,
+    prefix: str = "eval/",
+    desc: str | None = None,
 ) -> dict[str, float]:
-    """k-means with each seed; every score's mean under ``<prefix><name>`` and std under ``..._std``."""
+    """k-means with each seed; every score's mean under ``<prefix><name>`` and std under ``..._std`` (the
+    population std over the k-means seeds of this one feature set). ``desc`` shows a progress bar."""
+    from harness.progress import bar
+
     feats = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
     runs = []
-    for seed in seeds:
+    for seed in bar(seeds, desc=desc, unit="seed", disable=desc is None, leave=False):
         pred = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(feats)
         runs.append(assignment_scores(labels, pred))
     out: dict[str, float] = {}

@@ -117,12 +117,15 @@ def train_extractor(
         t0 = time.time()
         torch.manual_seed(0)
         steps = steps or max(600, 3 * man.splits["train"].count // 128)
+        if progress:
+            print(f"one-time: training the domain classifier of {man.dataset} at {size}px for FID/KID/IS ({steps}"
+                  f" steps of 128 images); cached in {path} for every later run", flush=True)  # fmt: skip
         net = DomainClassifier(man.shape[0], man.classes).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
         batches = iter(make_loader(ShardStream(location, man, "train", 128, seed=0, streams=1), 0))
         net.train()
-        for _ in bar(range(steps), desc=f"domain extractor {man.dataset} {size}px", disable=not progress):
+        for _ in bar(range(steps), desc=f"domain classifier {man.dataset} {size}px (once)", disable=not progress):
             batch = next(batches)
             x = to_unit(batch["image"].to(device), size)
             shift = torch.randint(-1, 2, (2,))  # a one-pixel jitter keeps the features from memorising
@@ -132,7 +135,7 @@ def train_extractor(
             loss.backward()
             opt.step()
             sched.step()
-        test = load_split(location, man, "test")
+        test = load_split(location, man, "test" if "test" in man.splits else "train")
         acc = accuracy(net, test["image"], test["label"], size, device)
         buf = io.BytesIO()
         torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
@@ -155,7 +158,7 @@ def train_extractor(
         return path, info
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.evaluate.extractor",
         description=__doc__,
@@ -168,14 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--steps", type=int, default=0, help="training steps at batch 128 (default: 3 epochs, >= 600)")
     t.add_argument("--root", default="", help="data root holding the shards")
     args = parser.parse_args(argv)
-    try:
-        location = str(ensure_built(args.dataset, args.root))
-        path, info = train_extractor(location, args.size, args.steps)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    location = str(ensure_built(args.dataset, args.root))
+    path, info = train_extractor(location, args.size, args.steps)
     print(f"{path}: test accuracy {info.test_acc:.4f} after {info.steps} steps ({info.seconds:.0f} s)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_cli
+
+    return run_cli(cli, argv)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ class ExtractorContext:
 
 class DomainExtractor(Extractor):
     name = "domain"
+    has_logits = True
 
     def __init__(self, ctx: ExtractorContext):
         from harness.evaluate.extractor import load_extractor

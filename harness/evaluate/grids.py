@@ -27,6 +27,32 @@ def class_grid(images: torch.Tensor, rows: int, min_cell: int = 32, pad: int = 2
     return (canvas.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
 
 
+def match_codes(predicted: np.ndarray, codes: np.ndarray, classes: int) -> list[int]:
+    """Class matched to each class code (Hungarian, scipy), from a classifier's predictions of samples of
+    every code: the one-to-one mapping that agrees with the most predictions."""
+    from scipy.optimize import linear_sum_assignment
+
+    table = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(table, (codes, predicted), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return [int(c) for _, c in sorted(zip(rows, cols, strict=True))]
+
+
+def label_rows(grid: np.ndarray, labels: list[str], rows: int, pad: int = 2) -> np.ndarray:
+    """The grid with a left margin naming each row (PIL's built-in font)."""
+    from PIL import ImageDraw
+
+    height = grid.shape[0]
+    margin = 8 + 7 * max(len(t) for t in labels)
+    out = Image.new("RGB", (grid.shape[1] + margin, height), "white")
+    out.paste(Image.fromarray(grid), (margin, 0))
+    draw = ImageDraw.Draw(out)
+    row_h = (height - pad) / rows
+    for r, text in enumerate(labels):
+        draw.text((4, pad + r * row_h + row_h / 2 - 5), text, fill="black")
+    return np.asarray(out)
+
+
 def save_png(grid: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path)

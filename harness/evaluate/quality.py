@@ -93,11 +93,13 @@ class Extractor:
 
 
 def run_batched(
-    extractor: Extractor, images: torch.Tensor, batch: int, device: torch.device
+    extractor: Extractor, images: torch.Tensor, batch: int, device: torch.device, desc: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Features (and logits) of many images, batch by batch on ``device``; results stay on ``device``."""
+    from harness.progress import bar
+
     feats, logits = [], []
-    for chunk in images.split(batch):
+    for chunk in bar(images.split(batch), desc=desc, unit="batch", disable=desc is None):
         f, lg = extractor.features(chunk.to(device))
         feats.append(f.float())
         if lg is not None:
@@ -118,6 +120,7 @@ def reference_stats(
     batch: int,
     device: torch.device,
     cache: Path | None = None,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """mu, sigma and (up to 10,000) features of a real split, cached by dataset, split, size and weights.
 
@@ -130,7 +133,11 @@ def reference_stats(
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
     images = real() if callable(real) else real
-    feats, _ = run_batched(extractor, resized_uint8(images, size), batch, device)
+    if progress:
+        print(f"one-time: {extractor.name} reference statistics of {man.dataset}/{split} ({len(images)} images,"
+              f" {size}px); cached in {path}", flush=True)  # fmt: skip
+    desc = f"reference statistics {man.dataset}/{split} (once)" if progress else None
+    feats, _ = run_batched(extractor, resized_uint8(images, size), batch, device, desc)
     feats_np = feats.cpu().numpy().astype(np.float64)
     mu, sigma = moments(feats_np)
     keep = np.random.default_rng(0).permutation(len(feats_np))[:KID_REFERENCE_MAX]
@@ -170,8 +177,18 @@ def scores(
     return out
 
 
-def gather_rows(acc: Any, x: torch.Tensor, n: int) -> np.ndarray:
-    """Rows computed on every rank (equal counts), concatenated on every rank, first ``n`` kept."""
-    if acc.num_processes > 1:
-        x = acc.gather(x.contiguous())
-    return x[:n].cpu().numpy().astype(np.float64)
+def gather_chunks(acc: Any, parts: list[torch.Tensor], per_rank: int, batch: int, chunks: int, n: int) -> np.ndarray:
+    """Rows of chunks made round-robin by the ranks (rank r made chunks r, r + W, ...), back in chunk order.
+
+    ``parts[0]`` is an empty (0, width) tensor that fixes the width on every rank; each rank pads its list to
+    ``per_rank`` chunks of ``batch`` rows so the gather has equal sizes."""
+    head, parts = parts[0], parts[1:]
+    if acc.num_processes == 1:
+        return torch.cat([head, *parts])[:n].cpu().numpy().astype(np.float64)
+    padded = [torch.cat([p, p.new_zeros(batch - len(p), p.shape[1])]) if len(p) < batch else p for p in parts]
+    while len(padded) < per_rank:
+        padded.append(head.new_zeros(batch, head.shape[1]))
+    gathered = acc.gather(torch.stack(padded).contiguous())  # (world * per_rank, batch, width)
+    world = acc.num_processes
+    ordered = [gathered[(k % world) * per_rank + k // world] for k in range(chunks)]
+    return torch.cat(ordered)[:n].cpu().numpy().astype(np.float64)

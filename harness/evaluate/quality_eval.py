@@ -14,7 +14,8 @@ from harness.config import Config
 from harness.data.manifest import Manifest
 from harness.data.stream import load_split
 from harness.evaluate.extractors import ExtractorContext, ExtractorUnavailable
-from harness.evaluate.quality import Extractor, gather_rows, generate_uint8, reference_stats, run_batched, scores
+from harness.evaluate.quality import Extractor, gather_chunks, generate_uint8, reference_stats, run_batched, scores
+from harness.progress import bar
 from harness.seeding import derive_seed
 
 
@@ -30,6 +31,7 @@ class QualityEvaluator:
     ):
         """``real``: the main process's already-loaded copy of ``eval.fid_split``, if it has one."""
         self.cfg, self.acc, self.size = cfg, acc, size
+        self.shape = (man.shape[0], size, size)
         self.main = acc.is_main_process
         ctx = ExtractorContext(location, size, acc.device, cfg.eval.inception_weights, self.main and cfg.log.progress)
         self.extractors: list[Extractor] = []
@@ -51,27 +53,52 @@ class QualityEvaluator:
 
             for ext in self.extractors:
                 self.refs[ext.name] = reference_stats(
-                    ext, real_images, man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device
-                )
+                    ext, real_images, man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device,
+                    progress=cfg.log.progress,
+                )  # fmt: skip
 
     def __bool__(self) -> bool:
         return bool(self.extractors)
 
-    def __call__(self, method: Any, net: torch.nn.Module | None = None) -> dict[str, float]:
-        """FID/KID/IS per extractor (on the main process; other ranks return {}); every rank must call it."""
+    def classifier(self) -> Any:
+        """uint8 images -> class logits of the first extractor that has them (the domain classifier), or None."""
+        for ext in self.extractors:
+            if getattr(ext, "has_logits", False):
+                return lambda images, ext=ext: ext.features(images)[1]
+        return None
+
+    def __call__(self, method: Any, net: torch.nn.Module | None = None, progress: bool = False) -> dict[str, float]:
+        """FID/KID/IS per extractor (on the main process; other ranks return {}); every rank must call it.
+
+        The ``eval.fid_samples`` images are cut into chunks of ``eval.batch_size``, chunk ``k`` drawn with
+        its own seed and made by rank ``k mod world``: the same images whatever the number of processes,
+        so a re-scoring on another world size measures the same thing.
+        """
         t = time.time()
         cfg, acc = self.cfg, self.acc
-        n = cfg.eval.fid_samples
-        per_rank = math.ceil(n / acc.num_processes)
-        gen = torch.Generator(device=acc.device).manual_seed(derive_seed(cfg.seed, "fid", acc.process_index))
-        images = generate_uint8(
-            lambda z, c: method.sample(z, c, net), method.latent, per_rank, cfg.eval.batch_size, gen
-        )
+        n, batch, world = cfg.eval.fid_samples, cfg.eval.batch_size, acc.num_processes
+        chunks = math.ceil(n / batch)
+        mine = list(range(acc.process_index, chunks, world))
+        per_rank = math.ceil(chunks / world)  # every rank gathers as many chunks (the last ones padded)
+        images = []
+        names = ", ".join(e.name for e in self.extractors)
+        for k in bar(mine, desc=f"eval: FID/KID/IS ({names})", unit="chunk", disable=not progress, leave=False):
+            gen = torch.Generator(device=acc.device).manual_seed(derive_seed(cfg.seed, "fid", k))
+            size = min(batch, n - k * batch)
+            images.append(generate_uint8(lambda z, c: method.sample(z, c, net), method.latent, size, size, gen))
         out: dict[str, float] = {}
+        probe = torch.zeros(2, *self.shape, dtype=torch.uint8, device=acc.device)  # widths, for a rank with no chunk
         for ext in self.extractors:
-            feats, logits = run_batched(ext, images, cfg.eval.batch_size, acc.device)
-            feats_all = gather_rows(acc, feats, n)
-            logits_all = gather_rows(acc, logits, n) if logits is not None else None
+            f0, lg0 = ext.features(probe)
+            feats = [f0.new_zeros(0, f0.shape[1])]
+            logits = [lg0.new_zeros(0, lg0.shape[1])] if lg0 is not None else []
+            for chunk in images:
+                f, lg = run_batched(ext, chunk, batch, acc.device)
+                feats.append(f)
+                if lg0 is not None:
+                    logits.append(lg)
+            feats_all = gather_chunks(acc, feats, per_rank, batch, chunks, n)
+            logits_all = gather_chunks(acc, logits, per_rank, batch, chunks, n) if lg0 is not None else None
             if self.main:
                 out.update(scores(ext.name, feats_all, logits_all, self.refs[ext.name], derive_seed(cfg.seed, "kid")))
         if self.main:

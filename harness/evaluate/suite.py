@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from harness.cache import cache_dir
 from harness.config import Config
-from harness.data.manifest import Manifest, atomic_write_text
 from harness.data.transforms import to_unit
 from harness.evaluate.cluster import assignment_scores, kmeans_scores
-from harness.evaluate.grids import class_grid
+from harness.evaluate.grids import class_grid, label_rows, match_codes
+from harness.evaluate.quality import quantise
 from harness.seeding import derive_seed
 
 
@@ -32,43 +28,46 @@ def batched(fn: Any, device: torch.device, images: torch.Tensor, size: int, batc
     return torch.cat(out).numpy()
 
 
-def cluster_eval(method: Any, data: dict[str, torch.Tensor], classes: int, size: int, cfg: Config) -> dict[str, float]:
+def cluster_eval(
+    method: Any, data: dict[str, torch.Tensor], classes: int, size: int, cfg: Config, progress: bool = False
+) -> dict[str, float]:
     """k-means scores of the method's class features; for methods that predict a class directly
     (InfoGAN's Q, ClusterGAN's encoder) also the scores of that argmax, as ``eval/<score>_<tag>``."""
     labels = data["label"].numpy()
     feats = batched(method.class_features, method.device, data["image"], size, cfg.eval.batch_size)
-    out = kmeans_scores(feats, labels, classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init)
+    desc = "eval: k-means" if progress else None
+    out = kmeans_scores(feats, labels, classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init, desc=desc)
     if hasattr(method, "predict_class"):
         pred = batched(method.predict_class, method.device, data["image"], size, cfg.eval.batch_size)
         out.update({f"eval/{k}_{method.argmax_tag}": v for k, v in assignment_scores(labels, pred).items()})
     return out
 
 
-def pixel_baseline(
-    data: dict[str, torch.Tensor], man: Manifest, cfg: Config, cache: Path | None = None
-) -> dict[str, float]:
-    """k-means on raw pixels (native resolution) of the evaluation split; cached in the project's cache
-    (never beside the shards, which may be read-only) by data and k-means setup."""
-    shards = [s.sha256 for s in man.splits[cfg.eval.split].shards]
-    key_src = json.dumps([man.dataset, shards, kmeans_seeds(cfg), cfg.eval.kmeans_n_init])
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    path = (cache or cache_dir("pixels")) / f"{man.dataset}-{cfg.eval.split}-{key}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    pixels = data["image"].flatten(1).float().div(255.0).numpy()
-    scores = kmeans_scores(
-        pixels, data["label"].numpy(), man.classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init, prefix="baseline/pixels_"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(scores, indent=1))
-    return scores
-
-
 @torch.no_grad()
-def sample_grid(method: Any, classes: int, columns: int, seed: int, generator_net: Any = None) -> np.ndarray:
-    """One row per class code; column j uses the same z_n in every row (a fixed, seeded z per column)."""
+def sample_grid(
+    method: Any,
+    classes: int,
+    columns: int,
+    seed: int,
+    generator_net: Any = None,
+    classifier: Any = None,
+    names: list[str] | None = None,
+) -> np.ndarray:
+    """One row per class code; column j uses the same z_n in every row (a fixed, seeded z per column).
+
+    With a ``classifier`` (uint8 images -> logits: the domain classifier), 50 samples per code are
+    classified and each row is labelled "code k -> <class>" with the class its code is matched to
+    (Hungarian), so a reader sees which class each code stands for."""
     gen = torch.Generator(device=method.device).manual_seed(derive_seed(seed, "grid"))
     z, _ = method.latent(columns, class_index=0, generator=gen)
     z = z.repeat(classes, 1)
     c = torch.arange(classes, device=method.device).repeat_interleave(columns)
-    return class_grid(method.sample(z, c, generator_net).cpu(), rows=classes)
+    grid = class_grid(method.sample(z, c, generator_net).cpu(), rows=classes)
+    if classifier is None:
+        return grid
+    zs, _ = method.latent(50 * classes, generator=gen)
+    codes = torch.arange(classes, device=method.device).repeat_interleave(50)
+    predicted = classifier(quantise(method.sample(zs, codes, generator_net))).argmax(1).cpu().numpy()
+    matched = match_codes(predicted, codes.cpu().numpy(), classes)
+    names = names or [str(k) for k in range(classes)]
+    return label_rows(grid, [f"code {k} -> {names[m]}" for k, m in enumerate(matched)], classes)

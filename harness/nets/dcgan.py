@@ -1,6 +1,6 @@
 """DCGAN-style G, D and encoder for small square images (28x28 in the paper; any size divisible by 4).
 
-Shapes follow the reference 28x28 networks (REFERENCE.md section 2): G is two fully connected
+Shapes follow the reference 28x28 networks (docs/reference.md, section 2): G is two fully connected
 layers then two stride-2 transposed convolutions; D is two stride-2 convolutions then two fully
 connected layers; the encoder is three stride-2 convolutions then two fully connected layers.
 PyTorch's default initialisation is kept.

@@ -38,7 +38,11 @@ def source_specs(card: Card, override: str | None) -> list[dict[str, Any]]:
     """The card's sources, or, with ``override`` (a path or URL), every path-taking source pointed at it."""
     if not override:
         return list(card.sources)
-    specs = [{**s, "path": override} for s in card.sources if "path" in s]
+    specs, seen = [], set()
+    for s in card.sources:  # one attempt per source kind: the same folder is not tried (and reported) twice
+        if "path" in s and s.get("kind") not in seen:
+            seen.add(s.get("kind"))
+            specs.append({**s, "path": override})
     if not specs:
         raise DataError(f"{card.path}: no source of '{card.name}' takes a path, so --source cannot be used")
     return specs

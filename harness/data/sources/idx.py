@@ -54,12 +54,34 @@ def read_idx_folder(folder: Path) -> Arrays:
     return out
 
 
+TORCHVISION_NAMES = ("MNIST", "FashionMNIST", "KMNIST", "EMNIST")
+
+
+def idx_folder(root: Path, card: Card) -> Path:
+    """The folder holding the four IDX files: ``root`` itself, or a torchvision dataset root below it
+    (``root/<Name>/raw``, ``root/raw``), Name from the card's torchvision source first."""
+    names = [s["dataset"] for s in card.sources if s.get("kind") == "torchvision" and "dataset" in s]
+    candidates = [root, root / "raw", *(root / n / "raw" for n in dict.fromkeys([*names, *TORCHVISION_NAMES]))]
+    for folder in candidates:
+        try:
+            find_file(folder, FILES["train"][0])
+            return folder
+        except SourceMissing:
+            continue
+    shown = ", ".join(str(c) for c in candidates[:3])
+    raise SourceMissing(f"{root}: no {FILES['train'][0]}[.gz] in {shown}, ...")
+
+
 @register_source("idx")
 def read_idx_source(spec: dict[str, Any], card: Card) -> Arrays:
-    """A folder holding the four IDX files (e.g. Debian's /usr/share/datasets/fashion-mnist)."""
-    folder = expand(spec["path"])
-    if not folder.is_dir():
-        raise SourceMissing(f"{folder}: no such folder")
+    """The four IDX files in a folder (e.g. Debian's /usr/share/datasets/fashion-mnist) or a torchvision
+    dataset root (``<root>/FashionMNIST/raw``)."""
+    root = expand(spec["path"])
+    if not root.is_dir():
+        raise SourceMissing(f"{root}: no such folder")
+    folder = idx_folder(root, card)
+    if folder != root:
+        print(f"{card.name}: found the IDX files in {folder}")
     return read_idx_folder(folder)
 
 

@@ -1,0 +1,148 @@
+"""Shards the harness did not build: webdataset URLs (brace patterns, lists, ``pipe:``, http) or a folder
+of ``.tar`` files without ``manifest.json``.
+
+They are scanned once (samples per shard, classes, image shape, sha256 of every shard), the result is
+cached in the project's cache, never beside the shards, and it serves as the run's manifest, so equal
+steps per rank and exact resume work as on built shards. Member names follow webdataset's conventions:
+the key is the name up to its first dot, ``.png``/``.jpg``/``.jpeg`` hold the image, ``.cls`` the class
+index (or ``.json`` with a ``label``/``cls``/``class`` field).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from harness.cache import cache_dir
+from harness.config import Config
+from harness.data.cards import Card, DataError
+from harness.data.manifest import Manifest, ShardInfo, SplitInfo, atomic_write_text, is_remote
+from harness.data.samples import check_members, decode_image, label_of, read_shard
+from harness.data.tarstream import iter_samples
+from harness.progress import bar
+
+SPLIT_PREFIXES = {"train": ("train",), "test": ("test", "val", "valid", "eval")}
+
+
+def expand(spec: str | list[str]) -> list[str]:
+    """webdataset's URL expansion of each item: ``::`` lists, ``{000..011}`` braces, ``$WDS_*`` variables."""
+    from webdataset.shardlists import expand_urls
+
+    items = [spec] if isinstance(spec, str) else list(spec)
+    return [url for item in items if item for url in expand_urls(item)]
+
+
+def is_pattern(root: str) -> bool:
+    """A ``data.root`` that names shards rather than a folder holding ``<dataset>/``."""
+    return "{" in root or "::" in root or root.rstrip("/").endswith((".tar", ".tgz", ".tar.gz"))
+
+
+def folder_shards(folder: Path) -> dict[str, list[str]] | None:
+    """The ``.tar`` files of a folder without a manifest, split by name (``train*``, ``test*``/``val*``;
+    a folder with neither holds only training shards), or None when it is not such a folder."""
+    if not folder.is_dir() or (folder / "manifest.json").exists():
+        return None
+    tars = sorted(str(p) for p in folder.glob("*.tar"))
+    if not tars:
+        return None
+    out: dict[str, list[str]] = {}
+    for split, prefixes in SPLIT_PREFIXES.items():
+        found = [t for t in tars if Path(t).name.startswith(prefixes)]
+        if found:
+            out[split] = found
+    return out or {"train": tars}
+
+
+def foreign_urls(cfg: Config, card_name: str) -> dict[str, list[str]] | None:
+    """The splits' shard URLs when the run reads foreign shards; None for harness-built ones."""
+    from harness.data.cards import data_root
+
+    d = cfg.data
+    if d.train_urls or is_pattern(d.root):
+        out = {"train": expand(d.train_urls or d.root)}
+        if d.eval_urls:
+            out["test"] = expand(d.eval_urls)
+        return out
+    if d.eval_urls:
+        raise DataError("data.eval_urls is set without data.train_urls")
+    if is_remote(d.root):
+        return None
+    root = data_root(d.root)
+    return folder_shards(root / card_name) or (folder_shards(root) if d.root else None)
+
+
+def _key(urls: dict[str, list[str]], name: str) -> str:
+    """Cache key: the URLs, and for local files their size and modification time (a changed file is rescanned)."""
+    parts = []
+    for split, items in sorted(urls.items()):
+        for url in items:
+            stat = os.stat(url) if not is_remote(url) and os.path.exists(url) else None
+            parts.append([split, url, stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
+    return hashlib.sha256(json.dumps([name, parts]).encode()).hexdigest()[:16]
+
+
+def scan_split(urls: list[str], split: str, progress: bool) -> tuple[list[ShardInfo], list[int], tuple[int, ...]]:
+    """(shards with counts and sha256, labels of every sample, image shape C,H,W) of one split's shards."""
+    shards, labels, shape = [], [], None
+    for url in bar(urls, desc=f"scan {split} shards (once)", unit="shard", disable=not progress):
+        data = read_shard(url)
+        n = 0
+        for smp in iter_samples(data, url):
+            check_members(smp, url)
+            if shape is None:
+                img = decode_image(smp, url, None)
+                shape = tuple(img.shape)
+            labels.append(label_of(smp, url))
+            n += 1
+        if n == 0:
+            raise DataError(f"shard {url}: no samples")
+        shards.append(ShardInfo(url, n, hashlib.sha256(data).hexdigest()))
+    assert shape is not None
+    return shards, labels, shape
+
+
+def scan(urls: dict[str, list[str]], name: str, card: Card | None, progress: bool = True) -> Manifest:
+    """The manifest of foreign shards: read from the cache, or scanned (once) and cached."""
+    for split, items in urls.items():
+        if not items:
+            raise DataError(f"no shards in the {split} URLs")
+    path = cache_dir("scans") / f"{Path(name).stem}-{_key(urls, name)}.json"
+    if path.is_file():
+        return Manifest.from_json(path.read_text(), str(path))
+    splits, shape, top = {}, None, 0
+    for split, items in urls.items():
+        shards, labels, split_shape = scan_split(items, split, progress)
+        if shape is not None and split_shape != shape:
+            raise DataError(f"{split} shards hold {split_shape} images, the others {shape}")
+        shape = split_shape
+        top = max(top, max(labels) + 1)
+        splits[split] = (shards, labels)
+    classes = card.classes if card is not None else top
+    if card is not None and (top > card.classes or tuple(card.shape) != shape):
+        raise DataError(
+            f"the shards hold {top} classes of {shape} images, card {card.path} says {card.classes} of"
+            f" {tuple(card.shape)}: set data.dataset to a new name for shards of another dataset"
+        )
+    if min(min(lbl) for _, lbl in splits.values()) < 0:
+        raise DataError("negative class index in the shards")
+    man = Manifest(
+        dataset=card.name if card is not None else Path(name).stem,
+        classes=classes,
+        shape=list(shape),
+        source=f"scan of {sum(len(v) for v in urls.values())} shards",
+        card_sha256=card.sha256 if card is not None else "",
+        splits={
+            s: SplitInfo(len(lbl), np.bincount(lbl, minlength=classes).tolist(), shards)
+            for s, (shards, lbl) in splits.items()
+        },
+        members=["image", "label"],
+    )
+    atomic_write_text(path, man.to_json())
+    if progress:
+        counts = ", ".join(f"{s}: {v.count} samples in {len(v.shards)} shards" for s, v in man.splits.items())
+        print(f"scanned shards not built here ({counts}; {classes} classes of {shape}); cached in {path}")
+    return man

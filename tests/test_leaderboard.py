@@ -1,0 +1,155 @@
+"""The leaderboard and the variant comparison on real run folders: one row per result identity.
+
+Tiny digits runs made with ``scripts.compare`` differ from a two-seed base only in the step count, the
+precision (bf16) or the evaluation settings (a re-scoring: ``eval-<hash>.json``); each lands in its own
+row, the differing parts are columns, the seeds of one identity pool with the sample std.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+
+import pytest
+
+from harness.config import build_config
+from harness.results import PIXELS_LABEL, STD_NOTE, group, load_records, select
+from harness.train import train
+from harness.wandb_files import offline_runs, read_records
+from scripts import compare
+from scripts.leaderboard import main as leaderboard
+from scripts.leaderboard import table, wandb_record
+from tests.launch import REPO, tiny_run
+
+PRESET = REPO / "codegan" / "configs" / "digits.yaml"
+FAST = ["train.steps=2", "eval.kmeans_seeds=2", "eval.quality=[]"]
+
+
+@pytest.fixture(scope="module")
+def runs(digits_shards, tmp_path_factory):
+    """base (seeds 0, 1), 4 steps, bf16 (seed 0 each), and base seed 0 re-scored with 3 k-means seeds."""
+    root = tmp_path_factory.mktemp("board")
+    common = ["--common", *tiny_run(digits_shards.parent, root, *FAST), "--log-root", str(root)]
+    base = ["--seeds", "0", "1", "--variant", "base:", "--out", str(root / "base.json")]
+    assert compare.main(["--config", str(PRESET), *base, *common]) == 0
+    variants = ["--variant", "4 steps: train.steps=4", "--variant", "bf16: train.mixed_precision=bf16"]
+    assert (
+        compare.main(["--config", str(PRESET), "--seeds", "0", *variants, "--out", str(root / "more.json"), *common])
+        == 0
+    )
+    rescore = tiny_run(digits_shards.parent, root / "base", *FAST, "eval.kmeans_seeds=3", "log.wandb=offline")
+    train(build_config(PRESET, rescore))
+    yield root
+
+
+def _summaries(root, folder):
+    return {p.parent.name: json.loads(p.read_text()) for p in (root / folder).glob("*/summary.json")}
+
+
+def _rows(root, which="all"):
+    (rows,) = table(select(load_records([root]), which)).values()
+    return rows
+
+
+def _find(rows, **cells):
+    found = [r for r in rows if all(r.get(k) == v for k, v in cells.items())]
+    assert len(found) == 1, (cells, rows)
+    return found[0]
+
+
+def test_runs_that_differ_in_steps_precision_or_eval_settings_are_different_rows(runs):
+    rows = _rows(runs)
+    assert {"step", "precision", "kmeans_seeds"} <= set(rows[0]), list(rows[0])
+    assert "fid_samples" not in rows[0]  # the same everywhere: not a column
+    ours = [r for r in rows if r["method"] == "CoDeGAN"]
+    assert len(ours) == 4 and len({r["result"] for r in ours}) == 4
+    base = _find(ours, step="2", precision="no", kmeans_seeds="2")
+    assert base["n"] == "2"
+    acc = [s["metrics"]["eval/acc"] for s in _summaries(runs, "base").values()]
+    assert base["ACC"] == f"{statistics.fmean(acc):.3f} ± {statistics.stdev(acc):.3f}"  # sample std, ddof = 1
+    for one in (
+        _find(ours, step="4", precision="no"),
+        _find(ours, step="2", precision="bf16"),
+        _find(ours, step="2", kmeans_seeds="3"),
+    ):
+        assert one["n"] == "1" and one["ACC"].endswith("(n=1)") and "±" not in one["ACC"]
+
+
+def test_the_pixel_baseline_is_its_own_row_once_per_computation(runs):
+    rows = _rows(runs)
+    pixels = _find(rows, method=PIXELS_LABEL, kmeans_seeds="2")  # shared by every training run here
+    base = next(iter(_summaries(runs, "base").values()))["metrics"]
+    assert pixels["n"] == "1" and pixels["step"] == ""
+    assert pixels["ACC"] == f"{base['baseline/pixels_acc']:.3f} ± {base['baseline/pixels_acc_std']:.3f} (k-means)"
+    assert _find(rows, method=PIXELS_LABEL, kmeans_seeds="3")["n"] == "1"  # the re-scoring's own k-means setting
+
+
+def test_latest_or_one_chosen_evaluation(runs):
+    latest = [r for r in _rows(runs, "latest") if r["method"] == "CoDeGAN"]
+    assert _find(latest, step="2", precision="no", kmeans_seeds="2")["n"] == "1"  # seed 0 now counts as re-scored
+    assert _find(latest, step="2", kmeans_seeds="3")["n"] == "1"
+    (rescored,) = (runs / "base").glob("*/eval-*.json")
+    chosen = select(load_records([runs]), rescored.stem.removeprefix("eval-")[:6])  # by its file's tag
+    assert [r.source for r in chosen] == [str(rescored)]
+    by_hash = select(load_records([runs]), json.loads(rescored.read_text())["eval_hash"])  # by its settings
+    assert [r.source for r in by_hash] == [str(rescored)]
+
+
+def test_one_trained_model_counts_once_and_legacy_folders_are_skipped(runs, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs / "base", copy / "base", ignore=shutil.ignore_patterns("checkpoints", "wandb", "samples"))
+    legacy = tmp_path / "old" / "codegan-digits-0000"
+    legacy.mkdir(parents=True)
+    summary = next(iter(_summaries(runs, "base").values()))
+    (legacy / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "identity"}))
+    records = load_records([runs, copy, tmp_path / "old"])
+    assert "skipped 1 run folder(s) without a result identity" in capsys.readouterr().err
+    counts = {key: len(g) for key, g in group(records).items()}
+    assert sorted(counts.values()) == [1, 1, 1, 2]
+
+
+def test_leaderboard_files_and_its_wandb_run(runs, tmp_path):
+    out = tmp_path / "lb"
+    assert leaderboard([str(runs), "--out", str(out), "--project", "board-test", "--log-wandb", "offline"]) == 0
+    md = (out / "leaderboard.md").read_text()
+    assert STD_NOTE in md and "## digits" in md and "| step |" in md
+    assert (out / "leaderboard.html").read_text().count("<tr>") == 7  # header, 4 results, 2 pixel baselines
+    (run,) = [r["run"] for r in read_records(next((out / "wandb").glob("offline-run-*"))) if r.get("type") == "run"]
+    assert run["project"] == "board-test" and run["job_type"] == "leaderboard"
+
+
+def test_a_wandb_run_becomes_the_same_result(runs):
+    """A finished W&B run (here the re-scoring's offline run) read back as a leaderboard record."""
+    (folder,) = [p.parent for p in (runs / "base").glob("*/eval-*.json")]
+    records = [r for w in offline_runs(folder) for r in read_records(w)]
+    run = next(r["run"] for r in records if r.get("type") == "run")
+    config = {k: v for k, v in run["config"]["update"].items() if k != "_wandb"}
+    summary: dict = {}
+    for r in records:
+        if r.get("type") == "summary":
+            summary.update(r["summary"]["update"])
+    (job_type,) = {r["run"].get("job_type") for r in records if r.get("type") == "run"}
+    record = wandb_record(config, summary, "wandb", job_type)
+    (rescored,) = folder.glob("eval-*.json")
+    truth = json.loads(rescored.read_text())
+    assert record is not None and record.kind == "eval" and record.eval_hash == truth["eval_hash"]
+    assert record.metrics["eval/acc"] == pytest.approx(truth["metrics"]["eval/acc"])
+    assert {k: v for k, v in record.identity.items() if k != "data"} == {
+        k: v for k, v in truth["identity"].items() if k != "data"
+    }
+
+
+def test_compare_pools_by_identity_with_the_same_std(runs):
+    rows = [*json.loads((runs / "base.json").read_text()), *json.loads((runs / "more.json").read_text())]
+    md = compare.table(rows)
+    assert STD_NOTE in md
+    by_label = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    for label in ("4 steps", "bf16"):  # one seed: that run's k-means spread, said so
+        (one,) = [r["metrics"] for r in rows if r["variant"] == label]
+        assert f"| {one['eval/acc']:.3f} ± {one['eval/acc_std']:.3f} (k-means) |" in by_label[label]
+    base = [r["metrics"]["eval/acc"] for r in rows if r["variant"] == "base"]
+    assert f"{statistics.fmean(base):.3f} ± {statistics.stdev(base):.3f} |" in by_label["base"]
+    assert by_label["base"].split(" | ")[1] == "2"
+    twice = compare.table(rows + [dict(rows[0], variant="again")])  # the same run under another label
+    assert "| base = again | 2 |" in twice
