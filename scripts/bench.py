@@ -45,7 +45,15 @@ from harness.config import build_config
 from harness.gan import DataInfo
 from harness.rundir import versions
 from harness.runtime import make_accelerator
-from scripts.bench_step import CPU_VARIANTS, CUDA_VARIANTS, PRESETS, bench_variants, option_defaults, verdicts
+from scripts.bench_step import (
+    CPU_VARIANTS,
+    CUDA_VARIANTS,
+    PRESETS,
+    bench_variants,
+    matmul_rate,
+    option_defaults,
+    verdicts,
+)
 
 SECTIONS = ("step", "tar", "pipeline", "quality")
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
@@ -66,21 +74,6 @@ def _cpu_model() -> tuple[str, list[str]]:
     return model, [f for f in CPU_FLAGS if f in flags]
 
 
-def matmul_rate(n: int = 0, repeats: int = 10) -> dict[str, float]:
-    """GFLOP/s of a square fp32 matmul (and bf16 on CUDA) on this device and thread count, measured now: the
-    yardstick for the step's achieved GFLOP/s (the machine's practical peak, not its data-sheet one)."""
-    cuda = torch.cuda.is_available()
-    n = n or (8192 if cuda else 1024)
-    device = torch.device("cuda" if cuda else "cpu")
-    out = {}
-    for name, dtype in [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if cuda else []):
-        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-        ms = _median_ms(lambda a=a, b=b: a @ b, repeats, 2, device)
-        out[name] = 2 * n**3 / ms / 1e6
-    out["n"] = n
-    return out
-
-
 def machine() -> dict[str, Any]:
     model, flags = _cpu_model()
     info: dict[str, Any] = {
@@ -91,7 +84,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "versions": {**versions(), "cuda": torch.version.cuda or "", "cudnn": str(torch.backends.cudnn.version())},
         "load_at_start": list(os.getloadavg()),
-        "matmul_gflop_per_s": matmul_rate(),
+        "matmul_gflop_per_s": matmul_rate(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
     }
     if torch.cuda.is_available():
         info["gpu_count"] = torch.cuda.device_count()
@@ -222,7 +215,6 @@ GOALS = {  # what the README states beside the measurements
 
 def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None = None) -> None:
     """One table per preset and precision: every variant beside eager, from the same rounds."""
-    rate = (machine_info or {}).get("matmul_gflop_per_s", {})
     kind = "cpu" if (machine_info or {}).get("device", "cpu") == "cpu" else "cuda"
     for s in steps:
         fl = s["gflop_per_iter"]
@@ -248,11 +240,13 @@ def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None
         for name, text in verdicts(s).items():
             print(f"    {name}: {text}")
         name, best = max(s["variants"].items(), key=lambda kv: kv[1]["real_img_per_s"])
-        peak = rate.get("bf16" if s["mixed_precision"] == "bf16" and "bf16" in rate else "fp32")
-        line = f"    fastest: {name}, {best['real_img_per_s']:.0f} real img/s, {best['gflop_per_s']:.1f} GFLOP/s"
-        if peak:
-            line += f" = {100 * best['gflop_per_s'] / peak:.0f}% of this machine's matmul rate ({peak:.0f} GFLOP/s)"
-        print(line)
+        frac, mm = best["fraction_of_matmul_rate"], s["matmul_gflop_per_s"]
+        print(
+            f"    fastest: {name}, {best['real_img_per_s']:.0f} real img/s, {best['gflop_per_s']:.1f} GFLOP/s ="
+            f" {100 * frac['median']:.0f}% ({100 * frac['min']:.0f}-{100 * frac['max']:.0f}%) of a"
+            f" {'bf16' if s['mixed_precision'] == 'bf16' and kind == 'cuda' else 'fp32'} matmul's rate in the same"
+            f" rounds ({mm['median']:.0f} GFLOP/s)"
+        )
         if (kind, s["preset"]) in GOALS:
             print(f"    {GOALS[kind, s['preset']]}")
         for name, v in s["variants"].items():
@@ -329,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         f" torch {m['versions']['torch']} | load at start {m['load_at_start'][0]:.2f}"
     )
     print("options on by default: " + ", ".join(f"{k}={v}" for k, v in result["option_defaults"].items()))
-    print(f"fp32 matmul ({m['matmul_gflop_per_s']['n']}^3): {m['matmul_gflop_per_s']['fp32']:.0f} GFLOP/s")
+    print(f"fp32 matmul at the start: {m['matmul_gflop_per_s']['fp32']:.0f} GFLOP/s")
     print_steps(result.get("steps", []), m)
     if "tar" in result:
         t = result["tar"]

@@ -134,6 +134,21 @@ def build_variant(preset: str, name: str, overrides: list[str], seed: int = 0) -
     return Variant(name, method, real.to(acc.device))
 
 
+def matmul_rate(device: torch.device, n: int = 0, repeats: int = 5) -> dict[str, float]:
+    """GFLOP/s of a square fp32 matmul (and bf16 on CUDA) at this thread count: the yardstick for a step's achieved
+    GFLOP/s (the machine's practical rate now, not a data-sheet peak). Median of ``repeats`` after one warm-up."""
+    n = n or (8192 if device.type == "cuda" else 1024)
+    out: dict[str, float] = {}
+    for name, dtype in [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if device.type == "cuda" else []):
+        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+        a @ b
+        times = []
+        for _ in range(repeats):
+            times.append(_block(lambda a=a, b=b: a @ b, 1, device)[0])
+        out[name] = 2 * n**3 / statistics.median(times) / 1e6
+    return out
+
+
 def _block(fn: Callable[[], object], n: int, device: torch.device) -> tuple[float, float]:
     """(wall ms, process CPU ms) per call over ``n`` calls, synchronised at both ends only."""
     sync(device)
@@ -203,7 +218,11 @@ def bench_variants(
     if parts:
         flops.update({k: count_flops(fn) for k, fn in eager.parts().items()})
     log(f"{preset}: {len(variants)} variants x {rounds} rounds x {iters} iterations ({', '.join(names)})")
+    precision = str(eager.method.acc.mixed_precision)
+    rates: list[float] = []  # the matmul yardstick, measured in every round beside the variants
     for r in range(rounds):
+        rate = matmul_rate(device)
+        rates.append(rate.get("bf16", rate["fp32"]) if precision == "bf16" else rate["fp32"])
         order = variants if r % 2 == 0 else variants[::-1]
         for v in order:
             wall, cpu = _block(v.iterate, iters, device)
@@ -230,6 +249,7 @@ def bench_variants(
             "cpu_time_speedup_vs_eager": _spread(cpu_ratios) if device.type == "cpu" else None,
             "real_img_per_s": batch * 1000 / ms["median"],
             "gflop_per_s": flops["step"] / 1e6 / ms["median"],
+            "fraction_of_matmul_rate": _spread([flops["step"] / 1e6 / x / m for x, m in zip(v.ms, rates, strict=True)]),
             "parts_ms": {k: _spread(x) for k, x in v.parts_ms.items()},
             "parts_cpu_ms": {k: _spread(x) for k, x in v.parts_cpu_ms.items()} if device.type == "cpu" else None,
             "first_iteration_s": v.first_s,
@@ -244,6 +264,7 @@ def bench_variants(
         "rounds": rounds,
         "iters_per_round": iters,
         "gflop_per_iter": {k: f / 1e9 for k, f in flops.items()},
+        "matmul_gflop_per_s": _spread(rates),
         "variants": result_variants,
         "load_before": list(load_before),
         "load_after": list(os.getloadavg()),
