@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -76,6 +77,8 @@ def _cpu_model() -> tuple[str, list[str]]:
 
 def machine() -> dict[str, Any]:
     model, flags = _cpu_model()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    f32, bf16 = torch.float32, torch.bfloat16
     info: dict[str, Any] = {
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "cpu_model": model,
@@ -84,7 +87,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "versions": {**versions(), "cuda": torch.version.cuda or "", "cudnn": str(torch.backends.cudnn.version())},
         "load_at_start": list(os.getloadavg()),
-        "matmul_gflop_per_s": matmul_rate(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
+        "matmul_gflop_per_s": {k: matmul_rate(device, dtype) for k, dtype in (("fp32", f32), ("bf16", bf16))},
     }
     if torch.cuda.is_available():
         info["gpu_count"] = torch.cuda.device_count()
@@ -244,7 +247,7 @@ def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None
         print(
             f"    fastest: {name}, {best['real_img_per_s']:.0f} real img/s, {best['gflop_per_s']:.1f} GFLOP/s ="
             f" {100 * frac['median']:.0f}% ({100 * frac['min']:.0f}-{100 * frac['max']:.0f}%) of a"
-            f" {'bf16' if s['mixed_precision'] == 'bf16' and kind == 'cuda' else 'fp32'} matmul's rate in the same"
+            f" {'fp32' if s['mixed_precision'] == 'no' else s['mixed_precision']} matmul's rate in the same"
             f" rounds ({mm['median']:.0f} GFLOP/s)"
         )
         if (kind, s["preset"]) in GOALS:
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "machine": machine(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "argv": list(argv) if argv is not None else None,
+        "argv": list(argv) if argv is not None else sys.argv[1:],
         "option_defaults": option_defaults(),
     }
     out = args.out or Path("bench") / f"results-{'cuda' if cuda else 'cpu'}.json"
@@ -323,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         f" torch {m['versions']['torch']} | load at start {m['load_at_start'][0]:.2f}"
     )
     print("options on by default: " + ", ".join(f"{k}={v}" for k, v in result["option_defaults"].items()))
-    print(f"fp32 matmul at the start: {m['matmul_gflop_per_s']['fp32']:.0f} GFLOP/s")
+    mm = m["matmul_gflop_per_s"]
+    print(f"matmul at the start: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s")
     print_steps(result.get("steps", []), m)
     if "tar" in result:
         t = result["tar"]

@@ -134,19 +134,17 @@ def build_variant(preset: str, name: str, overrides: list[str], seed: int = 0) -
     return Variant(name, method, real.to(acc.device))
 
 
-def matmul_rate(device: torch.device, n: int = 0, repeats: int = 5) -> dict[str, float]:
-    """GFLOP/s of a square fp32 matmul (and bf16 on CUDA) at this thread count: the yardstick for a step's achieved
-    GFLOP/s (the machine's practical rate now, not a data-sheet peak). Median of ``repeats`` after one warm-up."""
+MATMUL_DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 0, repeats: int = 5) -> float:
+    """GFLOP/s of a square matmul in ``dtype`` at this thread count: the yardstick for a step's achieved GFLOP/s
+    (the machine's practical rate now, not a data-sheet peak). Median of ``repeats`` after one warm-up."""
     n = n or (8192 if device.type == "cuda" else 1024)
-    out: dict[str, float] = {}
-    for name, dtype in [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if device.type == "cuda" else []):
-        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-        a @ b
-        times = []
-        for _ in range(repeats):
-            times.append(_block(lambda a=a, b=b: a @ b, 1, device)[0])
-        out[name] = 2 * n**3 / statistics.median(times) / 1e6
-    return out
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    a @ b
+    times = [_block(lambda: a @ b, 1, device)[0] for _ in range(repeats)]
+    return 2 * n**3 / statistics.median(times) / 1e6
 
 
 def _block(fn: Callable[[], object], n: int, device: torch.device) -> tuple[float, float]:
@@ -219,10 +217,9 @@ def bench_variants(
         flops.update({k: count_flops(fn) for k, fn in eager.parts().items()})
     log(f"{preset}: {len(variants)} variants x {rounds} rounds x {iters} iterations ({', '.join(names)})")
     precision = str(eager.method.acc.mixed_precision)
-    rates: list[float] = []  # the matmul yardstick, measured in every round beside the variants
+    rates: list[float] = []  # the matmul yardstick in the step's precision, measured in every round beside it
     for r in range(rounds):
-        rate = matmul_rate(device)
-        rates.append(rate.get("bf16", rate["fp32"]) if precision == "bf16" else rate["fp32"])
+        rates.append(matmul_rate(device, MATMUL_DTYPES.get(precision, torch.float32)))
         order = variants if r % 2 == 0 else variants[::-1]
         for v in order:
             wall, cpu = _block(v.iterate, iters, device)
