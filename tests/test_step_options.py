@@ -16,6 +16,15 @@ TINY = ["model.hidden=32", "model.d_width=8", "model.g_width=8", "model.e_width=
 SMALL_BATCHES = ["train.batch_size=16", "train.g_batch_size=16", "codegan.e_batch_size=24"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets: one thread is faster, and a busy machine cannot stall it at a thread barrier."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 NEEDS = {"infogan-cr": ["baselines.cont_dim=1"]}  # what a method needs beyond the digits preset
 
 
