@@ -136,8 +136,11 @@ def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_pat
         "dp",
         space=[{"method": ["codegan"], "seed": [0]}],
         resources={"cpu": 0.5, "gpu": 0, "workers": 2},
-        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], **SHORT,
-                   "train.steps": 20},  # fmt: skip
+        overrides={
+            **yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"],
+            **SHORT,
+            "train.steps": 20,
+        },  # fmt: skip
     )
     try:
         folder = run(str(spec), out=str(tmp_path))
