@@ -102,3 +102,23 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report which file failed, whatever the cause
         raise RunError(f"cannot load checkpoint {path}: {' '.join(str(exc).split())[:300]}") from exc
+
+
+def check_checkpoint(path: Path, state: dict, run_dir: Path, run_hash: str, launch: tuple[int, str]) -> None:
+    """A checkpoint continues only the run it belongs to: same training config, world size, precision."""
+    from harness.config import ConfigError
+
+    if state.get("run_hash", state.get("config_hash")) == run_hash:
+        return
+    world, precision = state.get("world_size"), state.get("mixed_precision")
+    if world is not None and world != launch[0]:
+        raise ConfigError(
+            f"{run_dir} was trained with {world} process(es), this launch has {launch[0]}: resume it with"
+            f" --num_processes {world} (another world size cannot continue the same data streams exactly)"
+        )
+    if precision is not None and precision != launch[1]:
+        raise ConfigError(
+            f"{run_dir} was trained with mixed precision '{precision}', this launch uses '{launch[1]}':"
+            f" resume it with --mixed_precision {precision}"
+        )
+    raise ConfigError(f"{path} belongs to run {state.get('run_hash')}, not this config's {run_hash}")

@@ -20,7 +20,8 @@ import torch
 from accelerate.utils import gather_object
 
 from harness import checkpoint, encoders, registry
-from harness.config import Config, ConfigError, digest
+from harness.checkpoint import check_checkpoint
+from harness.config import Config, ConfigError
 from harness.data.setup import RunData
 from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
@@ -31,9 +32,10 @@ from harness.evaluate.quality_eval import QualityEvaluator
 from harness.evaluate.suite import cluster_eval, sample_grid
 from harness.gan import DataInfo
 from harness.guard import StepGuard, StopRequest, die_with_parent
-from harness.identity import eval_hash, eval_settings, launch_settings, result_identity, result_key, run_hash
+from harness.identity import eval_settings, launch_settings, run_hash
 from harness.progress import bar
-from harness.rundir import git_state, read_summary, versions, write_config, write_json, write_summary
+from harness.records import eval_tag, keep_earlier_result, result_record, write_eval
+from harness.rundir import read_summary, write_config, write_json, write_summary
 from harness.runlock import RunLock
 from harness.runtime import all_finite, check_precision, make_accelerator, param_digest, together
 from harness.seeding import derive_seed
@@ -130,7 +132,7 @@ class Trainer:
             return 0
         state = checkpoint.load(path, map_location="cpu")  # tensors are moved by load_state_dict
         if not foreign:
-            self._check_identity(path, state)
+            check_checkpoint(path, state, self.run_dir, self.run_hash, (self.world, self.precision))
         step = int(state["step"])
         if step > self.cfg.train.steps and self.checkpoint_path is None:
             raise ConfigError(
@@ -148,23 +150,6 @@ class Trainer:
             self.rng.manual_seed(derive_seed(self.cfg.seed, "rank", self.acc.process_index, "resume", step))
         self.resumed_from = path
         return step
-
-    def _check_identity(self, path: Path, state: dict[str, Any]) -> None:
-        """A checkpoint continues only the run it belongs to: same training config, world size, precision."""
-        if state.get("run_hash", state.get("config_hash")) == self.run_hash:
-            return
-        world, precision = state.get("world_size"), state.get("mixed_precision")
-        if world is not None and world != self.world:
-            raise ConfigError(
-                f"{self.run_dir} was trained with {world} process(es), this launch has {self.world}: resume it with"
-                f" --num_processes {world} (another world size cannot continue the same data streams exactly)"
-            )
-        if precision is not None and precision != self.precision:
-            raise ConfigError(
-                f"{self.run_dir} was trained with mixed precision '{precision}', this launch uses"
-                f" '{self.precision}': resume it with --mixed_precision {precision}"
-            )
-        raise ConfigError(f"{path} belongs to run {state.get('run_hash')}, not this config's {self.run_hash}")
 
     # checkpoints -----------------------------------------------------------------------------
     def save(self, step: int, best: dict[str, Any] | None = None) -> Path | None:
@@ -277,7 +262,7 @@ class Trainer:
             return self.rescore()
         if self.main and self.resumed_from is not None:
             print(f"resumed from {self.resumed_from} (step {self.start})")
-            self._keep_earlier_result()
+            keep_earlier_result(self.run_dir)
         self._open_tracker()
         if self.start:
             self.tracker.truncate(self.start)
@@ -305,31 +290,17 @@ class Trainer:
         self.tracker.finish()
         return result
 
-    def _keep_earlier_result(self) -> None:
-        """A complete run trained further: its earlier final result stays a record (``eval-<tag>.json``)
-        of its step, so tables keep both steps apart instead of losing the first."""
-        done = read_summary(self.run_dir)
-        if not done or done.get("status") != "complete" or "identity" not in done:
-            return
-        tag = digest({"eval": done["identity"]["eval"], "step": done["step"]})
-        path = self.run_dir / f"eval-{tag}.json"
-        if not path.exists():
-            write_json(path, {**done, "kind": "eval", "checkpoint": f"step {done['step']} (trained further since)"})
-
     def rescore(self, checkpoint_path: Path | None = None) -> dict[str, float]:
         """Evaluate the loaded checkpoint with this config's eval settings into ``eval-<hash>.json`` and a
         W&B run of job type ``eval``; training state and ``summary.json`` are left as they are."""
         step = self.start
-        tag = digest({"eval": eval_settings(self.cfg), "step": step})
-        self._open_tracker("eval", tag)
+        self._open_tracker("eval", eval_tag(eval_settings(self.cfg), step))
         metrics = self.evaluate(step, keep_best=False)
         if self.main and self.cfg.eval.pixel_baseline:
             metrics.update(pixel_baseline(self.data.eval_data, self.manifest, self.cfg))
         if self.main:
             record = self._record(step, metrics)
-            record.update({"kind": "eval", "checkpoint": str(checkpoint_path or self.resumed_from or "")})
-            path = self.run_dir / f"eval-{tag}.json"
-            write_json(path, record)
+            path = write_eval(self.run_dir, self.cfg, record, str(checkpoint_path or self.resumed_from or ""))
             self.tracker.set_identity(record)
             self.tracker.set_summary(metrics)
             print(f"wrote {path}")
@@ -429,26 +400,9 @@ class Trainer:
         out.write_text(json.dumps({"steps": steps, "indices": self.trace, "param_digest": param_digest(nets)}))
 
     def _record(self, step: int, metrics: dict[str, float]) -> dict[str, Any]:
-        """What every result file carries: the result's identity (and its key), seed, metrics, provenance."""
         splits = ["train", self.cfg.eval.split, *([self.cfg.eval.fid_split] if self.quality else [])]
-        identity = result_identity(self.cfg, self.world, self.precision, step, self.manifest.digest(splits))
-        return {
-            "run": self.run_dir.name,
-            "run_dir": str(self.run_dir),
-            "run_hash": self.run_hash,
-            "method": self.cfg.method,
-            "dataset": self.manifest.dataset,
-            "seed": self.cfg.seed,
-            "step": step,
-            "world_size": self.world,
-            "mixed_precision": self.precision,
-            "eval_hash": eval_hash(self.cfg),
-            "identity": identity,
-            "result_key": result_key(identity),
-            "metrics": metrics,
-            "versions": versions(),
-            "git": git_state(),
-        }
+        launch = (self.world, self.precision)
+        return result_record(self.cfg, self.run_dir, self.run_hash, launch, self.manifest, splits, step, metrics)
 
     def _finish(self, steps: int, result: dict[str, float]) -> None:
         summary = {
