@@ -23,8 +23,8 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor, tau: float, base_t
     pos = (labels[:, None] == labels[None, :]) & ~self_mask
     n_pos = pos.sum(1)
     mean_log_prob_pos = log_prob.masked_fill(~pos, 0.0).sum(1) / n_pos.clamp(min=1)
-    has_pos = n_pos > 0
-    return -(tau / base_tau) * mean_log_prob_pos[has_pos].mean()
+    has_pos = (n_pos > 0).to(f.dtype)  # a weighted mean, not a boolean index: no host synchronisation
+    return -(tau / base_tau) * (mean_log_prob_pos * has_pos).sum() / has_pos.sum().clamp(min=1)
 
 
 def noise_loss(z_hat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -427,6 +427,8 @@ def _set(cfg: Config, key: str, value: Any) -> None:
     keys = all_keys()
     if key not in keys:
         raise ConfigError(f"unknown config key '{key}'{_closest(key, sorted(keys))}")
+    if keys[key][0] is str and isinstance(value, bool):  # YAML 1.1 reads a bare no/off/yes as a boolean
+        value = next((w for w in _CHOICES.get(key, ()) if yaml.safe_load(w) is value), value)
     obj: Any = cfg
     parts = key.split(".")
     for part in parts[:-1]:

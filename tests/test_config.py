@@ -137,3 +137,12 @@ def test_parse_override_types():
     assert parse_override("a=3") == ("a", 3)
     assert parse_override("a=true") == ("a", True)
     assert parse_override("a=") == ("a", "")
+
+
+def test_a_bare_no_is_the_choice_not_a_boolean(tmp_path):
+    assert build_config(None, ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    preset = tmp_path / "p.yaml"
+    preset.write_text("train:\n  mixed_precision: no\n")
+    assert build_config(preset).train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="name: expected str, got False"):
+        build_config(None, ["name=no"])

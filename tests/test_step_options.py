@@ -197,17 +197,12 @@ class DeviceReads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-SUPCON_SYNC = pytest.mark.xfail(
-    strict=True, reason="codegan/losses.py supcon_loss indexes with a boolean mask (mean_log_prob_pos[has_pos])"
-)
-
-
 @pytest.mark.parametrize(
     "name, part",
     [
         ("codegan", "d_step"),
-        pytest.param("codegan", "g_step", marks=SUPCON_SYNC),
-        pytest.param("codegan", "e_step", marks=SUPCON_SYNC),
+        ("codegan", "g_step"),
+        ("codegan", "e_step"),
         ("infogan", "d_step"),
         ("infogan", "g_step"),
         ("infogan-cr", "d_step"),
