@@ -99,3 +99,20 @@ def test_fp16_without_cuda_is_refused_in_one_line(tmp_path):
         "config error: mixed precision fp16 needs a CUDA GPU; on this machine use bf16 or no"
     ]
     assert not any(tmp_path.iterdir()), "a refused run must leave no run folder"
+
+
+def test_another_precision_on_a_finished_config_is_a_new_run_not_the_old_result(digits_shards, tmp_path, capsys):
+    from harness.config import build_config
+    from harness.train import train
+    from tests.launch import tiny_run
+
+    quick = ("train.steps=2", "eval.quality=[]", "eval.pixel_baseline=false")
+    overrides = tiny_run(digits_shards.parent, tmp_path, *quick)
+    train(build_config("digits", overrides))
+    capsys.readouterr()
+    train(build_config("digits", [*overrides, "train.mixed_precision=bf16"]))
+    assert "already complete" not in capsys.readouterr().out
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 2, folders  # the run hash covers the precision
+    summaries = [json.loads((tmp_path / f / "summary.json").read_text()) for f in folders]
+    assert sorted(s["mixed_precision"] for s in summaries) == ["bf16", "no"]
