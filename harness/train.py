@@ -284,6 +284,9 @@ class Trainer:
             if hasattr(self.method, "artifact"):
                 path = encoders.save_artifact(self.run_dir, self.method.artifact(), cfg, result)
                 self.tracker.log_artifact(path, f"encoder-{self.run_dir.name}", "model")
+            final = checkpoint.latest(self.run_dir / "checkpoints")
+            if cfg.log.checkpoint_artifacts and final is not None:
+                self.tracker.log_artifact(final, f"checkpoint-{self.run_dir.name}", "checkpoint")
             self._finish(steps, result)
         if self.on_eval:
             self.on_eval(steps, result, checkpoint.latest(self.run_dir / "checkpoints"))

@@ -21,6 +21,7 @@ def finished_run(digits_shards, tmp_path_factory):
         "train.eval_every=30",
         "train.ckpt_every=30",
         "eval.kmeans_seeds=2",
+        "log.checkpoint_artifacts=true",
     ]
     proc = launch(args, accelerate=[])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -62,6 +63,19 @@ def test_offline_wandb_history_has_eval_acc(finished_run):
     assert set(acc) == {30, 60}
     assert acc[60] == pytest.approx(summary["metrics"]["eval/acc"])
     assert any("train/g_lc" in row for row in history)
+    from harness.wandb_files import offline_runs, read_records
+
+    records = read_records(offline_runs(folder)[0])
+    (run,) = [r["run"] for r in records if r.get("type") == "run"]
+    assert run["job_type"] == "train" and set(run["tags"]) >= {"codegan", "digits"}
+    assert run["display_name"] == "codegan digits seed 0"
+    config = dict(run["config"]["update"])  # the config the run started with, then the identity set at its end
+    config.update({k: v for r in records if r.get("type") == "config" for k, v in r["config"]["update"].items()})
+    assert config["result_key"] == summary["result_key"] and "commit" in config["git"]
+    artifacts = {(r["artifact"]["type"], r["artifact"]["name"]) for r in records if r.get("type") == "artifact"}
+    assert ("checkpoint", f"checkpoint-{folder.name}") in artifacts
+    metrics = {r["metric"].get("glob_name") or r["metric"].get("name") for r in records if r.get("type") == "metric"}
+    assert {"eval/acc", "eval/fid_*"} <= metrics  # define_metric: best ACC, lowest FID summaries
 
 
 def test_rerun_of_a_complete_run_does_not_train_again(finished_run):
