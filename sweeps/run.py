@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +80,9 @@ def reporter(spec: SweepSpec, trials: list[dict[str, Any]]) -> Any:
         metric_columns=metrics,
         max_column_length=24,
         max_report_frequency=30,
+        # always the trials' table: left unset, Tune decides from the verbosity the previous sweep in this
+        # process left behind, so a second sweep printed only the status header
+        print_intermediate_tables=True,
     )
 
 
