@@ -26,3 +26,15 @@ def digits_shards(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("data")
     return build("digits", root=str(root), progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets: one thread is faster, and a busy machine cannot stall it at a thread barrier. A module asks for
+    it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,14 +14,7 @@ from harness.train import train
 from tests.launch import launch, run_folder, tiny_run
 from tests.test_step_options import _method
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets: one thread is faster, and a busy machine cannot stall it at a thread barrier."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FloatDtypes(TorchDispatchMode):

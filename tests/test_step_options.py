@@ -16,13 +16,7 @@ TINY = ["model.hidden=32", "model.d_width=8", "model.g_width=8", "model.e_width=
 SMALL_BATCHES = ["train.batch_size=16", "train.g_batch_size=16", "codegan.e_batch_size=24"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets: one thread is faster, and a busy machine cannot stall it at a thread barrier."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 NEEDS = {"infogan-cr": ["baselines.cont_dim=1"]}  # what a method needs beyond the digits preset
@@ -54,19 +48,6 @@ def eager():
     return _losses()
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        ["train.optimizer_impl=foreach"],
-        ["train.optimizer_impl=fused"],
-        ["train.channels_last=true"],
-        ["train.gemm_conv_transpose=true"],
-        ["train.tf32=true"],  # CUDA only: accepted and ignored on CPU
-        ["train.compile=default"],
-        ["train.optimizer_impl=fused", "train.channels_last=true", "train.gemm_conv_transpose=true"],
-    ],
-    ids=lambda o: "+".join(x.split(".")[1] for x in o),
-)
 def _assert_same(logs, updates, want_logs, want_updates) -> None:
     """Step 0's losses equal to rounding; later ones, and all weight updates together, within what Adam makes of
     rounding: it moves a weight by about lr whatever its gradient's size, so where a gradient is rounding noise (a
