@@ -4,7 +4,9 @@
   schedule, logging and evaluation keys), the world size and the mixed precision. A changed precision or
   world size is another run folder, never a silently reused result.
 * A **result** (what a table may pool as seeds) is the run's identity without the seed, plus the step
-  reached, the evaluation settings and the data (the shard hashes of the splits it read).
+  reached, the evaluation settings and the data (the shard hashes of the splits it read); for a run that
+  started from another config's checkpoint (a trial cloned by PBT), also that start (run hash and step),
+  so it never pools with runs of its final config trained from scratch.
 """
 
 from __future__ import annotations
@@ -44,10 +46,13 @@ def eval_hash(cfg: Config) -> str:
     return digest(eval_settings(cfg))
 
 
-def result_identity(cfg: Config, world: int, precision: str, step: int, data: str) -> dict[str, Any]:
-    """Everything that changes a measured number except the seed."""
+def result_identity(
+    cfg: Config, world: int, precision: str, step: int, data: str, lineage: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Everything that changes a measured number except the seed (``lineage``: the foreign checkpoints the
+    run started from, oldest first; absent for a run trained from scratch, whose key it leaves unchanged)."""
     train = {k: v for k, v in training_config(cfg).items() if k != "seed"}
-    return {
+    identity = {
         "train": train,
         "world_size": world,
         "mixed_precision": precision,
@@ -55,6 +60,9 @@ def result_identity(cfg: Config, world: int, precision: str, step: int, data: st
         "eval": eval_settings(cfg),
         "data": data,
     }
+    if lineage:
+        identity["start"] = lineage
+    return identity
 
 
 def result_key(identity: dict[str, Any]) -> str:

@@ -26,10 +26,11 @@ def result_record(
     splits: list[str],
     step: int,
     metrics: dict[str, float],
+    lineage: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What every result file carries: the result's identity (and its key), seed, metrics, provenance."""
     world, precision = launch
-    identity = result_identity(cfg, world, precision, step, manifest.digest(splits))
+    identity = result_identity(cfg, world, precision, step, manifest.digest(splits), lineage)
     return {
         "run": run_dir.name,
         "run_dir": str(run_dir),

@@ -19,7 +19,7 @@ from typing import Any
 STD_NOTE = "± is the sample standard deviation over training seeds (ddof = 1); n counts seeds (distinct trained runs)."
 ONE_NOTE = "With n = 1 the single value is shown, marked (n=1), with no ±."
 # the parts of a result identity beside the training config, and how tables name them
-PARTS = {"step": "step", "world_size": "world size", "mixed_precision": "precision", "data": "data"}
+PARTS = {"step": "step", "world_size": "world size", "mixed_precision": "precision", "data": "data", "start": "start"}
 NAMES = {
     "codegan": "CoDeGAN",
     "infogan": "InfoGAN",
@@ -72,8 +72,10 @@ def method_label(train: dict[str, Any]) -> str:
 
 
 def flat_identity(identity: dict[str, Any]) -> dict[str, Any]:
-    """One level: training keys and evaluation keys as they are, plus step, world_size, mixed_precision, data."""
-    flat = {k: v for k, v in identity.items() if k not in ("train", "eval")}
+    """One level: training keys and evaluation keys as they are, plus step, world_size, mixed_precision, data
+    and start (``-`` from scratch, else ``<run hash>@<step>`` of each checkpoint it started from)."""
+    flat = {k: v for k, v in identity.items() if k not in ("train", "eval", "start")}
+    flat["start"] = " > ".join(f"{s.get('run_hash')}@{s.get('step')}" for s in identity.get("start", [])) or "-"
     return {**identity.get("train", {}), **flat, **identity.get("eval", {})}
 
 

@@ -101,6 +101,7 @@ class Trainer:
         use_ema = cfg.train.ema_decay > 0 and self.method.generates
         self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay) if use_ema else None
         self.resumed_from: Path | None = None
+        self.lineage: list[dict[str, Any]] = []  # the foreign checkpoints this run started from
         self.start = self._resume()
         if self.artifact is not None and self.start == 0:
             self.method.load_encoder(self.artifact["state"])
@@ -134,6 +135,9 @@ class Trainer:
         if not foreign:
             check_checkpoint(path, state, self.run_dir, self.run_hash, (self.world, self.precision))
         step = int(state["step"])
+        self.lineage = list(state.get("lineage", []))
+        if foreign:  # started from another config's weights: part of what this run's results are
+            self.lineage.append({"run_hash": state.get("run_hash", state.get("config_hash")), "step": step})
         if step > self.cfg.train.steps and self.checkpoint_path is None:
             raise ConfigError(
                 f"{self.run_dir} is at step {step}, past train.steps={self.cfg.train.steps}: raise train.steps to"
@@ -166,6 +170,7 @@ class Trainer:
             payload = {
                 "step": step,
                 "run_hash": self.run_hash,
+                "lineage": self.lineage,
                 "world_size": self.world,
                 "mixed_precision": self.precision,
                 "method": self.method.state_dict(),
@@ -405,7 +410,9 @@ class Trainer:
     def _record(self, step: int, metrics: dict[str, float]) -> dict[str, Any]:
         splits = ["train", self.cfg.eval.split, *([self.cfg.eval.fid_split] if self.quality else [])]
         launch = (self.world, self.precision)
-        return result_record(self.cfg, self.run_dir, self.run_hash, launch, self.manifest, splits, step, metrics)
+        return result_record(
+            self.cfg, self.run_dir, self.run_hash, launch, self.manifest, splits, step, metrics, self.lineage
+        )
 
     def _finish(self, steps: int, result: dict[str, float]) -> None:
         summary = {

@@ -85,3 +85,30 @@ def test_a_complete_run_hands_its_final_result_to_on_eval_again(digits_shards, t
     assert [c[0] for c in calls] == [4, 4]
     assert calls[1][1] == again == first and "perf/train_s" in again
     assert calls[1][2] is not None and calls[1][2].name == "step-00000004.pt"
+
+
+def test_a_run_started_from_another_configs_checkpoint_is_its_own_result(digits_shards, tmp_path):
+    """A PBT clone's start (the checkpoint of another config) is part of its result's identity: it never pools
+    with its final config trained from scratch, it survives the clone's own resume, and tables show it."""
+    from harness.config import build_config
+    from harness.results import distinguishing, flat_identity
+    from harness.train import train
+
+    def run(name, *more, init_from=None):
+        fast = ("eval.quality=[]", "eval.pixel_baseline=false", f"name={name}", *more)
+        train(build_config("digits", tiny_run(digits_shards.parent, tmp_path, *fast)), init_from=init_from)
+        (folder,) = tmp_path.glob(f"{name}-*")
+        return folder, json.loads((folder / "summary.json").read_text())
+
+    parent, _ = run("parent")
+    start = parent / "checkpoints" / "step-00000004.pt"
+    _, cloned = run("clone", "train.lr_g=3e-4", "train.steps=6", init_from=start)
+    _, scratch = run("scratch", "train.lr_g=3e-4", "train.steps=6")
+    assert cloned["identity"]["start"] == [{"run_hash": parent.name.rsplit("-", 1)[1], "step": 4}]
+    assert "start" not in scratch["identity"]
+    assert {k: v for k, v in cloned["identity"].items() if k != "start"} == scratch["identity"]
+    assert cloned["result_key"] != scratch["result_key"]
+    assert "start" in distinguishing([("codegan", flat_identity(r["identity"])) for r in (cloned, scratch)])
+
+    _, resumed = run("clone", "train.lr_g=3e-4", "train.steps=8")  # continues its own checkpoint
+    assert resumed["step"] == 8 and resumed["identity"]["start"] == cloned["identity"]["start"]
