@@ -176,7 +176,9 @@ def test_pbt_clones_a_trial_into_a_new_config_from_its_checkpoint(sweep_env, tmp
         later += [d for d in dirs[1:] if (d / "summary.json").is_file()]
     assert later, "PBT never exploited a trial"
     # such a folder has no checkpoint of its own: it starts from the checkpoint of the trial it cloned
-    assert all(json.loads((d / "summary.json").read_text())["resumed_from_step"] > 0 for d in later)
+    summaries = [json.loads((d / "summary.json").read_text()) for d in later]
+    assert all(s["resumed_from_step"] > 0 for s in summaries)
+    assert all(s["identity"]["start"][0]["step"] > 0 for s in summaries)  # that start is part of its result
 
 
 def test_a_sweep_started_again_without_resume_is_refused(tmp_path):
