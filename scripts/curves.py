@@ -1,13 +1,15 @@
 """Learning curves: ACC and FID against training steps, one line per method, mean ± sample std over seeds.
 
-    python -m scripts.curves RUNS_DIR [...] --out bench/curves-<name>.png [--fid eval/fid_domain]
+    python -m scripts.curves RUNS_DIR [...] --out bench/curves-<name>.png [--fid eval/fid_domain] [--running]
                              [--log-wandb offline|online|disabled] [--project codegan-bench]
 
 Reads every complete run folder below the given folders (``metrics.jsonl`` evaluation lines and
 ``summary.json``), groups runs that are the same experiment except the seed (their result identity
 without the step), and draws ACC (Hungarian) and FID against the step in one figure; the pixel baseline of
 the same split is a dashed line. Writes the PNG, a CSV of the plotted points and, unless disabled, a W&B
-run (job type ``analysis``) with the figure and line plots.
+run (job type ``analysis``) with the figure and line plots. ``--running`` also draws runs that have not
+finished (still training, or stopped): each is a line of its own, labelled with the last step it evaluated,
+never pooled with finished runs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,33 @@ def runs(roots: list[Path]) -> list[dict[str, Any]]:
             out.append({"key": digest(identity), "label": method_label(info["identity"]["train"]),
                         "dataset": info["dataset"], "seed": info["seed"], "evals": evals,
                         "pixels": info["metrics"].get("baseline/pixels_acc")})  # fmt: skip
+    return out
+
+
+def unfinished_runs(roots: list[Path]) -> list[dict[str, Any]]:
+    """Run folders without a complete summary that evaluated at least once: one group each."""
+    from harness.config import from_dict, load_yaml, training_config
+
+    out = []
+    for root in roots:
+        for metrics in sorted(root.rglob("metrics.jsonl")):
+            folder = metrics.parent
+            done = folder / "summary.json"
+            if done.is_file() and json.loads(done.read_text()).get("status") == "complete":
+                continue
+            lines = []
+            for text in metrics.read_text().splitlines():
+                try:
+                    lines.append(json.loads(text))
+                except ValueError:  # a line cut short by a running writer
+                    continue
+            evals = {r["step"]: r for r in lines if "eval/acc" in r}
+            if not evals or not (folder / "config.yaml").is_file():
+                continue
+            cfg = from_dict(load_yaml(folder / "config.yaml"))
+            label = f"{method_label(training_config(cfg))}, unfinished at step {max(evals)}"
+            out.append({"key": str(folder), "label": label, "dataset": Path(cfg.data.dataset).stem,
+                        "seed": cfg.seed, "evals": evals, "pixels": None})  # fmt: skip
     return out
 
 
@@ -119,9 +148,10 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--fid", default="eval/fid_domain")
     parser.add_argument("--log-wandb", default="offline", choices=["offline", "online", "disabled"])
     parser.add_argument("--project", default="codegan-bench")
+    parser.add_argument("--running", action="store_true", help="also runs that have not finished, each alone")
     args = parser.parse_args(argv)
     groups: dict[str, list[dict[str, Any]]] = {}
-    for r in runs(args.roots):
+    for r in runs(args.roots) + (unfinished_runs(args.roots) if args.running else []):
         groups.setdefault(r["key"], []).append(r)
     if not groups:
         print(f"no complete runs under {', '.join(map(str, args.roots))}", file=sys.stderr)

@@ -25,3 +25,13 @@ def test_curves_pool_seeds_per_identity_and_plot_acc_and_fid_by_step(digits_shar
                                                  ("InfoGAN (n=1)", "2", "1"), ("InfoGAN (n=1)", "4", "1")}  # fmt: skip
     assert len(fid) == 4
     assert Image.open(out).size[0] > 1000 and list((tmp_path / "wandb").glob("offline-run-*"))
+
+    # a run that has not finished: left out by default, drawn alone with --running
+    (summary,) = [p for p in (tmp_path / "runs").rglob("summary.json") if "infogan" in p.parent.name]
+    summary.unlink()
+    assert curves([str(tmp_path / "runs"), "--out", str(tmp_path / "only.png"), "--log-wandb", "disabled"]) == 0
+    assert "InfoGAN" not in (tmp_path / "only.csv").read_text()
+    args = [str(tmp_path / "runs"), "--out", str(tmp_path / "all.png"), "--log-wandb", "disabled", "--running"]
+    assert curves(args) == 0
+    rows = (tmp_path / "all.csv").read_text()
+    assert "InfoGAN, unfinished at step 4 (n=1),eval/acc,2," in rows and "CoDeGAN (n=2),eval/acc,4," in rows
