@@ -64,7 +64,7 @@ def unfinished_runs(roots: list[Path]) -> list[dict[str, Any]]:
             if not evals or not (folder / "config.yaml").is_file():
                 continue
             cfg = from_dict(load_yaml(folder / "config.yaml"))
-            label = f"{method_label(training_config(cfg))}, unfinished at step {max(evals)}"
+            label = f"{method_label(training_config(cfg))} (unfinished at step {max(evals)})"
             out.append({"key": str(folder), "label": label, "dataset": Path(cfg.data.dataset).stem,
                         "seed": cfg.seed, "evals": evals, "pixels": None})  # fmt: skip
     return out

@@ -34,4 +34,4 @@ def test_curves_pool_seeds_per_identity_and_plot_acc_and_fid_by_step(digits_shar
     args = [str(tmp_path / "runs"), "--out", str(tmp_path / "all.png"), "--log-wandb", "disabled", "--running"]
     assert curves(args) == 0
     rows = (tmp_path / "all.csv").read_text()
-    assert "InfoGAN, unfinished at step 4 (n=1),eval/acc,2," in rows and "CoDeGAN (n=2),eval/acc,4," in rows
+    assert "InfoGAN (unfinished at step 4) (n=1),eval/acc,2," in rows and "CoDeGAN (n=2),eval/acc,4," in rows
