@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.config import digest
 from harness.results import STD_NOTE, method_label
+from harness.track import read_jsonl
 
 
 def runs(roots: list[Path]) -> list[dict[str, Any]]:
@@ -33,8 +34,7 @@ def runs(roots: list[Path]) -> list[dict[str, Any]]:
             info = json.loads(summary.read_text())
             if info.get("status") != "complete" or "identity" not in info:
                 continue
-            lines = [json.loads(x) for x in (summary.parent / "metrics.jsonl").read_text().splitlines() if x.strip()]
-            evals = {r["step"]: r for r in lines if "eval/acc" in r}
+            evals = {r["step"]: r for r in read_jsonl(summary.parent / "metrics.jsonl") if "eval/acc" in r}
             identity = {k: v for k, v in info["identity"].items() if k != "step"}
             identity["train"] = {k: v for k, v in identity["train"].items() if k != "train.steps"}
             out.append({"key": digest(identity), "label": method_label(info["identity"]["train"]),
@@ -54,13 +54,7 @@ def unfinished_runs(roots: list[Path]) -> list[dict[str, Any]]:
             done = folder / "summary.json"
             if done.is_file() and json.loads(done.read_text()).get("status") == "complete":
                 continue
-            lines = []
-            for text in metrics.read_text().splitlines():
-                try:
-                    lines.append(json.loads(text))
-                except ValueError:  # a line cut short by a running writer
-                    continue
-            evals = {r["step"]: r for r in lines if "eval/acc" in r}
+            evals = {r["step"]: r for r in read_jsonl(metrics) if "eval/acc" in r}  # a running writer's cut line: out
             if not evals or not (folder / "config.yaml").is_file():
                 continue
             cfg = from_dict(load_yaml(folder / "config.yaml"))
