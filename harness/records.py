@@ -1,5 +1,6 @@
 """Result files of a run folder: ``summary.json`` (the training run's final result) and ``eval-<tag>.json``
-(a re-scoring, or an earlier final result of a run trained further), each carrying the result identity."""
+(a re-scoring, or an earlier final result of a run trained further; the tag is ``<eval hash>-step<N>``), each
+carrying the result identity."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from harness.rundir import git_state, read_summary, versions, write_json
 
 
 def eval_tag(settings: dict[str, Any], step: int) -> str:
-    """The file tag of an evaluation: its settings and the step it scored."""
-    return digest({"eval": settings, "step": step})
+    """The file tag of an evaluation, ``<eval hash>-step<N>``: the ``eval_hash`` its record carries (the
+    digest of its settings) and the step it scored."""
+    return f"{digest(settings)}-step{step}"
 
 
 def result_record(
@@ -51,7 +53,7 @@ def result_record(
 
 
 def write_eval(run_dir: Path, cfg: Config, record: dict[str, Any], checkpoint: str) -> Path:
-    """A re-scoring's record as ``eval-<tag>.json``."""
+    """A re-scoring's record as ``eval-<eval hash>-step<N>.json``."""
     path = run_dir / f"eval-{eval_tag(eval_settings(cfg), record['step'])}.json"
     write_json(path, {**record, "kind": "eval", "checkpoint": checkpoint})
     return path

@@ -112,13 +112,35 @@ def record_from_file(path: Path) -> Record | None:
     )
 
 
-def load_records(roots: Iterable[Path], note: Any = None) -> list[Record]:
+def _some(paths: Iterable[Path], shown: int = 3) -> str:
+    paths = sorted(set(paths))
+    return ", ".join(map(str, paths[:shown])) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
+
+
+def unfinished_folders(roots: Iterable[Path]) -> list[Path]:
+    """Run folders (they hold ``run.json``) under ``roots`` without a complete ``summary.json``: still running,
+    stopped, failed, or their summary lost."""
+    out = set()
+    for root in roots:
+        for info in Path(root).rglob("run.json"):
+            try:
+                done = json.loads((info.parent / "summary.json").read_text()).get("status") == "complete"
+            except (OSError, ValueError, AttributeError):
+                done = False
+            if not done:
+                out.add(info.parent)
+    return sorted(out)
+
+
+def load_records(roots: Iterable[Path], note: Any = None, unfinished: bool = True) -> list[Record]:
     """Every finished result under ``roots``: ``summary.json`` (complete) and ``eval-*.json``. Run folders of
-    an older harness (no result identity) are left out with one line on ``note`` (default stderr)."""
+    an older harness (no result identity) are left out with one line on ``note`` (default stderr), and so,
+    unless ``unfinished`` is false, are run folders without a complete summary (one line naming them)."""
+    roots = [Path(r) for r in roots]
     seen: set[Path] = set()
     records, legacy = [], []
     for root in roots:
-        for path in sorted([*Path(root).rglob("summary.json"), *Path(root).rglob("eval-*.json")]):
+        for path in sorted([*root.rglob("summary.json"), *root.rglob("eval-*.json")]):
             real = path.resolve()
             if real in seen:  # overlapping roots
                 continue
@@ -130,13 +152,14 @@ def load_records(roots: Iterable[Path], note: Any = None) -> list[Record]:
                 continue
             if record is not None:
                 records.append(record)
+    out = note or sys.stderr
     if legacy:
-        shown = ", ".join(str(p) for p in sorted(set(legacy))[:3])
-        more = f" and {len(set(legacy)) - 3} more" if len(set(legacy)) > 3 else ""
-        print(
-            f"skipped {len(set(legacy))} run folder(s) without a result identity (older harness): {shown}{more}",
-            file=note or sys.stderr,
-        )
+        print(f"skipped {len(set(legacy))} run folder(s) without a result identity (older harness): {_some(legacy)}",
+              file=out)  # fmt: skip
+    missing = unfinished_folders(roots) if unfinished else []
+    if missing:
+        print(f"left out {len(missing)} unfinished run folder(s) (no complete summary.json: running, stopped or"
+              f" failed): {_some(missing)}", file=out)  # fmt: skip
     return records
 
 
@@ -238,6 +261,28 @@ def distinguishing(items: list[tuple[Any, dict[str, Any]]]) -> list[str]:
         keys |= _varying(flats)
     outer = {k for k in _varying([flat for _, flat in items]) if k in PARTS or k.startswith("eval.")}
     return order(keys | outer)
+
+
+def varying_in_family(family: Any, items: list[tuple[Any, dict[str, Any]]]) -> set[str]:
+    """Keys whose shown value differs between the results of one family (a method)."""
+    flats = [f for fam, f in items if fam == family]
+    every = {k for f in flats for k in f}
+    return {k for k in every if len({show(f.get(k)) for f in flats}) > 1}
+
+
+def identity_cells(items: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, str]]:
+    """For (family, flat identity) pairs, the cells that tell each result apart from the others, by column
+    name (:func:`distinguishing`, :func:`short_names`): a training key is filled only where it varies within
+    the row's own family (a method's other keys are its preset), the step, launch, data and evaluation parts
+    everywhere. The same columns in the leaderboard and the labels of learning curves."""
+    keys = distinguishing(items)
+    names = short_names(keys)
+    out = []
+    for family, flat in items:
+        own = varying_in_family(family, items)
+        out.append({names[k]: show(flat.get(k)) if k in own or "." not in k or k.startswith("eval.") else ""
+                    for k in keys})  # fmt: skip
+    return out
 
 
 def _varying(flats: list[dict[str, Any]]) -> set[str]:

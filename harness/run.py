@@ -23,7 +23,7 @@ if str(_HERE.parent) not in sys.path:
 import argparse  # noqa: E402
 import os  # noqa: E402
 
-from harness.config import PIPE_ENV, ConfigError, build_config, help_text  # noqa: E402
+from harness.config import PIPE_ENV, Config, ConfigError, build_config, help_text  # noqa: E402
 
 DEFAULT = "digits"  # the CoDeGAN preset of the embedded default dataset
 
@@ -58,7 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def format_report(result: dict[str, float], run_dir: Path, wall: float) -> str:
+def format_report(result: dict[str, float], run_dir: Path, wall: float, wandb_run: Path | None = None) -> str:
+    """The final report; ``wandb_run``: the offline W&B run folder this command wrote (its sync command is shown)."""
+
     def pm(prefix: str, name: str) -> str:
         return f"{result[prefix + name]:.3f} ± {result[prefix + name + '_std']:.3f}"
 
@@ -73,9 +75,52 @@ def format_report(result: dict[str, float], run_dir: Path, wall: float) -> str:
     if "baseline/pixels_acc" in result:
         lines.append("raw pixels   + k-means: " + "   ".join(f"{n.upper()} {pm('baseline/pixels_', n)}" for n in names))
     quality = [k for k in result if k.startswith(("eval/fid_", "eval/kid_", "eval/is_")) and not k.endswith("_std")]
+
+    def value(k: str) -> str:
+        return f"{result[k]:.4g}" + (f" ± {result[k + '_std']:.2g}" if k + "_std" in result else "")
+
     if quality:
-        lines.append("image quality: " + "   ".join(f"{k[5:].upper()} {result[k]:.4g}" for k in sorted(quality)))
+        lines.append("image quality: " + "   ".join(f"{k[5:].upper()} {value(k)}" for k in sorted(quality)))
+    if wandb_run is not None:
+        lines.append(f"W&B (offline): wandb sync {_relative(wandb_run)}")
     return "\n".join(lines)
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def print_config(cfg: Config, preset: str, resume: Path | None = None) -> str:
+    """The resolved config as YAML, headed by comments: the run folder and run hash this launch would use,
+    and every key that differs from the preset (or, with ``--resume``, from the run's saved config)."""
+    import json
+
+    import yaml
+
+    from harness.config import all_keys, get, to_dict
+    from harness.identity import launch_settings, run_hash
+    from harness.rundir import CONFIG, read_summary
+
+    world, precision = launch_settings(cfg)
+    digest = run_hash(cfg, world, precision)
+    folder = resume if resume is not None else Path(cfg.log.root) / f"{cfg.name}-{digest}"
+    done = read_summary(folder) or {}
+    state = f"complete at step {done.get('step')}" if done.get("status") == "complete" else "exists"
+    base_name = f"the run's saved {CONFIG}" if resume is not None else f"the preset {preset}"
+    base = build_config(folder / CONFIG) if resume is not None else build_config(preset)
+    lines = [
+        f"# run folder: {folder} ({state if folder.is_dir() else 'new'})",
+        f"# run hash:   {digest} (of the training keys, {world} process{'es' if world > 1 else ''}, precision"
+        f" {precision})",
+    ]
+    changed = [k for k in all_keys() if get(cfg, k) != get(base, k)]
+    lines.append(f"# keys that differ from {base_name}:" + ("" if changed else " none"))
+    there = "saved" if resume is not None else "preset"
+    lines += [f"#   {k}: {json.dumps(get(cfg, k))} ({there}: {json.dumps(get(base, k))})" for k in changed]
+    return "\n".join(lines) + "\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
 def run(argv: list[str]) -> int:
@@ -91,11 +136,7 @@ def run(argv: list[str]) -> int:
     else:
         cfg = build_config(args.config or DEFAULT, args.overrides)
     if args.print_config:
-        import yaml
-
-        from harness.config import to_dict
-
-        print(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        print(print_config(cfg, args.config or DEFAULT, args.resume))
         return 0
 
     import time
@@ -106,7 +147,7 @@ def run(argv: list[str]) -> int:
     trainer = Trainer(cfg, run_dir=args.resume)
     result = trainer.fit()
     if trainer.main:
-        print(format_report(result, trainer.run_dir, time.time() - t0))
+        print(format_report(result, trainer.run_dir, time.time() - t0, trainer.tracker.offline_path))
     return 0
 
 

@@ -30,18 +30,28 @@ def write_config(run_dir: Path, cfg: Config) -> None:
     atomic_write_text(run_dir / CONFIG, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
-def config_for_resume(run_dir: Path, overrides: list[str]) -> Config:
-    """The run's saved config plus overrides; only schedule and logging keys may change on resume."""
+def config_for_resume(run_dir: Path, overrides: list[str], rescore: bool = False) -> Config:
+    """The run's saved config plus overrides; only schedule and logging keys may change on resume, and
+    only evaluation, logging and data-location keys when re-scoring (``rescore``: codegan-eval)."""
     path = run_dir / CONFIG
+    where = f"codegan-eval {run_dir}" if rescore else f"--resume {run_dir}"
     if not path.is_file():
-        raise ConfigError(f"--resume {run_dir}: no {CONFIG} there (is it a run folder?)")
+        raise ConfigError(f"{where}: no {CONFIG} there (is it a run folder?)")
     saved = build_config(path)
     cfg = build_config(path, overrides)
     changed = [k for k in all_keys() if get(cfg, k) != get(saved, k)]
     fixed = [k for k in changed if is_training_key(k)]
+    if rescore:
+        other = [k for k in changed if not k.startswith(("eval.", "log.", "data.")) or k in fixed]
+        if other:
+            why = "would change what was trained" if fixed else "is not an evaluation setting"
+            raise ConfigError(
+                f"{where}: {', '.join(other)} {why}; re-scoring takes only eval.*, log.* and data-location keys"
+                + (" (train a new run with that value instead)" if fixed else "")
+            )
     if fixed:
         raise ConfigError(
-            f"--resume {run_dir}: {', '.join(fixed)} cannot change on resume (it changes what the run computes);"
+            f"{where}: {', '.join(fixed)} cannot change on resume (it changes what the run computes);"
             " start a new run instead"
         )
     return cfg

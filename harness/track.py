@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.config import Config, to_dict
+from harness.config import Config, digest, to_dict
 from harness.data.manifest import atomic_write_text
 from harness.evaluate.grids import save_png
 
@@ -26,6 +26,8 @@ ID_FILE = "wandb_id.txt"
 
 
 class NullTracker:
+    offline_path: Path | None = None  # the offline W&B run folder (what ``wandb sync`` takes), if one is written
+
     def log(self, step: int, metrics: dict[str, float]) -> None: ...
 
     def log_images(self, step: int, name: str, grid: np.ndarray) -> None: ...
@@ -35,6 +37,8 @@ class NullTracker:
     def set_summary(self, values: dict[str, Any]) -> None: ...
 
     def log_artifact(self, path: Path, name: str, kind: str) -> None: ...
+
+    def use_checkpoint(self, path: Path, name: str) -> None: ...
 
     def set_identity(self, record: dict[str, Any]) -> None: ...
 
@@ -65,6 +69,20 @@ def run_label(cfg: Config) -> str:
     from pathlib import Path as _P
 
     return cfg.log.run_name or f"{cfg.method} {_P(cfg.data.dataset).stem} seed {cfg.seed}"
+
+
+def seed_group(run_dir: Path, cfg: Config) -> str:
+    """The W&B group of a standalone run: ``<method>-<dataset>-<hash>``, the hash of its run identity without the
+    seed (training config, world size, precision), so the seeds of one config are one group (and so are its
+    re-scorings)."""
+    from harness.identity import launch_settings, run_identity
+
+    info = run_dir / "run.json"
+    launch = json.loads(info.read_text()) if info.is_file() else {}
+    world, precision = launch_settings(cfg)
+    identity = run_identity(cfg, int(launch.get("world_size", world)), str(launch.get("mixed_precision", precision)))
+    identity["train"] = {k: v for k, v in identity["train"].items() if k != "seed"}
+    return f"{cfg.method}-{Path(cfg.data.dataset).stem}-{digest(identity)}"
 
 
 def define_summaries(run: Any) -> None:
@@ -111,12 +129,14 @@ class Tracker(NullTracker):
         tags = sorted({cfg.method, Path(cfg.data.dataset).stem, job, *cfg.log.tags})
         config = {**to_dict(cfg), "git": git_state(), "run_folder": self.run_dir.name}
         if eval_id:
-            config.update({"train_run_id": train_id, "eval_hash": eval_id})
-        settings = wandb.Settings(console="off", x_disable_stats=True, disable_git=True, save_code=False, silent=True)
+            config.update({"train_run_id": train_id, "eval_tag": eval_id})
+        # console capture (files/output.log) by wrapping sys.stdout/stderr: never the file descriptors of a process
+        # that Ray, Accelerate or a test harness also watches
+        settings = wandb.Settings(console="wrap", x_disable_stats=True, disable_git=True, save_code=False, silent=True)
         run = wandb.init(
             mode=cfg.log.wandb,
             project=cfg.log.project,
-            group=cfg.log.group or self.run_dir.name,
+            group=cfg.log.group or seed_group(self.run_dir, cfg),
             job_type=job,
             name=name,
             tags=tags,
@@ -127,6 +147,8 @@ class Tracker(NullTracker):
             settings=settings,
         )
         define_summaries(run)
+        if cfg.log.wandb == "offline":
+            self.offline_path = Path(run.settings.sync_dir)
         return run
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
@@ -158,6 +180,22 @@ class Tracker(NullTracker):
             art = wandb.Artifact(name, type=kind)
             art.add_file(str(path))
             self.wandb_run.log_artifact(art)
+
+    def use_checkpoint(self, path: Path, name: str) -> None:
+        """Declare the checkpoint this run scored as its input: the artifact ``name`` with that file, which is the
+        version the training run logged (``log.checkpoint_artifacts``) when the file is the same (W&B versions an
+        artifact by its content). Offline, where ``use_artifact`` refuses to run, the same record is written: the
+        artifact with "use after commit", which ``wandb sync`` turns into the use of that version."""
+        if self.wandb_run is None:
+            return
+        import wandb
+
+        art = wandb.Artifact(name, type="checkpoint", metadata={"file": path.name})
+        art.add_file(str(path), policy="immutable")  # hashed in place, not copied
+        if self.cfg.log.wandb == "offline":
+            self.wandb_run._log_artifact(art, is_user_created=True, use_after_commit=True)
+        else:
+            self.wandb_run.use_artifact(art)
 
     def set_identity(self, record: dict[str, Any]) -> None:
         """The result's identity in the W&B config, so a leaderboard read from W&B groups like one read

@@ -29,7 +29,7 @@ from harness.ema import EMA
 from harness.errors import NonFiniteError
 from harness.evaluate.pixels import pixel_baseline
 from harness.evaluate.quality_eval import QualityEvaluator
-from harness.evaluate.suite import cluster_eval, sample_grid
+from harness.evaluate.suite import cluster_eval, grid_title, sample_grid
 from harness.gan import DataInfo
 from harness.guard import StepGuard, StopRequest, die_with_parent
 from harness.identity import eval_settings, launch_settings, run_hash
@@ -141,7 +141,8 @@ class Trainer:
         if step > self.cfg.train.steps and self.checkpoint_path is None:
             raise ConfigError(
                 f"{self.run_dir} is at step {step}, past train.steps={self.cfg.train.steps}: raise train.steps to"
-                f" continue it, or re-score a checkpoint with codegan-eval {path}"
+                f" continue it, re-score a checkpoint with codegan-eval {path}, or add name=<new name> to train a"
+                f" {self.cfg.train.steps}-step run in a folder of its own"
             )
         self.method.load_state_dict(state["method"])
         if self.ema is not None:
@@ -221,8 +222,9 @@ class Trainer:
             self.tracker.log(step, metrics)
             if self.method.generates:
                 classify = self.quality.classifier() if self.quality else None
+                title, below = grid_title(self.cfg, step, metrics), f"real ({self.cfg.eval.split})"
                 grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net,
-                                   classify, self.data.class_names)  # fmt: skip
+                                   classify, self.data.class_names, data, title, below)  # fmt: skip
                 self.tracker.log_images(step, "grid", grid)
         if keep_best and self.cfg.train.best_by and self.method.trains:
             self._keep_best(step, metrics)
@@ -303,6 +305,9 @@ class Trainer:
         W&B run of job type ``eval``; training state and ``summary.json`` are left as they are."""
         step = self.start
         self._open_tracker("eval", eval_tag(eval_settings(self.cfg), step))
+        scored = checkpoint_path or self.resumed_from
+        if scored is not None:  # the W&B eval run names the checkpoint artifact it scored as its input
+            self.tracker.use_checkpoint(Path(scored), f"checkpoint-{self.run_dir.name}")
         metrics = self.evaluate(step, keep_best=False)
         if self.main and self.cfg.eval.pixel_baseline:
             metrics.update(pixel_baseline(self.data.eval_data, self.manifest, self.cfg))

@@ -1,119 +1,150 @@
-"""Learning curves: ACC and FID against training steps, one line per method, mean ± sample std over seeds.
+"""Learning curves: ACC and FID against training steps, one line per result, mean ± sample std over seeds.
 
     python -m scripts.curves RUNS_DIR [...] --out bench/curves-<name>.png [--fid eval/fid_domain] [--running]
                              [--log-wandb offline|online|disabled] [--project codegan-bench]
 
-Reads every complete run folder below the given folders (``metrics.jsonl`` evaluation lines and
-``summary.json``), groups runs that are the same experiment except the seed (their result identity
-without the step), and draws ACC (Hungarian) and FID against the step in one figure; the pixel baseline of
-the same split is a dashed line. Writes the PNG, a CSV of the plotted points and, unless disabled, a W&B
-run (job type ``analysis``) with the figure and line plots. ``--running`` also draws runs that have not
-finished (still training, or stopped): each is a line of its own, labelled with the last step it evaluated,
-never pooled with finished runs.
+Reads every complete run folder below the given folders (``summary.json`` and the evaluation lines of
+``metrics.jsonl``) and groups runs exactly as the leaderboard does (:func:`harness.results.group`: one line
+per result identity, so only seeds of one experiment, the same length included, are pooled, and a trained
+model counts once). Each line is labelled by its method and the parts of its identity that tell it from the
+others (``beta_c=1``, ``step=300``, ...), the same columns the leaderboard shows. ACC (Hungarian) and FID are
+drawn against the step in one figure; the pixel baseline of the same split is a dashed line. Writes the PNG,
+a CSV of the plotted points and, unless disabled, a W&B run (job type ``analysis``) with the figure and line
+plots. ``--running`` also draws runs that have not finished (still training, or stopped): each is a line of
+its own, labelled with the last step it evaluated, never pooled with finished runs. With nothing to draw it
+writes nothing and exits 1 with one line saying why.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
+import io
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config import digest
-from harness.results import STD_NOTE, method_label
+from harness.errors import RunError
+from harness.results import STD_NOTE, group, identity_cells, load_records, method_label
 from harness.track import read_jsonl
 
 
-def runs(roots: list[Path]) -> list[dict[str, Any]]:
-    """Complete run folders: their identity (without the step), seed, evaluation lines and pixel baseline."""
-    out = []
-    for root in roots:
-        for summary in sorted(root.rglob("summary.json")):
-            info = json.loads(summary.read_text())
-            if info.get("status") != "complete" or "identity" not in info:
-                continue
-            evals = {r["step"]: r for r in read_jsonl(summary.parent / "metrics.jsonl") if "eval/acc" in r}
-            identity = {k: v for k, v in info["identity"].items() if k != "step"}
-            identity["train"] = {k: v for k, v in identity["train"].items() if k != "train.steps"}
-            out.append({"key": digest(identity), "label": method_label(info["identity"]["train"]),
-                        "dataset": info["dataset"], "seed": info["seed"], "evals": evals,
-                        "pixels": info["metrics"].get("baseline/pixels_acc")})  # fmt: skip
+def _evals(folder: Path, last: int | None = None) -> dict[int, dict[str, Any]]:
+    """The evaluation lines of a run folder's ``metrics.jsonl`` by step (up to ``last``)."""
+    path = folder / "metrics.jsonl"
+    rows = read_jsonl(path) if path.is_file() else []
+    return {r["step"]: r for r in rows if "eval/acc" in r and (last is None or r["step"] <= last)}
+
+
+def runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
+    """Curves of complete runs by result key: label (method and what tells it apart), dataset, the seeds' runs
+    (their evaluations by step) and the pixel baseline."""
+    records = [r for r in load_records(roots, unfinished=False) if r.kind == "summary"]  # the run's own evaluations
+    groups = group(records)
+    cells = identity_cells([(g[0].label, g[0].flat) for g in groups.values()])
+    out = {}
+    for (key, recs), shown in zip(groups.items(), cells, strict=True):
+        parts = ", ".join(f"{name}={value}" for name, value in shown.items() if value)
+        out[key] = {
+            "label": recs[0].label + (f" {parts}" if parts else ""),
+            "dataset": recs[0].dataset,
+            "members": [{"seed": r.seed, "evals": _evals(Path(r.run), int(r.identity["step"])), "run": r.run}
+                        for r in recs],
+            "pixels": [r.metrics["baseline/pixels_acc"] for r in recs if "baseline/pixels_acc" in r.metrics],
+        }  # fmt: skip
     return out
 
 
-def unfinished_runs(roots: list[Path]) -> list[dict[str, Any]]:
-    """Run folders without a complete summary that evaluated at least once: one group each."""
+def unfinished_runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
+    """Run folders without a complete summary that evaluated at least once: one curve each."""
     from harness.config import from_dict, load_yaml, training_config
+    from harness.results import unfinished_folders
 
-    out = []
-    for root in roots:
-        for metrics in sorted(root.rglob("metrics.jsonl")):
-            folder = metrics.parent
-            done = folder / "summary.json"
-            if done.is_file() and json.loads(done.read_text()).get("status") == "complete":
-                continue
-            evals = {r["step"]: r for r in read_jsonl(metrics) if "eval/acc" in r}  # a running writer's cut line: out
-            if not evals or not (folder / "config.yaml").is_file():
-                continue
-            cfg = from_dict(load_yaml(folder / "config.yaml"))
-            label = f"{method_label(training_config(cfg))} (unfinished at step {max(evals)})"
-            out.append({"key": str(folder), "label": label, "dataset": Path(cfg.data.dataset).stem,
-                        "seed": cfg.seed, "evals": evals, "pixels": None})  # fmt: skip
+    out = {}
+    for folder in unfinished_folders(roots):
+        evals = _evals(folder)  # a running writer's cut last line is left out
+        if not evals or not (folder / "config.yaml").is_file():
+            continue
+        cfg = from_dict(load_yaml(folder / "config.yaml"))
+        label = f"{method_label(training_config(cfg))} (unfinished at step {max(evals)})"
+        out[str(folder)] = {"label": label, "dataset": Path(cfg.data.dataset).stem, "pixels": [],
+                            "members": [{"seed": cfg.seed, "evals": evals, "run": str(folder)}]}  # fmt: skip
     return out
 
 
-def points(group: list[dict[str, Any]], metric: str) -> list[tuple[int, float, float, int]]:
-    """(step, mean, sample std, n) of ``metric`` over the group's seeds, at every step all of them reached."""
-    steps = sorted(set.intersection(*(set(r["evals"]) for r in group)))
+def points(members: list[dict[str, Any]], metric: str) -> list[tuple[int, float, float, int]]:
+    """(step, mean, sample std, n) of ``metric`` over the seeds, at every step all of them evaluated."""
+    steps = sorted(set.intersection(*(set(m["evals"]) for m in members)))
     rows = []
     for step in steps:
-        values = [r["evals"][step][metric] for r in group if metric in r["evals"][step]]
+        values = [m["evals"][step][metric] for m in members if metric in m["evals"][step]]
         if values:
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             rows.append((step, statistics.fmean(values), sd, len(values)))
     return rows
 
 
-def plot(groups: dict[str, list[dict[str, Any]]], fid: str, out: Path) -> list[dict[str, Any]]:
+def fid_metric(curves: dict[str, dict[str, Any]], asked: str) -> str | None:
+    """The FID drawn: ``asked``, or with ``auto`` Inception's where measured, else the domain extractor's."""
+    have = sorted({k for c in curves.values() for m in c["members"] for e in m["evals"].values() for k in e
+                   if k.startswith("eval/fid_")})  # fmt: skip
+    if asked != "auto":
+        if asked not in have:
+            raise RunError(f"--fid {asked}: no run here measured it (they have: {', '.join(have) or 'no FID'})")
+        return asked
+    return next((k for k in ("eval/fid_inception", "eval/fid_domain") if k in have), have[0] if have else None)
+
+
+def table_rows(curves: dict[str, dict[str, Any]], fid: str | None) -> list[dict[str, Any]]:
+    """The plotted points: one row per (curve, metric, step)."""
+    rows = []
+    for key, curve in sorted(curves.items(), key=lambda kv: kv[1]["label"]):
+        label = f"{curve['label']} (n={len(curve['members'])})"
+        for metric in ("eval/acc", *([fid] if fid else [])):
+            rows += [{"curve": label, "result": key, "metric": metric, "step": s, "mean": m, "std": d, "n": n}
+                     for s, m, d, n in points(curve["members"], metric)]  # fmt: skip
+    return rows
+
+
+def plot(curves: dict[str, dict[str, Any]], rows: list[dict[str, Any]], fid: str | None, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_acc, ax_fid) = plt.subplots(1, 2, figsize=(12, 4.6))
-    table, datasets, seeds = [], set(), set()
-    for key, group in sorted(groups.items(), key=lambda kv: kv[1][0]["label"]):
-        label = f"{group[0]['label']} (n={len(group)})"
-        datasets.add(group[0]["dataset"])
-        seeds.add(len(group))
-        for ax, metric in ((ax_acc, "eval/acc"), (ax_fid, fid)):
-            rows = points(group, metric)
-            if not rows:
-                continue
-            steps, mean, sd = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-            line = ax.plot(steps, mean, marker="o", ms=3, label=label)[0]
+    colours: dict[str, Any] = {}
+    for metric, ax in (("eval/acc", ax_acc), (fid, ax_fid)):
+        for label in dict.fromkeys(r["curve"] for r in rows if r["metric"] == metric):
+            mine = [r for r in rows if r["curve"] == label and r["metric"] == metric]
+            steps, mean, sd = [r["step"] for r in mine], [r["mean"] for r in mine], [r["std"] for r in mine]
+            line = ax.plot(steps, mean, marker="o", ms=3, label=label, color=colours.get(label))[0]
+            colours[label] = line.get_color()
             low = [m - s for m, s in zip(mean, sd, strict=True)]
             high = [m + s for m, s in zip(mean, sd, strict=True)]
             ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.15)
-            table += [{"curve": label, "key": key, "metric": metric, "step": s, "mean": m, "std": d, "n": n}
-                      for s, m, d, n in rows]  # fmt: skip
-    pixels = [r["pixels"] for g in groups.values() for r in g if r["pixels"] is not None]
-    if pixels:
-        ax_acc.axhline(statistics.fmean(pixels), ls="--", color="grey", label="k-means on raw pixels")
+    datasets = sorted({c["dataset"] for c in curves.values()})
+    for dataset in datasets:
+        pixels = sorted({v for c in curves.values() if c["dataset"] == dataset for v in c["pixels"]})
+        if pixels:
+            name = "k-means on raw pixels" + (f" ({dataset})" if len(datasets) > 1 else "")
+            ax_acc.axhline(statistics.fmean(pixels), ls="--", color="grey", label=name)
     ax_acc.set(xlabel="training step", ylabel="ACC (Hungarian), higher is better")
-    ax_fid.set(xlabel="training step", ylabel=f"{fid.removeprefix('eval/').upper()}, lower is better")
+    if fid:
+        ax_fid.set(xlabel="training step", ylabel=f"{fid.removeprefix('eval/').upper()}, lower is better")
+        ax_fid.legend(fontsize=7)
+    else:
+        ax_fid.set(xlabel="training step", ylabel="FID")
+        ax_fid.text(0.5, 0.5, "no FID measured in these runs", ha="center", transform=ax_fid.transAxes)
     ax_acc.legend(fontsize=7)
-    ax_fid.legend(fontsize=7)
-    n = "/".join(str(s) for s in sorted(seeds))
-    fig.suptitle(f"{', '.join(sorted(datasets))}: learning curves, n = {n} seeds per line; bands: sample std\n"
-                 f"({STD_NOTE})", fontsize=9)  # fmt: skip
+    seeds = "/".join(str(n) for n in sorted({len(c["members"]) for c in curves.values()}))
+    fig.suptitle(f"{', '.join(datasets)}: learning curves, one line per result identity, n = {seeds} seeds;"
+                 f" bands: sample std\n({STD_NOTE})", fontsize=9)  # fmt: skip
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
-    return table
 
 
 def log_wandb(out: Path, table: list[dict[str, Any]], mode: str, project: str) -> None:
@@ -139,24 +170,39 @@ def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roots", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--fid", default="eval/fid_domain")
+    parser.add_argument(
+        "--fid", default="auto", help="FID key to draw (auto: eval/fid_inception, else eval/fid_domain)"
+    )
     parser.add_argument("--log-wandb", default="offline", choices=["offline", "online", "disabled"])
     parser.add_argument("--project", default="codegan-bench")
     parser.add_argument("--running", action="store_true", help="also runs that have not finished, each alone")
     args = parser.parse_args(argv)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in runs(args.roots) + (unfinished_runs(args.roots) if args.running else []):
-        groups.setdefault(r["key"], []).append(r)
-    if not groups:
-        print(f"no complete runs under {', '.join(map(str, args.roots))}", file=sys.stderr)
-        return 1
-    table = plot(groups, args.fid, args.out)
-    args.out.with_suffix(".csv").write_text(
-        "curve,metric,step,mean,std,n\n"
-        + "".join(f"{r['curve']},{r['metric']},{r['step']},{r['mean']:.4f},{r['std']:.4f},{r['n']}\n" for r in table)
-    )
-    log_wandb(args.out, table, args.log_wandb, args.project)
-    print(f"wrote {args.out} and {args.out.with_suffix('.csv')} ({len(groups)} curves)")
+    where = ", ".join(map(str, args.roots))
+    curves = runs(args.roots)
+    later = unfinished_runs(args.roots)
+    if args.running:
+        curves.update(later)
+    elif later:
+        print(f"left out {len(later)} unfinished run(s) that evaluated (--running draws them)", file=sys.stderr)
+    if not curves:
+        hint = f" ({len(later)} unfinished: --running draws them)" if later and not args.running else ""
+        raise RunError(f"no complete runs under {where}{hint}: nothing to draw (no file written)")
+    fid = fid_metric(curves, args.fid)
+    rows = table_rows(curves, fid)
+    drawn = sorted({r["curve"] for r in rows if r["metric"] == "eval/acc"})
+    if not drawn:
+        raise RunError(f"{len(curves)} result(s) under {where}, but no eval/acc line in their metrics.jsonl:"
+                       " nothing to draw (no file written)")  # fmt: skip
+    plot(curves, rows, fid, args.out)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**r, "mean": f"{r['mean']:.4f}", "std": f"{r['std']:.4f}"} for r in rows)
+    args.out.with_suffix(".csv").write_text(buf.getvalue())
+    log_wandb(args.out, rows, args.log_wandb, args.project)
+    empty = len(curves) - len(drawn)
+    note = f"; {empty} result(s) with no evaluation at every seed's steps not drawn" if empty else ""
+    print(f"wrote {args.out} and {args.out.with_suffix('.csv')} ({len(drawn)} curves{note})")
     return 0
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import os
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import yaml
 
 from harness.config import Config, ConfigError, from_dict
+from harness.errors import RunError
 from harness.identity import eval_hash, result_identity, result_key, run_hash
 from harness.results import (
     ONE_NOTE,
@@ -34,14 +37,13 @@ from harness.results import (
     PIXELS_LABEL,
     STD_NOTE,
     Record,
-    distinguishing,
     group,
+    identity_cells,
     load_records,
     mean_sd,
     pixel_groups,
     pixel_identity,
     select,
-    short_names,
     show,
 )
 
@@ -54,6 +56,8 @@ NOTES = [
     " that differ between rows of a dataset.",
     STD_NOTE,
     ONE_NOTE,
+    "Rows are sorted by ACC, highest first; the best mean of each score among the methods' rows is marked (bold);"
+    " the last column links each seed's run folder.",
     "ACC is Hungarian; the paper's ACC is the reference code's majority mapping: compare it with purity.",
     "The paper's FIDs are Inception FIDs of 50,000 samples (docs/reference.md, section 3).",
     f"{PIXELS_LABEL}: k-means on the raw pixels of the evaluation split, one computation shared by the runs"
@@ -62,52 +66,72 @@ NOTES = [
 ]
 
 
-def table(records: list[Record]) -> dict[str, list[dict[str, str]]]:
-    """Rows per dataset: each result identity, then the pixel baseline."""
+def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
+    """Rows per dataset: each result identity, best ACC first, then the pixel baseline. Besides its shown cells
+    a row carries ``_best`` (the score columns where it holds the best mean among the methods' rows) and
+    ``_runs`` (its seeds' run folders)."""
     paper = yaml.safe_load(PAPER.read_text()) or {}
     groups = group(records)
     pixels = pixel_groups(records)
-    out: dict[str, list[dict[str, str]]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     for dataset in sorted({r.dataset for r in records}):
         mine = {k: g for k, g in groups.items() if g[0].dataset == dataset}
         base = {k: g for k, g in pixels.items() if k[0] == dataset}
         items = [(g[0].label, g[0].flat) for g in mine.values()]
         items += [(PIXELS_LABEL, pixel_identity(g[0])) for g in base.values()]
-        keys = distinguishing(items)
-        names = short_names(keys)
+        cells = dict(zip([*mine, *base], identity_cells(items), strict=True))
         fids = sorted({k for g in mine.values() for r in g for k in r.metrics if k.startswith("eval/fid_")})
-        rows = []
-        for key, recs in sorted(mine.items(), key=lambda kv: (kv[1][0].label, _sort_key(kv[1][0].flat, keys))):
+        rows, means = [], []
+        for key, recs in mine.items():
             head = recs[0]
-            own = _varying_in_family(head.label, items)
-            cells = {names[k]: show(head.flat.get(k)) if k in own or "." not in k or k.startswith("eval.") else ""
-                     for k in keys}  # fmt: skip
-            row = {"dataset": dataset, "method": head.label, **cells, "n": str(len(recs))}
+            row: dict[str, Any] = {"dataset": dataset, "method": head.label, **cells[key], "n": str(len(recs))}
             row.update(_scores(recs, "eval/", fids))
             row[PAPER_COLUMN] = _paper(paper.get(dataset, {}).get(head.label))
             row["result"] = key
+            row["_runs"] = [(r.seed, r.run) for r in recs]
             rows.append(row)
-        for _, recs in sorted(base.items()):
-            flat = pixel_identity(recs[0])
-            row = {"dataset": dataset, "method": PIXELS_LABEL}
-            row.update({names[k]: show(flat.get(k)) if k in flat else "" for k in keys})
-            row["n"] = str(len(recs))
+            means.append(_means(recs, fids))
+        _mark_best(rows, means)
+        order = sorted(range(len(rows)), key=lambda i: (-means[i].get("ACC", -1.0), rows[i]["method"],
+                                                        _sort_key(mine[rows[i]["result"]][0].flat)))  # fmt: skip
+        rows = [rows[i] for i in order]
+        for key, recs in sorted(base.items()):
+            row = {"dataset": dataset, "method": PIXELS_LABEL, **cells[key], "n": str(len(recs))}
             row.update(_scores(recs, PIXELS, fids))
-            row[PAPER_COLUMN], row["result"] = "", ""
+            row[PAPER_COLUMN], row["result"], row["_runs"] = "", "", []
             rows.append(row)
         out[dataset] = rows
     return out
 
 
-def _varying_in_family(label: str, items: list[tuple[str, dict[str, Any]]]) -> set[str]:
-    """Training keys shown for a row: those that differ between results of its own method."""
-    flats = [f for fam, f in items if fam == label]
-    every = {k for f in flats for k in f}
-    return {k for k in every if len({show(f.get(k)) for f in flats}) > 1}
+def _means(recs: list[Record], fids: list[str]) -> dict[str, float]:
+    """Mean over seeds of each score a row shows, by column name."""
+    columns = {f"eval/{s}": name for s, name in SCORES.items()}
+    columns.update({k: f"FID ({k.removeprefix('eval/fid_')})" for k in fids})
+    out = {}
+    for metric, name in columns.items():
+        values = [r.metrics[metric] for r in recs if metric in r.metrics]
+        if values:
+            out[name] = statistics.fmean(values)
+    return out
 
 
-def _sort_key(flat: dict[str, Any], keys: list[str]) -> tuple:
-    return tuple((0, v, "") if isinstance(v := flat.get(k), (int, float)) else (1, 0, show(v)) for k in keys)
+def _mark_best(rows: list[dict[str, Any]], means: list[dict[str, float]]) -> None:
+    """``_best`` of each row: the columns where its mean is the best among these rows (FID lowest, else highest)."""
+    for row in rows:
+        row["_best"] = set()
+    for name in {c for m in means for c in m}:
+        values = [m[name] for m in means if name in m]
+        if len(values) < 2:
+            continue
+        best = min(values) if name.startswith("FID") else max(values)
+        for row, m in zip(rows, means, strict=True):
+            if m.get(name) == best:
+                row["_best"].add(name)
+
+
+def _sort_key(flat: dict[str, Any]) -> tuple:
+    return tuple((0, v, "") if isinstance(v := flat[k], (int, float)) else (1, 0, show(v)) for k in sorted(flat))
 
 
 def _scores(recs: list[Record], prefix: str, fids: list[str]) -> dict[str, str]:
@@ -177,7 +201,7 @@ def wandb_record(
         key=str(config.get("result_key") or result_key(identity)),
         metrics=metrics,
         time=float(summary.get("_timestamp", 0.0)),
-        tag=str(config.get("eval_hash", "")) if job_type == "eval" else "",  # an eval run's file tag
+        tag=str(config.get("eval_tag", "")) if job_type == "eval" else "",  # an eval run's file tag
     )
 
 
@@ -201,27 +225,60 @@ def from_wandb(project: str) -> list[Record]:
 
 
 # output -----------------------------------------------------------------------------------------------
-def markdown(tables: dict[str, list[dict[str, str]]]) -> str:
+RUNS_COLUMN = "runs (by seed)"
+
+
+def _shown(row: dict[str, Any]) -> list[str]:
+    return [c for c in row if not c.startswith("_")]
+
+
+def _run_links(row: dict[str, Any], out: Path) -> list[tuple[str, str]]:
+    """(seed, address) of each of a row's run folders: relative to the output folder, or a W&B URL."""
+    links = []
+    for seed, run in row.get("_runs", []):
+        link = run if "://" in run else os.path.relpath(run, out.resolve())
+        links.append((str(seed), link))
+    return links
+
+
+def _md_cell(row: dict[str, Any], column: str) -> str:
+    text = str(row.get(column, ""))
+    return f"**{text}**" if column in row.get("_best", ()) and text else text
+
+
+def markdown(tables: dict[str, list[dict[str, Any]]], out: Path = Path(".")) -> str:
     if not tables:
         return "(no complete runs found)\n"
     parts = []
     for dataset, rows in tables.items():
-        head = list(rows[0])
+        head = [*_shown(rows[0]), RUNS_COLUMN]
         lines = [f"## {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r.get(h, "") for h in head) + " |" for r in rows]
+        for r in rows:
+            runs = ", ".join(f"[{seed}]({link})" for seed, link in _run_links(r, out))
+            lines.append("| " + " | ".join([*(_md_cell(r, h) for h in head[:-1]), runs]) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n\n" + "\n".join(f"- {n}" for n in NOTES) + "\n"
 
 
-def html_page(tables: dict[str, list[dict[str, str]]], plots: list[Path]) -> str:
+def html_page(tables: dict[str, list[dict[str, Any]]], plots: list[Path], out: Path = Path(".")) -> str:
     body = []
     for dataset, rows in tables.items():
-        head = list(rows[0])
-        cells = "".join("<tr>" + "".join(f"<td>{html.escape(r.get(h, ''))}</td>" for h in head) + "</tr>" for r in rows)
+        head = _shown(rows[0])
+        lines = []
+        for r in rows:
+            cells = "".join(
+                f"<td class='best'>{html.escape(str(r.get(h, '')))}</td>" if h in r.get("_best", ())
+                else f"<td>{html.escape(str(r.get(h, '')))}</td>"
+                for h in head
+            )  # fmt: skip
+            runs = ", ".join(
+                f"<a href='{html.escape(link)}'>{html.escape(seed)}</a>" for seed, link in _run_links(r, out)
+            )
+            lines.append(f"<tr>{cells}<td>{runs}</td></tr>")
         body.append(
             f"<h2>{html.escape(dataset)}</h2><table><tr>"
-            + "".join(f"<th>{html.escape(h)}</th>" for h in head)
-            + f"</tr>{cells}</table>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in [*head, RUNS_COLUMN])
+            + f"</tr>{''.join(lines)}</table>"
         )
     images = "".join(
         f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" width="900">'
@@ -232,18 +289,26 @@ def html_page(tables: dict[str, list[dict[str, str]]], plots: list[Path]) -> str
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in NOTES)
     return (
         "<!doctype html><meta charset='utf-8'><title>codegan-bench leaderboard</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ddd}</style>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left}th{background:#f4f4f4}"
+        "td.best{font-weight:bold;background:#e6f4e6}</style>"
         f"<h1>codegan-bench leaderboard</h1>{''.join(body)}<ul>{notes}</ul>{images}"
     )
 
 
-def flat_rows(tables: dict[str, list[dict[str, str]]]) -> tuple[list[str], list[list[str]]]:
-    """Every dataset's rows under the union of their columns (one W&B table)."""
+def flat_rows(tables: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[str]]]:
+    """Every dataset's rows under the union of their columns (one W&B table); runs by their folder names."""
     columns: list[str] = []
     for rows in tables.values():
         for row in rows:
-            columns += [c for c in row if c not in columns]
-    return columns, [[row.get(c, "") for c in columns] for rows in tables.values() for row in rows]
+            columns += [c for c in _shown(row) if c not in columns]
+    columns.append(RUNS_COLUMN)
+    data = []
+    for rows in tables.values():
+        for row in rows:
+            runs = ", ".join(f"{seed}: {Path(run).name if '://' not in run else run}" for seed, run in row["_runs"])
+            data.append([str(row.get(c, "")) for c in columns[:-1]] + [runs])
+    return columns, data
 
 
 def log_table(tables: dict[str, list[dict[str, str]]], out: Path, mode: str, project: str) -> None:
@@ -275,15 +340,19 @@ def cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     records = from_wandb(args.wandb_project) if args.wandb_project else load_records(args.roots)
     records = select(records, args.eval)
+    if not records:
+        where = f"W&B project {args.wandb_project}" if args.wandb_project else ", ".join(map(str, args.roots))
+        which = "" if args.eval == "all" else f" for --eval {args.eval}"
+        raise RunError(f"no finished results in {where}{which}: nothing to rank (leaderboard not written)")
     tables = table(records)
     args.out.mkdir(parents=True, exist_ok=True)
-    md = markdown(tables)
+    md = markdown(tables, args.out)
     (args.out / "leaderboard.md").write_text(md)
-    (args.out / "leaderboard.html").write_text(html_page(tables, args.plots))
+    (args.out / "leaderboard.html").write_text(html_page(tables, args.plots, args.out))
     log_table(tables, args.out, args.log_wandb, args.project)
     print(md)
     print(f"wrote {args.out / 'leaderboard.md'} and {args.out / 'leaderboard.html'} ({len(records)} results)")
-    return 0 if tables else 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

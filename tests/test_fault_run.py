@@ -109,7 +109,7 @@ def test_rerunning_a_complete_run_says_only_that_it_is_complete(digits_shards, t
     shorter = launch([*overrides, "train.steps=2"])
     assert shorter.returncode == 2
     (line,) = shorter.stderr.strip().splitlines()
-    assert "is at step 4, past train.steps=2" in line and "codegan-eval" in line
+    assert "is at step 4, past train.steps=2" in line and "codegan-eval" in line and "add name=<new name>" in line
 
 
 def test_nan_guard_raises_in_process_with_the_named_loss(digits_shards, tmp_path):

@@ -8,6 +8,7 @@ row, the differing parts are columns, the seeds of one identity pool with the sa
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import statistics
 
@@ -103,8 +104,14 @@ def test_one_trained_model_counts_once_and_legacy_folders_are_skipped(runs, tmp_
     legacy.mkdir(parents=True)
     summary = next(iter(_summaries(runs, "base").values()))
     (legacy / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "identity"}))
+    unfinished = copy / "base" / "codegan-digits-ffff0000"
+    unfinished.mkdir()
+    (unfinished / "run.json").write_text("{}")  # a run folder whose run never wrote its summary
     records = load_records([runs, copy, tmp_path / "old"])
-    assert "skipped 1 run folder(s) without a result identity" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "skipped 1 run folder(s) without a result identity" in err
+    said = f"left out 1 unfinished run folder(s) (no complete summary.json: running, stopped or failed): {unfinished}"
+    assert said in err
     counts = {key: len(g) for key, g in group(records).items()}
     assert sorted(counts.values()) == [1, 1, 1, 2]
 
@@ -114,9 +121,26 @@ def test_leaderboard_files_and_its_wandb_run(runs, tmp_path):
     assert leaderboard([str(runs), "--out", str(out), "--project", "board-test", "--log-wandb", "offline"]) == 0
     md = (out / "leaderboard.md").read_text()
     assert STD_NOTE in md and "## digits" in md and "| step |" in md
-    assert (out / "leaderboard.html").read_text().count("<tr>") == 7  # header, 4 results, 2 pixel baselines
+    page = (out / "leaderboard.html").read_text()
+    assert page.count("<tr>") == 7  # header, 4 results, 2 pixel baselines
+    rows = _rows(runs)
+    ours = [r for r in rows if r["method"] == "CoDeGAN"]
+    acc = [float(r["ACC"].split()[0]) for r in ours]
+    assert acc == sorted(acc, reverse=True) and rows[-1]["method"] == PIXELS_LABEL  # best ACC first, baselines last
+    assert ours[0]["_best"] >= {"ACC"} and f"**{ours[0]['ACC']}**" in md and "<td class='best'>" in page
+    links = re.findall(r"<a href='([^']+)'>(\d+)</a>", page)
+    assert len(links) == 5  # a link per seed: 2 + 1 + 1 + 1
+    assert all((out / href / "summary.json").is_file() for href, _ in links)  # each resolves to its run folder
+    assert "[0](" in md and "[1](" in md
     (run,) = [r["run"] for r in read_records(next((out / "wandb").glob("offline-run-*"))) if r.get("type") == "run"]
     assert run["project"] == "board-test" and run["job_type"] == "leaderboard"
+
+
+def test_a_leaderboard_of_nothing_is_an_error(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    assert leaderboard([str(tmp_path / "runs"), "--out", str(tmp_path / "lb"), "--log-wandb", "disabled"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "no finished results in" in line and "nothing to rank" in line and not (tmp_path / "lb").exists()
 
 
 def test_a_wandb_run_becomes_the_same_result(runs):

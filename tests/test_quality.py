@@ -11,6 +11,7 @@ from PIL import Image
 from harness.config import build_config
 from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
+from harness.errors import RunError
 from harness.evaluate.extractors import DomainExtractor, ExtractorContext, InceptionExtractor
 from harness.evaluate.quality import fid, inception_score, kid, moments, run_batched, scores
 from harness.train import train
@@ -54,7 +55,9 @@ def test_values_equal_clean_fid_on_the_same_features(digits):
     want = cleanfid.kernel_distance(a, b)
     assert kid(a, b, 3) == pytest.approx(want, rel=1e-12)
     out = scores("domain", a, feats["test"][1], {"mu": moments(b)[0], "sigma": moments(b)[1], "feats": b}, 3)
-    assert set(out) == {"eval/fid_domain", "eval/kid_domain", "eval/is_domain", "eval/is_domain_std"}
+    assert set(out) == {"eval/fid_domain", "eval/kid_domain", "eval/kid_domain_std", "eval/is_domain",
+                        "eval/is_domain_std"}  # fmt: skip
+    assert out["eval/kid_domain"] == pytest.approx(want, rel=1e-12) and out["eval/kid_domain_std"] > 0
 
 
 def test_folder_fid_through_clean_fid_custom_extractor_matches(digits, tmp_path):
@@ -141,10 +144,16 @@ def test_inception_extractor_resizes_cleanly_and_keys_by_name(stand_in_weights, 
     assert (run / "checkpoints" / "best.pt").is_file()
 
 
-def test_missing_inception_weights_skip_only_those_metrics(digits_shards, tmp_path, capsys):
-    result = two_step_run(digits_shards, tmp_path, tmp_path / "absent.pt")
-    assert "eval/fid_domain" in result and not any("inception" in k for k in result)
-    assert capsys.readouterr().out.count("eval/*_inception metrics skipped") == 1
+def test_missing_inception_weights_stop_the_run_before_any_step(digits_shards, tmp_path):
+    """Asked for and not computable: one error naming the metric, the key and the fix, before any training."""
+    with pytest.raises(
+        RunError,
+        match=r"eval/\*_inception \(eval.quality\) cannot be computed: "
+        r"eval.inception_weights=.*absent.pt: no such file, or leave inception out of eval.quality",
+    ):
+        two_step_run(digits_shards, tmp_path, tmp_path / "absent.pt")
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert not (run / "checkpoints").exists() and not (run / "summary.json").exists()
 
 
 def test_grid_rows_are_labelled_with_the_class_their_code_is_matched_to():

@@ -1,13 +1,14 @@
 """Re-scoring a trained run without retraining: any checkpoint, other eval settings, one or two processes."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from harness.config import build_config
 from harness.evaluate.rescore import main as eval_main
 from harness.train import train
-from harness.wandb_files import offline_runs
+from harness.wandb_files import offline_runs, read_records
 from tests.launch import CPU_DDP, launch, run_folder, tiny_run
 
 pytestmark = pytest.mark.slow
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 def trained(digits_shards, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     overrides = [*tiny_run(digits_shards.parent, root), "log.wandb=offline", "eval.fid_samples=300",
-                 "train.ckpt_every=2", "train.keep_checkpoints=3"]  # fmt: skip
+                 "train.ckpt_every=2", "train.keep_checkpoints=3", "log.checkpoint_artifacts=true"]  # fmt: skip
     result = train(build_config("digits", overrides))
     return run_folder(root), result
 
@@ -39,9 +40,23 @@ def test_a_finished_run_is_rescored_with_new_eval_settings_into_its_own_record(t
         k: v for k, v in summary["identity"].items() if k != "eval"
     }
     assert record["metrics"]["eval/acc"] == pytest.approx(result["eval/acc"], abs=0.2)
-    assert "eval/fid_domain" in record["metrics"] and "class features + k-means" in capsys.readouterr().out
-    jobs = {r.name: r for r in offline_runs(folder)}
-    assert len(jobs) == 2  # the training run and the eval run
+    out = capsys.readouterr().out
+    assert "eval/fid_domain" in record["metrics"] and "class features + k-means" in out
+    assert (folder / f"eval-{record['eval_hash']}-step4.json").is_file()  # the file is named by the hash inside it
+    train_run, eval_run = offline_runs(folder)  # the training run and the eval run
+    assert f"W&B (offline): wandb sync {eval_run}\n" in out
+
+    def wandb_facts(run_folder):
+        records = read_records(run_folder)
+        (run,) = [r["run"] for r in records if r.get("type") == "run"]
+        return run, [r["artifact"] for r in records if r.get("type") == "artifact"]
+
+    (trained_run, logged), (scoring_run, used) = wandb_facts(train_run), wandb_facts(eval_run)
+    assert scoring_run["job_type"] == "eval" and scoring_run["run_group"] == trained_run["run_group"]
+    ckpt = [a for a in logged if a["type"] == "checkpoint"]
+    (use,) = [a for a in used if a["type"] == "checkpoint"]
+    assert use["name"] == ckpt[0]["name"] == f"checkpoint-{folder.name}" and use["use_after_commit"]
+    assert use["digest"] == ckpt[0]["digest"]  # the very checkpoint artifact the training run logged
 
 
 def test_an_earlier_checkpoint_and_refusals(trained, capsys):
@@ -50,17 +65,33 @@ def test_an_earlier_checkpoint_and_refusals(trained, capsys):
     assert eval_main([str(ckpt), "eval.quality=[]", "log.wandb=disabled", "log.progress=false"]) == 0
     assert any(r["step"] == 2 for r in _records(folder))
     assert eval_main([str(folder), "codegan.beta_c=3"]) == 2
-    assert "codegan.beta_c cannot change on resume" in capsys.readouterr().err
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"codegan-eval {folder}: codegan.beta_c would change what was trained" in line and "--resume" not in line
+    assert eval_main([str(folder), "train.steps=9"]) == 2
+    assert "train.steps is not an evaluation setting" in capsys.readouterr().err
     assert eval_main([str(folder / "nope")]) == 2
+
+
+def test_an_evaluation_that_cannot_compute_what_it_asks_for_fails_and_writes_nothing(trained, tmp_path, capsys):
+    folder, _ = trained
+    before = sorted(p.name for p in folder.iterdir())
+    args = [str(folder), "eval.quality=[inception]", f"eval.inception_weights={tmp_path / 'gone.pt'}"]
+    assert eval_main([*args, "log.wandb=disabled", "log.progress=false"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: eval/*_inception (eval.quality) cannot be computed: eval.inception_weights=")
+    assert sorted(p.name for p in folder.iterdir()) == before  # no eval record without its FID
 
 
 def test_two_processes_measure_the_same_fid_as_one(trained):
     folder, _ = trained
-    common = [str(folder), "eval.fid_samples=700", "eval.batch_size=200", "log.wandb=disabled", "log.progress=false"]
-    one = launch(["-m", "harness.evaluate", *common], accelerate=[], module=True)
-    two = launch(["-m", "harness.evaluate", *common], accelerate=CPU_DDP, module=True, OMP_NUM_THREADS="1")
+    common = [str(folder), "eval.fid_samples=700", "eval.batch_size=200", "log.progress=false"]
+    one = launch(["-m", "harness.evaluate", *common, "log.wandb=offline"], accelerate=[], module=True)
+    two = launch(["-m", "harness.evaluate", *common, "log.wandb=disabled"], accelerate=CPU_DDP, module=True,
+                 OMP_NUM_THREADS="1")  # fmt: skip
     assert one.returncode == 0, one.stderr[-2000:]
     assert two.returncode == 0, two.stderr[-2000:]
+    synced = Path(one.stdout.split("W&B (offline): wandb sync ")[1].split()[0])
+    assert "wrote" in (synced / "files" / "output.log").read_text()  # the console is captured into the W&B run
     records = [r for r in _records(folder) if r["identity"]["eval"]["eval.fid_samples"] == 700]
     assert len(records) == 1  # the same result identity: the second process count wrote the same record
     fids = [float(line.split("FID_DOMAIN ")[1].split()[0]) for line in (one.stdout, two.stdout)]

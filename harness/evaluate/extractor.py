@@ -27,7 +27,7 @@ from torch import nn
 from harness.cache import cache_dir
 from harness.data.build import ensure_built
 from harness.data.cards import DataError
-from harness.data.manifest import atomic_write_text, read_manifest
+from harness.data.manifest import Manifest, atomic_write_text, read_manifest
 from harness.data.stream import ShardStream, load_split, make_loader
 from harness.data.transforms import to_unit
 from harness.progress import bar
@@ -96,12 +96,19 @@ def accuracy(net: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def train_extractor(
-    location: str, size: int = 0, steps: int = 0, device: torch.device | None = None, progress: bool = True
+    location: str,
+    size: int = 0,
+    steps: int = 0,
+    device: torch.device | None = None,
+    progress: bool = True,
+    manifest: Manifest | None = None,
 ) -> tuple[Path, ExtractorInfo]:
     """Train (or, if cached for these shards, load) the domain classifier of the shards at ``location``
-    (a folder or a remote location) for images of side ``size`` (default: native)."""
+    (a folder or a remote location) for images of side ``size`` (default: native). ``manifest``: the
+    shards' manifest when it is not a file there (shards scanned by :mod:`harness.data.foreign`, whose
+    location is empty and whose manifest names every shard by its full address)."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    man = read_manifest(location)
+    man = manifest or read_manifest(location)
     size = size or man.shape[1]
     path = extractor_path(man.dataset, size)
     trained_on = hashlib.sha256(

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from harness.cache import cache_dir
-from harness.data.manifest import sha256_file
+from harness.data.manifest import Manifest, sha256_file
 from harness.evaluate.extractor import train_extractor
 from harness.evaluate.quality import Extractor
 from harness.registry import register_extractor
@@ -30,6 +30,7 @@ class ExtractorContext:
     device: torch.device
     inception_weights: str = ""
     progress: bool = True
+    manifest: Manifest | None = None  # the shards' manifest (needed for scanned shards, which have no file)
 
 
 class DomainExtractor(Extractor):
@@ -39,7 +40,9 @@ class DomainExtractor(Extractor):
     def __init__(self, ctx: ExtractorContext):
         from harness.evaluate.extractor import load_extractor
 
-        path, info = train_extractor(ctx.location, ctx.size, device=ctx.device, progress=ctx.progress)
+        path, info = train_extractor(
+            ctx.location, ctx.size, device=ctx.device, progress=ctx.progress, manifest=ctx.manifest
+        )
         self.net, self.info = load_extractor(path, ctx.device)
         self.identity = info.weights_sha256
 

@@ -53,6 +53,21 @@ def label_rows(grid: np.ndarray, labels: list[str], rows: int, pad: int = 2) -> 
     return np.asarray(out)
 
 
+def add_title(grid: np.ndarray, text: str, pad: int = 5, size: int = 13) -> np.ndarray:
+    """The grid under a white band holding ``text`` (PIL's built-in font at ``size`` px), widened if the
+    text is wider."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text, font=font)
+    band = bottom - top + 2 * pad
+    width = max(grid.shape[1], right - left + 2 * pad)
+    out = Image.new("RGB", (width, grid.shape[0] + band), "white")
+    out.paste(Image.fromarray(grid), (0, band))
+    ImageDraw.Draw(out).text((pad - left, pad - top), text, fill="black", font=font)
+    return np.asarray(out)
+
+
 def save_png(grid: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path)

@@ -56,14 +56,23 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def kid(feats: np.ndarray, ref: np.ndarray, seed: int) -> float:
-    """clean-fid's kernel distance with its subset draws seeded (it uses numpy's global generator)."""
+def kid_subsets(
+    feats: np.ndarray, ref: np.ndarray, seed: int, subsets: int = 100, subset_size: int = 1000
+) -> np.ndarray:
+    """clean-fid's kernel distance of each of ``subsets`` seeded subset draws (it uses numpy's global
+    generator; one call per subset draws exactly what one call over all subsets would), so that KID is
+    their mean and its standard deviation their spread, as torch-fidelity reports it."""
     state = np.random.get_state()
     np.random.seed(seed)
     try:
-        return kernel_distance(feats, ref)
+        return np.array([kernel_distance(feats, ref, 1, subset_size) for _ in range(subsets)])
     finally:
         np.random.set_state(state)
+
+
+def kid(feats: np.ndarray, ref: np.ndarray, seed: int) -> float:
+    """clean-fid's kernel distance (100 subsets of up to 1,000) with its subset draws seeded."""
+    return float(kid_subsets(feats, ref, seed).mean())
 
 
 def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,10 +176,13 @@ def generate_uint8(
 def scores(
     name: str, feats: np.ndarray, logits: np.ndarray | None, ref: dict[str, np.ndarray], seed: int
 ) -> dict[str, float]:
-    """``eval/fid_<name>``, ``eval/kid_<name>`` and, with logits, ``eval/is_<name>`` (+ ``_std``)."""
+    """``eval/fid_<name>``, ``eval/kid_<name>`` (+ ``_std`` over its subsets) and, with logits,
+    ``eval/is_<name>`` (+ ``_std`` over its splits)."""
+    parts = kid_subsets(feats.astype(np.float64), ref["feats"].astype(np.float64), seed)
     out = {
         f"eval/fid_{name}": fid(feats, ref["mu"], ref["sigma"]),
-        f"eval/kid_{name}": kid(feats.astype(np.float64), ref["feats"].astype(np.float64), seed),
+        f"eval/kid_{name}": float(parts.mean()),
+        f"eval/kid_{name}_std": float(parts.std()),
     }
     if logits is not None:
         out[f"eval/is_{name}"], out[f"eval/is_{name}_std"] = inception_score(logits)

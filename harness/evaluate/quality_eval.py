@@ -13,6 +13,7 @@ from harness import registry
 from harness.config import Config
 from harness.data.manifest import Manifest
 from harness.data.stream import load_split
+from harness.errors import RunError
 from harness.evaluate.extractors import ExtractorContext, ExtractorUnavailable
 from harness.evaluate.quality import Extractor, gather_chunks, generate_uint8, reference_stats, run_batched, scores
 from harness.progress import bar
@@ -33,15 +34,20 @@ class QualityEvaluator:
         self.cfg, self.acc, self.size = cfg, acc, size
         self.shape = (man.shape[0], size, size)
         self.main = acc.is_main_process
-        ctx = ExtractorContext(location, size, acc.device, cfg.eval.inception_weights, self.main and cfg.log.progress)
+        progress = self.main and cfg.log.progress
+        ctx = ExtractorContext(location, size, acc.device, cfg.eval.inception_weights, progress, man)
         self.extractors: list[Extractor] = []
         for name in cfg.eval.quality:
-            try:
-                with acc.main_process_first():
+            missing: ExtractorUnavailable | None = None
+            with acc.main_process_first():  # every rank leaves it, so none is left waiting
+                try:
                     self.extractors.append(registry.extractor(name)(ctx))
-            except ExtractorUnavailable as exc:
-                if self.main:
-                    print(f"warning: eval/*_{name} metrics skipped: {exc}")
+                except ExtractorUnavailable as exc:
+                    missing = exc
+            if missing is not None:  # asked for and not computable: stop before any work, never a silent gap
+                raise RunError(
+                    f"eval/*_{name} (eval.quality) cannot be computed: {missing}, or leave {name} out of eval.quality"
+                )
         self.refs: dict[str, dict] = {}
         if self.main and self.extractors:
             loaded = {"split": real}

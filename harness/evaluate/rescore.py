@@ -59,7 +59,7 @@ def cli(argv: list[str]) -> int:
     from harness.train import Trainer
 
     run_dir, ckpt = locate(args.target, args.best)
-    cfg = config_for_resume(run_dir, args.overrides)
+    cfg = config_for_resume(run_dir, args.overrides, rescore=True)
     t0 = time.time()
     trainer = Trainer(cfg, run_dir=run_dir, checkpoint_path=ckpt, identity=launch_identity(run_dir, ckpt))
     try:
@@ -67,7 +67,7 @@ def cli(argv: list[str]) -> int:
     finally:
         trainer.release()
     if trainer.main:
-        print(format_report(result, run_dir, time.time() - t0))
+        print(format_report(result, run_dir, time.time() - t0, trainer.tracker.offline_path))
     return 0
 
 
