@@ -88,7 +88,7 @@ def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
             row.update(_scores(recs, "eval/", fids))
             row[PAPER_COLUMN] = _paper(paper.get(dataset, {}).get(head.label))
             row["result"] = key
-            row["_runs"] = [(r.seed, r.run) for r in recs]
+            row["_runs"] = [(r.seed, r.source if "://" in r.source else r.run) for r in recs]  # W&B: its URL
             rows.append(row)
             means.append(_means(recs, fids))
         _mark_best(rows, means)

@@ -146,3 +146,23 @@ def test_a_bare_no_is_the_choice_not_a_boolean(tmp_path):
     assert build_config(preset).train.mixed_precision == "no"
     with pytest.raises(ConfigError, match="name: expected str, got False"):
         build_config(None, ["name=no"])
+
+
+def test_print_config_names_the_run_folder_its_hash_and_the_keys_off_the_preset(tmp_path, capsys):
+    import yaml
+
+    from harness.rundir import run_dir_for, write_config
+
+    overrides = ["train.steps=10", f"log.root={tmp_path}"]
+    assert main(["--print-config", "--config", "infogan/digits", *overrides]) == 0
+    out = capsys.readouterr().out
+    folder = run_dir_for(build_config("infogan/digits", overrides))
+    assert out.startswith(f"# run folder: {folder} (new)\n# run hash:   {folder.name.rsplit('-', 1)[1]} (")
+    assert "# keys that differ from the preset infogan/digits:\n#   train.steps: 10 (preset: 4000)\n" in out
+    assert f'#   log.root: "{tmp_path}" (preset: "runs")' in out
+    assert yaml.safe_load(out)["train"]["steps"] == 10  # still the YAML of the resolved config
+    write_config(folder, build_config("infogan/digits", overrides))
+    assert main(["--print-config", "--resume", str(folder), "eval.fid_samples=50"]) == 0
+    out = capsys.readouterr().out
+    assert f"# run folder: {folder} (exists)" in out
+    assert "# keys that differ from the run's saved config.yaml:\n#   eval.fid_samples: 50 (saved: 10000)\n" in out

@@ -3,6 +3,7 @@ brace URL or as a folder without manifest.json, scanned once into the project's 
 
 import io
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from harness.config import build_config
 from harness.data.foreign import expand, scan
 from harness.data.stream import ShardStream, make_loader
 from harness.train import train
-from tests.launch import tiny_run
+from tests.launch import CPU_DDP, REPO, launch, tiny_run
 
 
 def _encode(img: np.ndarray, kind: str) -> bytes:
@@ -69,6 +70,39 @@ def test_training_on_foreign_shards_by_brace_url(foreign, tmp_path, capsys):
     assert summary["dataset"] == "my-digits" and summary["identity"]["data"]
     train(build_config("digits", [*overrides, "name=again"]))
     assert "scanned" not in capsys.readouterr().out  # the scan is cached
+
+
+def readme_command(marker: str) -> list[str]:
+    """The arguments after ``harness/run.py`` of the README's command that mentions ``marker``."""
+    text = (REPO / "README.md").read_text().replace("\\\n", " ")
+    (line,) = [ln for ln in text.splitlines() if marker in ln and "harness/run.py" in ln]
+    words = shlex.split(line)
+    return words[words.index("harness/run.py") + 1 :]
+
+
+def test_the_readmes_own_shards_command_trains_and_scores_with_the_default_evaluation(tmp_path, private_cache):
+    """Bring-your-own shards with the default eval.quality=[domain]: the domain classifier trains on the scanned
+    training shards (their labels), on one process and on two ranks, and FID/KID/IS are reported."""
+    wds = tmp_path / "wds"
+    write_shards(wds, "train-%06d.tar", 0, 1200, 100)  # train-000000 .. train-000011
+    write_shards(wds, "test-%06d.tar", 1400, 300, 100)  # test-000000 .. test-000002
+    args = [a.replace("/data/wds", str(wds)) for a in readme_command("data.train_urls=")]
+    assert any(a.startswith("data.train_urls=") for a in args) and not any(a.startswith("eval.quality") for a in args)
+    quick = ["train.steps=4", "eval.fid_samples=200", "eval.kmeans_seeds=1", "log.wandb=disabled", "log.progress=false"]
+    one = launch([*args, *quick, f"log.root={tmp_path / 'runs'}"], accelerate=[])
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert "FID_DOMAIN" in one.stdout
+    info = json.loads((private_cache / "extractors" / "domain-my-digits-8px.json").read_text())
+    assert info["dataset"] == "my-digits" and info["test_acc"] > 0.8  # trained on the scanned shards' labels
+    two = launch([*args, *quick, f"log.root={tmp_path / 'two'}"], accelerate=CPU_DDP, OMP_NUM_THREADS="1")
+    assert two.returncode == 0, two.stderr[-3000:]
+    for root in ("runs", "two"):
+        (summary,) = (tmp_path / root).glob("*/summary.json")
+        metrics = json.loads(summary.read_text())["metrics"]
+        assert {"eval/fid_domain", "eval/kid_domain", "eval/is_domain"} <= set(metrics), root
+    assert sorted(p.name for p in wds.iterdir()) == [f"test-{i:06d}.tar" for i in range(3)] + [
+        f"train-{i:06d}.tar" for i in range(12)
+    ]  # nothing written beside the shards
 
 
 def test_a_folder_of_own_shards_without_manifest_is_read_not_rebuilt(tmp_path, capsys):

@@ -14,7 +14,9 @@ from harness.data.stream import load_split
 from harness.errors import RunError
 from harness.evaluate.extractors import DomainExtractor, ExtractorContext, InceptionExtractor
 from harness.evaluate.quality import fid, inception_score, kid, moments, run_batched, scores
+from harness.evaluate.suite import grid_title
 from harness.train import train
+from tests.launch import run_folder, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +174,22 @@ def test_grid_rows_are_labelled_with_the_class_their_code_is_matched_to():
     margin = labelled.shape[1] - grid.shape[1]
     assert margin > 40 and (labelled[:, :margin] < 128).any()  # dark text in the white margin
     assert np.array_equal(labelled[:, margin:], grid)
+
+
+def test_a_runs_sample_grid_is_titled_and_ends_with_a_row_of_real_images(digits_shards, tmp_path):
+    overrides = tiny_run(digits_shards.parent, tmp_path, "eval.fid_samples=64", "eval.pixel_baseline=false")
+    result = train(build_config("digits", overrides))
+    (png,) = (run_folder(tmp_path) / "samples").glob("grid-*.png")
+    grid = np.asarray(Image.open(png).convert("L"))
+    rows, cell, pad = 10 + 1, 32, 2  # ten class codes and the real row; 8 px digits drawn at 32 px
+    band = grid.shape[0] - (rows * (cell + pad) + pad)
+    assert band > 10 and (grid[:band] < 128).any()  # a title band with text
+    fid_acc = f"FID (domain) {result['eval/fid_domain']:.2f} | ACC {result['eval/acc']:.3f}"
+    assert grid_title(build_config("digits", overrides), 4, result) == f"CoDeGAN digits seed 0 | step 4 | {fid_acc}"
+    test = load_split(str(digits_shards), read_manifest(str(digits_shards)), "test")
+    margin = grid.shape[1] - (10 * (cell + pad) + pad)
+    top = band + pad + 10 * (cell + pad)
+    for column, cls in enumerate(range(10)):  # column j: the split's first image of class j
+        first = test["image"][int((test["label"] == cls).nonzero()[0])][0].numpy()
+        left = margin + pad + column * (cell + pad)
+        assert np.array_equal(grid[top : top + cell, left : left + cell], first.repeat(4, 0).repeat(4, 1)), column

@@ -107,3 +107,19 @@ def test_training_further_keeps_the_earlier_result_as_its_own_record(digits_shar
     records = load_records([tmp_path])
     assert sorted(r.identity["step"] for r in records) == [4, 6]
     assert len({r.key for r in records}) == 2 and len({r.run_hash for r in records}) == 1
+
+
+def test_the_wandb_group_of_a_run_holds_the_seeds_of_its_config_and_nothing_else(trained, tmp_path):
+    from harness.track import seed_group
+
+    folder, _ = trained
+
+    def group_of(run_folder):
+        records = read_records(offline_runs(run_folder)[0])
+        return next(r["run"]["run_group"] for r in records if r.get("type") == "run")
+
+    saved = folder / "config.yaml"
+    train(build_config(saved, ["seed=1", "name=another", f"log.root={tmp_path}", "eval.quality=[]"]))
+    assert group_of(run_folder(tmp_path)) == group_of(folder) == seed_group(folder, build_config(saved))
+    assert group_of(folder).startswith("codegan-digits-")
+    assert seed_group(folder, build_config(saved, ["codegan.beta_c=3"])) != group_of(folder)

@@ -48,6 +48,8 @@ def test_the_wheel_runs_a_preset_by_name_from_another_folder(tmp_path):
     assert "fashion-mnist" in cards and "digits" in cards
     helptext = _run([str(venv / "bin" / "codegan-run"), "--config", "fashion-mnist", "--help"], elsewhere, env).stdout
     assert "codegan.beta_c = 100.0" in helptext
+    scorer = _run([str(venv / "bin" / "codegan-score"), "--help"], elsewhere, env).stdout
+    assert "--input1" in scorer and "--feature-extractor" in scorer
     run = [str(venv / "bin" / "codegan-run"), "--config", "infogan/digits", "train.steps=3", "train.log_every=1",
            "log.root=runs", "log.wandb=disabled", "log.progress=false", "eval.quality=[]", "eval.kmeans_seeds=1",
            "eval.kmeans_n_init=1"]  # fmt: skip

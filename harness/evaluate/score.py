@@ -248,8 +248,8 @@ def cli(argv: list[str]) -> int:
     second = load_input(args.input2, "--input2", args) if args.input2 else None
     if isinstance(second, Reference):
         ref = second
-    elif isinstance(first, Reference) and second is None:
-        ref = first
+    elif isinstance(first, Reference):
+        ref = first  # the dataset of the domain extractor (statistics, if any, are input2's)
     if args.dataset and not isinstance(second, Reference):
         ref = split_spec(f"{args.dataset}-train", args.datasets_root, not args.silent)
         if ref is None:
