@@ -80,6 +80,10 @@ def test_an_evaluation_that_cannot_compute_what_it_asks_for_fails_and_writes_not
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: eval/*_inception (eval.quality) cannot be computed: eval.inception_weights=")
     assert sorted(p.name for p in folder.iterdir()) == before  # no eval record without its FID
+    two = launch(["-m", "harness.evaluate", *args, "log.wandb=disabled"], accelerate=CPU_DDP, module=True,
+                 timeout=240, OMP_NUM_THREADS="1")  # every rank stops; none waits for the others  # fmt: skip
+    assert two.returncode != 0 and "eval/*_inception (eval.quality) cannot be computed" in two.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_two_processes_measure_the_same_fid_as_one(trained):
