@@ -1,9 +1,10 @@
 """Result records of finished runs, grouped by result identity, and the one spread every table shows.
 
-A record is a run folder's ``summary.json`` (status ``complete``) or one of its ``eval-<hash>.json``
-re-scorings. Tables pool records as seeds only when their result key (:func:`harness.identity.result_key`:
-training config without the seed, step reached, world size, precision, evaluation settings, data) is the
-same, and count one trained model once. The spread is the sample standard deviation over seeds (ddof = 1).
+A record is a run folder's ``summary.json`` (status ``complete``) or one of its
+``eval-<eval hash>-step<N>.json`` re-scorings. Tables pool records as seeds only when their result key
+(:func:`harness.identity.result_key`: training config without the seed, step reached, world size,
+precision, evaluation settings, data) is the same, and count one trained model once. The spread is the
+sample standard deviation over seeds (ddof = 1).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class LegacyRecord(Exception):
 
 
 def record_from_file(path: Path) -> Record | None:
-    """The record a ``summary.json`` or ``eval-<hash>.json`` holds; None when it is not a finished result."""
+    """The record a ``summary.json`` or ``eval-<tag>.json`` holds; None when it is not a finished result."""
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError):

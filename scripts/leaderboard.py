@@ -10,9 +10,11 @@ W&B project (``final/`` summary keys). Results are pooled as seeds only when eve
 measured is the same: training config, step reached, world size, mixed precision, evaluation settings and
 data. Where rows of a dataset differ in any of these, the differing parts are columns. ``--eval`` picks
 the evaluations: ``all`` (each is its own row), ``latest`` (each run's newest) or one evaluation hash.
-The k-means-on-pixels baseline computed beside every run is its own row per dataset. Writes
-``leaderboard.md``, ``leaderboard.html`` (with the trade-off plots given) and a W&B run of job type
-``leaderboard`` in ``--project``.
+The k-means-on-pixels baseline computed beside every run is its own row per dataset. Rows are
+sorted by ACC, the best mean of each score is marked, and each row links its seeds' run folders. Run
+folders without a complete ``summary.json`` are named in one line; with no result at all it exits 1
+with one line and writes nothing. Writes ``leaderboard.md``, ``leaderboard.html`` (with the trade-off
+plots given) and a W&B run of job type ``leaderboard`` in ``--project``.
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@
     accelerate launch --multi_gpu --num_processes 4 -m harness.evaluate RUN_DIR ...   # several processes
 
 The run's saved config is used; only evaluation, logging and data-location keys may be overridden (a key
-that changes what was trained is refused). The result goes to ``RUN_DIR/eval-<hash>.json`` (the result's
-identity: the run's, the step, these evaluation settings and the data) and to a W&B run of job type
-``eval`` linked to the training run. FID samples are the same images on any number of processes.
+that changes what was trained is refused). The result goes to ``RUN_DIR/eval-<eval hash>-step<N>.json``
+(the result's identity: the run's, the step, these evaluation settings and the data) and to a W&B run of
+job type ``eval`` in the training run's group that names the checkpoint it scored as its input. FID samples
+are the same images on any number of processes. A requested metric that cannot be computed (Inception
+weights that cannot be had) stops it before any work, with one line.
 """
 
 from __future__ import annotations
