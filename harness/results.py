@@ -113,7 +113,8 @@ def record_from_file(path: Path) -> Record | None:
     )
 
 
-def _some(paths: Iterable[Path], shown: int = 3) -> str:
+def some_paths(paths: Iterable[Path], shown: int = 3) -> str:
+    """The first ``shown`` paths, sorted, and how many more (for one-line notes)."""
     paths = sorted(set(paths))
     return ", ".join(map(str, paths[:shown])) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
@@ -155,12 +156,12 @@ def load_records(roots: Iterable[Path], note: Any = None, unfinished: bool = Tru
                 records.append(record)
     out = note or sys.stderr
     if legacy:
-        print(f"skipped {len(set(legacy))} run folder(s) without a result identity (older harness): {_some(legacy)}",
-              file=out)  # fmt: skip
+        print(f"skipped {len(set(legacy))} run folder(s) without a result identity (older harness):"
+              f" {some_paths(legacy)}", file=out)  # fmt: skip
     missing = unfinished_folders(roots) if unfinished else []
     if missing:
         print(f"left out {len(missing)} unfinished run folder(s) (no complete summary.json: running, stopped or"
-              f" failed): {_some(missing)}", file=out)  # fmt: skip
+              f" failed): {some_paths(missing)}", file=out)  # fmt: skip
     return records
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RunError
-from harness.results import STD_NOTE, group, identity_cells, load_records, method_label
+from harness.results import STD_NOTE, group, identity_cells, load_records, method_label, some_paths
 from harness.track import read_jsonl
 
 
@@ -183,7 +183,8 @@ def cli(argv: list[str]) -> int:
     if args.running:
         curves.update(later)
     elif later:
-        print(f"left out {len(later)} unfinished run(s) that evaluated (--running draws them)", file=sys.stderr)
+        print(f"left out {len(later)} unfinished run(s) that evaluated (--running draws them):"
+              f" {some_paths(Path(k) for k in later)}", file=sys.stderr)  # fmt: skip
     if not curves:
         hint = f" ({len(later)} unfinished: --running draws them)" if later and not args.running else ""
         raise RunError(f"no complete runs under {where}{hint}: nothing to draw (no file written)")
