@@ -22,6 +22,7 @@ from accelerate.utils import gather_object
 from harness import checkpoint, encoders, registry
 from harness.checkpoint import check_checkpoint
 from harness.config import Config, ConfigError
+from harness.data.remote import Limits
 from harness.data.setup import RunData
 from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
@@ -109,8 +110,9 @@ class Trainer:
                 print(f"E_c initialised from {self.artifact['path']}")
         if cfg.codegan.few_labels and hasattr(self.method, "set_labelled"):
             few = balanced_subset(
-                self.location, self.manifest, "train", cfg.codegan.few_labels, derive_seed(cfg.seed, "few")
-            )
+                self.location, self.manifest, "train", cfg.codegan.few_labels, derive_seed(cfg.seed, "few"),
+                Limits.of(cfg.data),
+            )  # fmt: skip
             self.method.set_labelled(
                 to_unit(few["image"].to(self.acc.device), self.size), few["label"].to(self.acc.device)
             )
@@ -329,6 +331,7 @@ class Trainer:
             cfg.data.streams,
             start_batch=self.start,
             on_error=cfg.data.on_error,
+            limits=Limits.of(cfg.data),
         )
         batches = iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
         stop = StopRequest()

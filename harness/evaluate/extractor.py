@@ -28,6 +28,7 @@ from harness.cache import cache_dir
 from harness.data.build import ensure_built
 from harness.data.cards import DataError
 from harness.data.manifest import atomic_write_text, read_manifest
+from harness.data.remote import DEFAULT, Limits
 from harness.data.stream import ShardStream, load_split, make_loader
 from harness.data.transforms import to_unit
 from harness.progress import bar
@@ -96,12 +97,19 @@ def accuracy(net: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def train_extractor(
-    location: str, size: int = 0, steps: int = 0, device: torch.device | None = None, progress: bool = True
+    location: str,
+    size: int = 0,
+    steps: int = 0,
+    device: torch.device | None = None,
+    progress: bool = True,
+    on_error: str = "stop",
+    limits: Limits = DEFAULT,
 ) -> tuple[Path, ExtractorInfo]:
     """Train (or, if cached for these shards, load) the domain classifier of the shards at ``location``
-    (a folder or a remote location) for images of side ``size`` (default: native)."""
+    (a folder or a remote location) for images of side ``size`` (default: native); ``on_error`` and
+    ``limits`` are the run's ``data.on_error`` and remote-read limits."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    man = read_manifest(location)
+    man = read_manifest(location, limits)
     size = size or man.shape[1]
     path = extractor_path(man.dataset, size)
     trained_on = hashlib.sha256(
@@ -123,7 +131,8 @@ def train_extractor(
         net = DomainClassifier(man.shape[0], man.classes).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-        batches = iter(make_loader(ShardStream(location, man, "train", 128, seed=0, streams=1), 0))
+        stream = ShardStream(location, man, "train", 128, seed=0, streams=1, on_error=on_error, limits=limits)
+        batches = iter(make_loader(stream, 0))
         net.train()
         for _ in bar(range(steps), desc=f"domain classifier {man.dataset} {size}px (once)", disable=not progress):
             batch = next(batches)
@@ -135,7 +144,7 @@ def train_extractor(
             loss.backward()
             opt.step()
             sched.step()
-        test = load_split(location, man, "test" if "test" in man.splits else "train")
+        test = load_split(location, man, "test" if "test" in man.splits else "train", on_error, limits)
         acc = accuracy(net, test["image"], test["label"], size, device)
         buf = io.BytesIO()
         torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)

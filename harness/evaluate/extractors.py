@@ -11,6 +11,7 @@ import torch
 
 from harness.cache import cache_dir
 from harness.data.manifest import sha256_file
+from harness.data.remote import DEFAULT, Limits
 from harness.evaluate.extractor import train_extractor
 from harness.evaluate.quality import Extractor
 from harness.registry import register_extractor
@@ -30,6 +31,8 @@ class ExtractorContext:
     device: torch.device
     inception_weights: str = ""
     progress: bool = True
+    on_error: str = "stop"  # data.on_error, for the shards the domain classifier trains on
+    limits: Limits = DEFAULT  # remote-read limits of those shards
 
 
 class DomainExtractor(Extractor):
@@ -39,7 +42,9 @@ class DomainExtractor(Extractor):
     def __init__(self, ctx: ExtractorContext):
         from harness.evaluate.extractor import load_extractor
 
-        path, info = train_extractor(ctx.location, ctx.size, device=ctx.device, progress=ctx.progress)
+        path, info = train_extractor(
+            ctx.location, ctx.size, device=ctx.device, progress=ctx.progress, on_error=ctx.on_error, limits=ctx.limits
+        )
         self.net, self.info = load_extractor(path, ctx.device)
         self.identity = info.weights_sha256
 

@@ -12,6 +12,7 @@ import torch
 from harness import registry
 from harness.config import Config
 from harness.data.manifest import Manifest
+from harness.data.remote import Limits
 from harness.data.stream import load_split
 from harness.evaluate.extractors import ExtractorContext, ExtractorUnavailable
 from harness.evaluate.quality import Extractor, gather_chunks, generate_uint8, reference_stats, run_batched, scores
@@ -33,7 +34,11 @@ class QualityEvaluator:
         self.cfg, self.acc, self.size = cfg, acc, size
         self.shape = (man.shape[0], size, size)
         self.main = acc.is_main_process
-        ctx = ExtractorContext(location, size, acc.device, cfg.eval.inception_weights, self.main and cfg.log.progress)
+        limits = Limits.of(cfg.data)
+        progress = self.main and cfg.log.progress
+        ctx = ExtractorContext(
+            location, size, acc.device, cfg.eval.inception_weights, progress, cfg.data.on_error, limits
+        )
         self.extractors: list[Extractor] = []
         for name in cfg.eval.quality:
             try:
@@ -48,7 +53,7 @@ class QualityEvaluator:
 
             def real_images() -> torch.Tensor:  # read the split only when some statistics are not cached
                 if loaded["split"] is None:
-                    loaded["split"] = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error)
+                    loaded["split"] = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error, limits)
                 return loaded["split"]["image"]
 
             for ext in self.extractors:
