@@ -485,9 +485,28 @@ def pipe_allowed() -> bool:
     return os.environ.get(PIPE_ENV, "") not in ("", "0")
 
 
+MAX_YAML_BYTES = 1 << 20  # presets, sweep files and cards are a few KB; nothing larger is parsed
+
+
+def read_yaml_text(p: Path) -> str:
+    """The text of a config YAML, refused unread when it is larger than :data:`MAX_YAML_BYTES`."""
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"{p}: {size} bytes, more than a config file may hold ({MAX_YAML_BYTES}); not read")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+
+
 def _read_tree(p: Path) -> Any:
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(read_yaml_text(p)) or {}
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:

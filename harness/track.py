@@ -38,7 +38,7 @@ class NullTracker:
 
     def set_identity(self, record: dict[str, Any]) -> None: ...
 
-    def truncate(self, step: int) -> None: ...
+    def truncate(self, step: int, drop_eval: bool = False) -> None: ...
 
     def finish(self, exit_code: int = 0) -> None: ...
 
@@ -170,11 +170,19 @@ class Tracker(NullTracker):
         if self.wandb_run is not None:
             self.wandb_run.summary.update({f"final/{k}": v for k, v in values.items()})
 
-    def truncate(self, step: int) -> None:
-        """Drop metric lines logged after ``step`` and any partial line (a resumed run re-logs them)."""
+    def truncate(self, step: int, drop_eval: bool = False) -> None:
+        """Drop metric lines logged after ``step`` and any partial line (a resumed run re-logs them); with
+        ``drop_eval``, also the evaluation logged at ``step`` (a resumed run evaluates that step again)."""
         if not self.metrics_path.exists():
             return
-        keep = [r for r in read_jsonl(self.metrics_path) if isinstance(r.get("step"), int) and r["step"] <= step]
+
+        def kept(r: dict[str, Any]) -> bool:
+            at = r.get("step")
+            if not isinstance(at, int) or at > step:
+                return False
+            return not (drop_eval and at == step and any(k.startswith("eval/") for k in r))
+
+        keep = [r for r in read_jsonl(self.metrics_path) if kept(r)]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     def finish(self, exit_code: int = 0) -> None:

@@ -76,6 +76,34 @@ def test_a_partial_last_metrics_line_does_not_block_resume(digits_shards, tmp_pa
     assert steps == [2, 4, 4, 6, 6]  # step 4: loss and final evaluation of the first run; then steps 6
 
 
+def test_a_final_evaluation_done_again_after_a_kill_is_logged_once(digits_shards, tmp_path):
+    """A rank killed during the final evaluation, after the main process logged it and before the summary: the
+    resumed run evaluates that step again, and metrics.jsonl holds that evaluation once."""
+    overrides = tiny_run(digits_shards.parent, tmp_path, "eval.pixel_baseline=false", "eval.quality=[]")
+    train(build_config("digits", overrides))
+    folder = run_folder(tmp_path)
+    (folder / "summary.json").unlink()  # what the kill leaves: the final checkpoint and evaluation line, no summary
+    train(build_config("digits", overrides))
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval/acc" in r] == [4]
+    assert [r["step"] for r in rows if "train/d_loss" in r] == [2, 4]
+
+
+def test_a_damaged_latest_checkpoint_is_passed_over_for_the_one_before(digits_shards, tmp_path, capsys):
+    overrides = tiny_run(digits_shards.parent, tmp_path, "eval.pixel_baseline=false", "eval.quality=[]",
+                         "train.ckpt_every=2")  # fmt: skip
+    train(build_config("digits", overrides))
+    folder = run_folder(tmp_path)
+    latest = folder / "checkpoints" / "step-00000004.pt"
+    latest.write_bytes(latest.read_bytes()[:5000])  # cut short after it was written (a failing disk)
+    capsys.readouterr()
+    result = train(build_config("digits", [*overrides, "train.steps=6"]))
+    out = capsys.readouterr().out
+    assert f"warning: cannot load checkpoint {latest}" in out and "resuming from the checkpoint before it" in out
+    assert "(step 2)" in out and "eval/acc" in result
+    assert json.loads((folder / "summary.json").read_text())["resumed_from_step"] == 2
+
+
 def test_a_write_error_during_a_checkpoint_is_one_line_and_leaves_no_temp_file(digits_shards, tmp_path):
     """RLIMIT_FSIZE makes the checkpoint write fail (EFBIG) like a full disk would, mid-run."""
 
