@@ -10,6 +10,7 @@ The message names the file, key or value; the traceback is shown only with ``--d
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -61,6 +62,9 @@ def run_cli(main: Callable[[list[str]], int], argv: list[str] | None = None, pro
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
     argv = [a for a in argv if a != "--debug"]
+    # a library that cannot write its own log file (W&B's debug.log on a full disk) would print a traceback per
+    # record; the failure that matters is reported below, once
+    logging.raiseExceptions = False
     try:
         check_launch_env()
         return main(argv)

@@ -145,3 +145,52 @@ def test_nan_guard_raises_in_process_with_the_named_loss(digits_shards, tmp_path
     with pytest.raises(NonFiniteError, match=r"train/\w+ became NaN or infinite at step \d+"):
         train(build_config("digits", overrides))
     assert isinstance(NonFiniteError("x"), RunError)
+
+
+def test_a_library_that_cannot_write_its_log_adds_no_traceback_to_the_one_line(capsys, monkeypatch):
+    """W&B keeps a debug.log in the run folder; on a full disk Python's logging printed a traceback for every
+    record it failed to write (265 lines). /dev/full fails every write with ENOSPC, like a full disk."""
+    import errno
+    import logging
+
+    from harness.cli import run_cli
+
+    monkeypatch.setattr(logging, "raiseExceptions", True)  # the interpreter's default, restored afterwards
+    logger = logging.getLogger("a.library")
+    handler = logging.FileHandler("/dev/full")
+    logger.addHandler(handler)
+    monkeypatch.setattr(logger, "propagate", False)
+
+    def main(argv: list[str]) -> int:
+        for i in range(30):
+            logger.warning("record %d", i)
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/r/metrics.jsonl")
+
+    try:
+        assert run_cli(main, []) == 1
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: No space left on device: /runs/r/metrics.jsonl"), err[:5]
+
+
+@pytest.mark.skipif(subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0,
+                    reason="no mount namespaces here")  # fmt: skip
+def test_a_disk_that_fills_during_a_run_is_one_line_naming_the_file(digits_shards, tmp_path):
+    """A 30 MB tmpfs as the log root, filled while the run logs metrics and its offline W&B run."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    args = tiny_run(digits_shards.parent, disk, "log.wandb=offline", "train.steps=400", "train.log_every=1",
+                    "train.ckpt_every=1000", "eval.quality=[]", "eval.pixel_baseline=false")  # fmt: skip
+    run = " ".join([sys.executable, "-m", "harness.run", *args])
+    script = (
+        f"mount -t tmpfs -o size=30m tmpfs {disk} && ({run} & pid=$!;"
+        f" while ! ls {disk}/*/metrics.jsonl >/dev/null 2>&1; do sleep 0.1; done;"
+        f" dd if=/dev/zero of={disk}/filler bs=1M 2>/dev/null; wait $pid)"
+    )
+    runs_env = {k: v for k, v in env().items() if k != "WANDB_SILENT"}  # W&B as a user has it
+    proc = subprocess.run(["unshare", "-rm", "bash", "-c", script], cwd=REPO, env=runs_env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: No space left on device: ") and f"{disk}/codegan-digits-" in line, line

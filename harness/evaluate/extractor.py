@@ -21,10 +21,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from filelock import FileLock
 from torch import nn
 
-from harness.cache import cache_dir
+from harness.cache import cache_dir, cache_lock
 from harness.data.build import ensure_built
 from harness.data.cards import DataError
 from harness.data.manifest import atomic_write_text, read_manifest
@@ -115,7 +114,7 @@ def train_extractor(
     trained_on = hashlib.sha256(
         json.dumps([man.card_sha256, [s.sha256 for s in man.splits["train"].shards]]).encode()
     ).hexdigest()[:16]
-    with FileLock(str(path) + ".lock"):
+    with cache_lock(path):
         try:
             net, info = load_extractor(path, device)
             if info.trained_on == trained_on:
