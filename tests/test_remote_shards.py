@@ -157,3 +157,24 @@ def test_a_stalled_http_root_is_one_line_and_exit_1(shard_server, tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert f"cannot read shard {shard_server.url}/digits/test-000001.tar: stalled" in line
     assert time.monotonic() - t0 < 60
+
+
+def test_scanned_foreign_shards_over_http_are_held_to_their_first_scan(digits_shards, shard_server):
+    from harness.data.foreign import scan
+
+    base = f"{shard_server.url}/digits"
+    urls = {"train": [f"{base}/train-00000{i}.tar" for i in range(3)], "test": [f"{base}/test-000000.tar"]}
+    man = scan(urls, "my-digits", None, progress=False)
+    assert [s.name for s in man.splits["train"].shards] == urls["train"]
+    assert len(_first_batches("", man, n=2, streams=1)) == 2
+    _swap(shard_server, digits_shards, "train-000001.tar", "train-000002.tar")
+    with pytest.raises(ShardHashError, match=r"digits/train-000001\.tar: sha256"):
+        _first_batches("", man, n=20, streams=1)
+
+
+def test_a_remote_file_larger_than_its_cap_is_refused(digits_shards, shard_server):
+    url = f"{shard_server.url}/digits/train-000003.tar"
+    with pytest.raises(DataError, match=rf"cannot read shard {url}: \d+ bytes, more than the 1000 a shard may be"):
+        fetch(url, FAST, cap=1000)  # from its Content-Length, before the body
+    with pytest.raises(DataError, match=r"cannot read shard pipe:cat .*: larger than"):  # counted as it arrives
+        fetch(f"pipe:cat {digits_shards}/train-000003.tar", FAST, cap=1000)

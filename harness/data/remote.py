@@ -81,7 +81,7 @@ class _Meter:
         self.total += n
         self.window_bytes += n
         if self.total > self.cap:
-            raise _fail(self.what, self.url, f"larger than {self.cap / 2**20:.0f} MiB, the most a {self.what} may be")
+            raise _fail(self.what, self.url, f"larger than the {self.cap} bytes a {self.what} may be")
         now = time.monotonic()
         if now - self.window_start >= self.limits.timeout_s:
             self.check(now)
@@ -123,9 +123,7 @@ def _http_chunks(url: str, limits: Limits, meter: _Meter) -> Iterator[bytes]:
     with resp:
         length = resp.length
         if length is not None and length > meter.cap:
-            raise _fail(
-                meter.what, url, f"{length} bytes, more than the {meter.cap / 2**20:.0f} MiB a {meter.what} may be"
-            )
+            raise _fail(meter.what, url, f"{length} bytes, more than the {meter.cap} a {meter.what} may be")
         while True:
             try:
                 chunk = resp.read1(CHUNK)
@@ -201,7 +199,7 @@ def _file_bytes(path: str, cap: int, what: str) -> bytes:
     except OSError as exc:
         raise _fail(what, path, exc.strerror or str(exc)) from None
     if len(data) > cap:
-        raise _fail(what, path, f"larger than {cap / 2**20:.0f} MiB, the most a {what} may be")
+        raise _fail(what, path, f"larger than the {cap} bytes a {what} may be")
     return data
 
 
