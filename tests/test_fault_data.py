@@ -17,7 +17,7 @@ from harness.data.manifest import read_manifest, sha256_file
 from harness.data.samples import iter_raw_samples
 from harness.data.stream import load_split
 from harness.train import train
-from tests.launch import REPO, env, launch, tiny_run
+from tests.launch import BIN, CPU_DDP, REPO, env, launch, tiny_run
 
 
 def _copy(digits_shards: Path, dst: Path) -> Path:
@@ -181,14 +181,13 @@ def test_a_complete_cache_on_a_read_only_mount_is_used_as_it_is(digits_shards, t
     cache = Path(os.environ["CODEGAN_CACHE"])
     train(build_config("digits", tiny_run(digits_shards.parent, tmp_path / "first")))  # fills it, if not yet full
     before = sorted(str(p.relative_to(cache)) for p in cache.rglob("*"))
-    run = " ".join(
-        [sys.executable, "-m", "harness.run", *tiny_run(digits_shards.parent, tmp_path / "second", "seed=1")]
-    )
-    script = (
-        f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache} && touch {cache}/probe 2>/dev/null; {run}"
-    )
-    proc = subprocess.run(["unshare", "-rm", "bash", "-c", script], cwd=REPO, env=env(), capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    one = [sys.executable, "-m", "harness.run", *tiny_run(digits_shards.parent, tmp_path / "one", "seed=1")]
+    two = [str(BIN / "accelerate"), "launch", *CPU_DDP, "harness/run.py",
+           *tiny_run(digits_shards.parent, tmp_path / "two", "seed=2")]  # fmt: skip
+    ro = f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache}"
+    script = f"{ro} && touch {cache}/probe 2>/dev/null; {' '.join(one)} && {' '.join(two)}"
+    proc = subprocess.run(["unshare", "-rm", "bash", "-c", script], cwd=REPO, env=env(OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "FID_DOMAIN" in proc.stdout and "raw pixels" in proc.stdout
+    assert proc.stdout.count("FID_DOMAIN") == 2 and proc.stdout.count("raw pixels") == 2  # one process, two ranks
     assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == before
