@@ -87,6 +87,22 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [r for r in rows if isinstance(r, dict)]
 
 
+def forget_orphaned_wandb_service() -> None:
+    """Drop an inherited ``WANDB_SERVICE`` whose owner has died. W&B shares one service per process tree through
+    that variable; the service of a SIGKILLed process (a killed sweep trial) outlives it, still holding that
+    process's runs, and a retry connecting to it was refused: "run ID ... is in use"."""
+    token = os.environ.get("WANDB_SERVICE", "")
+    parts = token.split("-")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        os.environ.pop("WANDB_SERVICE", None)
+    except PermissionError:
+        pass
+
+
 def _wandb_error(what: str, run_dir: Path, exc: Exception) -> RunError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
     return RunError(f"cannot {what} the W&B run in {run_dir / 'wandb'}: {reason[:300] or type(exc).__name__}")
@@ -119,6 +135,7 @@ class Tracker(NullTracker):
         if eval_id:
             config.update({"train_run_id": train_id, "eval_hash": eval_id})
         settings = wandb.Settings(console="off", x_disable_stats=True, disable_git=True, save_code=False, silent=True)
+        forget_orphaned_wandb_service()
         try:
             run = wandb.init(
                 mode=cfg.log.wandb,

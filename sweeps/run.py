@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -209,10 +210,13 @@ def failed_trials(grid: Any) -> list[str]:
             first = " ".join(f"{type(cause).__name__}: {cause}".split())
         else:
             first = next((ln for ln in str(result.error).splitlines() if ln.strip()), type(result.error).__name__)
-        metrics = result.metrics or {}
-        where = metrics.get("trial_id") or (Path(result.path).name if result.path else "?")
+        # the trial's own id from its folder: a PBT clone's last metrics are its donor's (trial id, run folder)
+        folder = Path(result.path).name if result.path else "?"
+        found = re.search(r"_([0-9a-f]{5}_\d{5})_", folder)
+        where = found.group(1) if found else folder
+        run_dir = str((result.metrics or {}).get("run_dir", ""))
         swept = ", ".join(f"{k}={v}" for k, v in trial.items())
-        out.append(f"trial {where} ({swept}{', ' + metrics['run_dir'] if 'run_dir' in metrics else ''}): {first[:300]}")
+        out.append(f"trial {where} ({swept}{', ' + run_dir if where in run_dir else ''}): {first[:300]}")
     return out
 
 

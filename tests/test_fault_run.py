@@ -194,3 +194,31 @@ def test_a_disk_that_fills_during_a_run_is_one_line_naming_the_file(digits_shard
     assert proc.returncode == 1, proc.stderr[-3000:]
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: No space left on device: ") and f"{disk}/codegan-digits-" in line, line
+
+
+def test_a_run_retried_after_a_sigkill_is_not_refused_by_the_dead_processs_wandb_service(digits_shards, tmp_path):
+    """A SIGKILLed run's W&B service outlives it, holding its run open; a retry that inherits WANDB_SERVICE (as a
+    killed sweep trial's retry did) was refused with "run ID ... is in use"."""
+    overrides = tiny_run(digits_shards.parent, tmp_path, "log.wandb=offline", "eval.quality=[]",
+                         "eval.pixel_baseline=false", "train.steps=20", "train.ckpt_every=2")  # fmt: skip
+    killed_at_step_4 = f"""
+import os, signal
+from harness.config import build_config
+from harness import track
+from harness.train import train
+logged = track.Tracker.log
+def log(self, step, metrics):
+    logged(self, step, metrics)
+    if step == 4:  # after the checkpoint of step 2
+        print(os.environ["WANDB_SERVICE"], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+track.Tracker.log = log
+train(build_config("digits", {overrides!r}))
+"""
+    first = subprocess.run([sys.executable, "-c", killed_at_step_4], cwd=REPO, env=env(), capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    service = first.stdout.strip().splitlines()[-1]
+    retry = launch(overrides, WANDB_SERVICE=service)
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    assert "resumed from" in retry.stdout and len(list((run_folder(tmp_path) / "wandb").glob("offline-run-*"))) == 2

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,10 +143,11 @@ def _http_chunks(url: str, limits: Limits, meter: _Meter) -> Iterator[bytes]:
 def _command(url: str) -> tuple[subprocess.Popen, tuple[int, ...]]:
     """The process that writes ``url``'s bytes to its stdout, and the exit statuses that mean success."""
     if url.startswith("pipe:"):
+        # a shell command, as webdataset runs it: pipe: is taken only from the command line (harness.config)
         proc = subprocess.Popen(
             url[5:], shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True
-        )  # noqa: S602 - pipe: is taken only from the command line (harness.config)
-        return proc, (0, 141)
+        )
+        return proc, (0, 141)  # 141: SIGPIPE, as webdataset allows
     from webdataset.gopen import Pipe, gopen_schemes
 
     scheme = url.split("://", 1)[0]
@@ -210,7 +212,7 @@ def fetch(
     ``sha256``, only if they hash to it (:class:`ShardHashError` otherwise)."""
     remote = url.startswith("pipe:") or "://" in url
     if not remote or url.startswith("file:"):
-        data = _file_bytes(url.removeprefix("file://") if url.startswith("file:") else url, cap, what)
+        data = _file_bytes(urllib.parse.urlparse(url).path if url.startswith("file:") else url, cap, what)
         digest = hashlib.sha256(data).hexdigest() if sha256 is not None else ""
     else:
         chunks = _http_chunks if url.startswith(HTTP) else _command_chunks
