@@ -1,7 +1,8 @@
 """Atomic, resumable checkpoints: one file per saved step, written to a temporary name and renamed.
 
 A kill during a write leaves only a ``.tmp`` file, which is ignored (and removed by the next save),
-so the latest complete checkpoint is always loadable. Files are read with ``weights_only=True``.
+so the latest complete checkpoint is always loadable; a checkpoint damaged afterwards (a failing disk) is
+passed over for the one before it on resume. Files are read with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -102,6 +104,22 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report which file failed, whatever the cause
         raise RunError(f"cannot load checkpoint {path}: {' '.join(str(exc).split())[:300]}") from exc
+
+
+def load_latest(folder: Path, warn: Callable[[str], None] = print) -> tuple[Path | None, dict | None]:
+    """The newest checkpoint of ``folder`` that loads, with its state; (None, None) when there is none. A newer one
+    that cannot be read (cut short by a full or failing disk) is named through ``warn`` and passed over, never
+    deleted; when none loads, the newest one's error is raised."""
+    first: RunError | None = None
+    for _, path in reversed(list_checkpoints(folder)):
+        try:
+            return path, load(path)
+        except RunError as exc:
+            first = first or exc
+            warn(f"warning: {exc}; resuming from the checkpoint before it")
+    if first is not None:
+        raise first
+    return None, None
 
 
 def check_checkpoint(path: Path, state: dict, run_dir: Path, run_hash: str, launch: tuple[int, str]) -> None:

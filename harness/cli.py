@@ -10,6 +10,7 @@ The message names the file, key or value; the traceback is shown only with ``--d
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -26,9 +27,24 @@ def debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
+LAUNCH_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_PORT")  # set by launchers
+
+
+def check_launch_env() -> None:
+    """The launcher's variables, when set, are whole numbers (WORLD_SIZE at least 1): else one line, exit 2."""
+    for name in LAUNCH_ENV:
+        value = os.environ.get(name, "").strip()
+        least = 1 if name == "WORLD_SIZE" else 0
+        if value and not (value.isascii() and value.isdigit() and int(value) >= least):
+            raise ConfigError(
+                f"environment: {name}={os.environ[name]!r} is not an integer >= {least} (launchers such as"
+                " accelerate launch or torchrun set it; unset it to run one process)"
+            )
+
+
 def _prefix() -> str:
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    return f"[rank {os.environ.get('RANK', '0')}] " if world > 1 else ""
+    world = os.environ.get("WORLD_SIZE", "1").strip()
+    return f"[rank {os.environ.get('RANK', '0')}] " if world.isdigit() and int(world) > 1 else ""
 
 
 def one_line(exc: BaseException) -> str:
@@ -46,7 +62,11 @@ def run_cli(main: Callable[[list[str]], int], argv: list[str] | None = None, pro
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
     argv = [a for a in argv if a != "--debug"]
+    # a library that cannot write its own log file (W&B's debug.log on a full disk) would print a traceback per
+    # record; the failure that matters is reported below, once
+    logging.raiseExceptions = False
     try:
+        check_launch_env()
         return main(argv)
     except KeyboardInterrupt as exc:
         print(f"\n{_prefix()}{exc}" if str(exc) else f"\n{_prefix()}interrupted", file=sys.stderr)

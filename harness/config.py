@@ -53,6 +53,12 @@ class DataConfig:
     streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is")
     verify: bool = opt(True, "check each local shard's sha256 against the manifest before training")
     on_error: str = opt("stop", "bad shard or sample: stop (error naming it) | skip (skip, count and log it)")
+    remote_timeout_s: float = opt(
+        30.0,
+        "a remote read (http(s), pipe:, ...) fails when it cannot connect within this, or when a window of"
+        " this many seconds brings fewer than data.remote_min_bytes_per_s",
+    )
+    remote_min_bytes_per_s: float = opt(1024.0, "the low-speed limit of remote reads (see data.remote_timeout_s)")
 
 
 @dataclass
@@ -280,6 +286,8 @@ SCHEDULE_KEYS = frozenset(
         "data.num_workers",
         "data.verify",
         "data.on_error",
+        "data.remote_timeout_s",
+        "data.remote_min_bytes_per_s",
     }
 )
 
@@ -324,6 +332,8 @@ _POSITIVE = (
     "eval.grid_columns",
     "eval.fid_samples",
     "data.streams",
+    "data.remote_timeout_s",
+    "data.remote_min_bytes_per_s",
     "baselines.q_hidden",
     "pretrain.steps",
     "pretrain.batch_size",
@@ -475,9 +485,28 @@ def pipe_allowed() -> bool:
     return os.environ.get(PIPE_ENV, "") not in ("", "0")
 
 
+MAX_YAML_BYTES = 1 << 20  # presets, sweep files and cards are a few KB; nothing larger is parsed
+
+
+def read_yaml_text(p: Path) -> str:
+    """The text of a config YAML, refused unread when it is larger than :data:`MAX_YAML_BYTES`."""
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"{p}: {size} bytes, more than a config file may hold ({MAX_YAML_BYTES}); not read")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+
+
 def _read_tree(p: Path) -> Any:
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(read_yaml_text(p)) or {}
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:

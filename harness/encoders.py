@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from filelock import FileLock
 
 from harness import registry
-from harness.cache import cache_dir
+from harness.cache import cache_dir, cache_lock
 from harness.checkpoint import atomic_save
 from harness.config import Config, ConfigError, config_hash, to_dict
 from harness.data.cards import load_card
@@ -84,7 +83,7 @@ def resolve(cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] |
         # Separate jobs (sweep trials) take turns, so the stage runs once; the ranks of one data-parallel
         # job must run it together, so they take no lock.
         distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        with contextlib.nullcontext() if distributed else FileLock(str(path) + ".lock"):
+        with contextlib.nullcontext() if distributed else cache_lock(path):
             if not path.is_file():
                 print(f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first")
                 run_stage(stage)

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.config import Config, digest, to_dict
 from harness.data.manifest import atomic_write_text
+from harness.errors import RunError
 from harness.evaluate.grids import save_png
 
 ID_FILE = "wandb_id.txt"
@@ -42,7 +43,7 @@ class NullTracker:
 
     def set_identity(self, record: dict[str, Any]) -> None: ...
 
-    def truncate(self, step: int) -> None: ...
+    def truncate(self, step: int, drop_eval: bool = False) -> None: ...
 
     def finish(self, exit_code: int = 0) -> None: ...
 
@@ -104,6 +105,27 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [r for r in rows if isinstance(r, dict)]
 
 
+def forget_orphaned_wandb_service() -> None:
+    """Drop an inherited ``WANDB_SERVICE`` whose owner has died. W&B shares one service per process tree through
+    that variable; the service of a SIGKILLed process (a killed sweep trial) outlives it, still holding that
+    process's runs, and a retry connecting to it was refused: "run ID ... is in use"."""
+    token = os.environ.get("WANDB_SERVICE", "")
+    parts = token.split("-")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        os.environ.pop("WANDB_SERVICE", None)
+    except PermissionError:
+        pass
+
+
+def _wandb_error(what: str, run_dir: Path, exc: Exception) -> RunError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
+    return RunError(f"cannot {what} the W&B run in {run_dir / 'wandb'}: {reason[:300] or type(exc).__name__}")
+
+
 class Tracker(NullTracker):
     def __init__(self, run_dir: Path, cfg: Config, job_type: str = "train", eval_id: str = ""):
         self.run_dir, self.cfg, self.job_type = run_dir, cfg, job_type
@@ -133,19 +155,23 @@ class Tracker(NullTracker):
         # console capture (files/output.log) by wrapping sys.stdout/stderr: never the file descriptors of a process
         # that Ray, Accelerate or a test harness also watches
         settings = wandb.Settings(console="wrap", x_disable_stats=True, disable_git=True, save_code=False, silent=True)
-        run = wandb.init(
-            mode=cfg.log.wandb,
-            project=cfg.log.project,
-            group=cfg.log.group or seed_group(self.run_dir, cfg),
-            job_type=job,
-            name=name,
-            tags=tags,
-            id=f"{train_id}-eval-{eval_id}-{secrets.token_hex(2)}" if eval_id else train_id,
-            dir=str(self.run_dir),
-            config=config,
-            resume="allow",
-            settings=settings,
-        )
+        forget_orphaned_wandb_service()
+        try:
+            run = wandb.init(
+                mode=cfg.log.wandb,
+                project=cfg.log.project,
+                group=cfg.log.group or seed_group(self.run_dir, cfg),
+                job_type=job,
+                name=name,
+                tags=tags,
+                id=f"{train_id}-eval-{eval_id}-{secrets.token_hex(2)}" if eval_id else train_id,
+                dir=str(self.run_dir),
+                config=config,
+                resume="allow",
+                settings=settings,
+            )
+        except Exception as exc:  # noqa: BLE001 - W&B raises several types (a full disk, a broken folder)
+            raise _wandb_error("start", self.run_dir, exc) from None
         define_summaries(run)
         if cfg.log.wandb == "offline":
             self.offline_path = Path(run.settings.sync_dir)
@@ -153,14 +179,20 @@ class Tracker(NullTracker):
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         line = json.dumps({"step": step, "time": round(time.time(), 3), **metrics})
-        with open(self.metrics_path, "a") as f:
-            f.write(line + "\n")
+        try:
+            with open(self.metrics_path, "a") as f:
+                f.write(line + "\n")
+        except OSError as exc:  # a failed write names no file by itself (a full disk)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.metrics_path)) from None
         if self.wandb_run is not None:
             self.wandb_run.log(metrics, step=step)
 
     def log_images(self, step: int, name: str, grid: np.ndarray) -> None:
         path = self.samples / f"{self.prefix}{name}-{step:08d}.png"
-        save_png(grid, path)
+        try:
+            save_png(grid, path)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         if self.wandb_run is not None:
             import wandb
 
@@ -208,14 +240,29 @@ class Tracker(NullTracker):
         if self.wandb_run is not None:
             self.wandb_run.summary.update({f"final/{k}": v for k, v in values.items()})
 
-    def truncate(self, step: int) -> None:
-        """Drop metric lines logged after ``step`` and any partial line (a resumed run re-logs them)."""
+    def truncate(self, step: int, drop_eval: bool = False) -> None:
+        """Drop metric lines logged after ``step`` and any partial line (a resumed run re-logs them); with
+        ``drop_eval``, also the evaluation logged at ``step`` (a resumed run evaluates that step again)."""
         if not self.metrics_path.exists():
             return
-        keep = [r for r in read_jsonl(self.metrics_path) if isinstance(r.get("step"), int) and r["step"] <= step]
+
+        def kept(r: dict[str, Any]) -> bool:
+            at = r.get("step")
+            if not isinstance(at, int) or at > step:
+                return False
+            return not (drop_eval and at == step and any(k.startswith("eval/") for k in r))
+
+        keep = [r for r in read_jsonl(self.metrics_path) if kept(r)]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     def finish(self, exit_code: int = 0) -> None:
-        if self.wandb_run is not None:
-            self.wandb_run.finish(exit_code=exit_code)
-            self.wandb_run = None
+        """Close the W&B run. After a failure (``exit_code`` not 0) W&B's own errors in closing it (a full disk)
+        are dropped, so the run's error is the one reported; otherwise they are one RunError naming its folder."""
+        run, self.wandb_run = self.wandb_run, None
+        if run is None:
+            return
+        try:
+            run.finish(exit_code=exit_code)
+        except Exception as exc:  # noqa: BLE001 - W&B raises several types
+            if not exit_code:
+                raise _wandb_error("close", self.run_dir, exc) from None

@@ -22,6 +22,7 @@ from accelerate.utils import gather_object
 from harness import checkpoint, encoders, registry
 from harness.checkpoint import check_checkpoint
 from harness.config import Config, ConfigError
+from harness.data.remote import Limits
 from harness.data.setup import RunData
 from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
@@ -109,8 +110,9 @@ class Trainer:
                 print(f"E_c initialised from {self.artifact['path']}")
         if cfg.codegan.few_labels and hasattr(self.method, "set_labelled"):
             few = balanced_subset(
-                self.location, self.manifest, "train", cfg.codegan.few_labels, derive_seed(cfg.seed, "few")
-            )
+                self.location, self.manifest, "train", cfg.codegan.few_labels, derive_seed(cfg.seed, "few"),
+                Limits.of(cfg.data),
+            )  # fmt: skip
             self.method.set_labelled(
                 to_unit(few["image"].to(self.acc.device), self.size), few["label"].to(self.acc.device)
             )
@@ -125,13 +127,16 @@ class Trainer:
     def _resume(self) -> int:
         """Continue from the run folder's latest checkpoint, else from ``init_from`` (a checkpoint of another
         config: a Tune trial cloned by PBT), else start at step 0."""
-        path = self.checkpoint_path or checkpoint.latest(self.run_dir / "checkpoints")
+        path, state = self.checkpoint_path, None
+        if path is None:  # the newest that loads: a damaged newer one is named and passed over
+            path, state = checkpoint.load_latest(self.run_dir / "checkpoints", print if self.main else lambda _: None)
         foreign = path is None and self.init_from is not None
         if foreign:
             path = self.init_from
         if path is None:
             return 0
-        state = checkpoint.load(path, map_location="cpu")  # tensors are moved by load_state_dict
+        if state is None:
+            state = checkpoint.load(path, map_location="cpu")  # tensors are moved by load_state_dict
         if not foreign:
             check_checkpoint(path, state, self.run_dir, self.run_hash, (self.world, self.precision))
         step = int(state["step"])
@@ -271,8 +276,8 @@ class Trainer:
             print(f"resumed from {self.resumed_from} (step {self.start})")
             keep_earlier_result(self.run_dir)
         self._open_tracker()
-        if self.start:
-            self.tracker.truncate(self.start)
+        if self.start:  # at the final step its evaluation is done again: drop the one an interrupted attempt logged
+            self.tracker.truncate(self.start, drop_eval=self.start == steps)
         baseline = {}
         if self.main and cfg.eval.pixel_baseline:
             baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg, progress=cfg.log.progress)
@@ -334,6 +339,7 @@ class Trainer:
             cfg.data.streams,
             start_batch=self.start,
             on_error=cfg.data.on_error,
+            limits=Limits.of(cfg.data),
         )
         batches = iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
         stop = StopRequest()

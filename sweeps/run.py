@@ -7,6 +7,10 @@ The sweep folder ``<out>/<name>/`` holds Tune's experiment state (``tune/``), ev
 (``runs/``), ``trials.json`` (the numbered trial list) and, at the end, ``results.csv`` with the
 curves, the Pareto set and the table per result identity (see ``sweeps.analyze``), which is also printed.
 Tune's live table shows one column per swept key and each trial's step, ``eval/acc`` and FIDs.
+
+Exit status: 0 when every trial completed; 1 naming the trials that ended in ERROR (their results and the
+analysis are still written), or when ``--address`` does not answer within ``--connect-timeout`` seconds;
+130 when stopped by SIGTERM or Ctrl-C (the state is saved: ``--resume`` continues).
 """
 
 from __future__ import annotations
@@ -14,17 +18,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
+import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from harness.config import PIPE_ENV, ConfigError, build_config
+from harness.errors import RunError
 from harness.results import short_names
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
 from sweeps.trainable import TrialContext, run_trial
 
 TUNE_DIR = "tune"
+CLONES_DIR = "clones"  # what PBT clones start from (sweeps.pbt)
 
 
 def local_ray_env() -> None:
@@ -34,20 +45,53 @@ def local_ray_env() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
-def connect(address: str | None) -> None:
+CONNECT_TIMEOUT_S = 30.0
+
+
+def _probe(address: str, timeout: float) -> None:
+    """A TCP connection to a ``host:port`` or ``ray://host:port`` cluster address, or one line saying why not."""
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address}: expected auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RunError(f"no Ray cluster at --address {address}: {exc.strerror or exc}") from None
+
+
+def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Join the cluster at ``address`` (bounded: a probe, then ``ray.init`` under a watchdog that ends the
+    process with one line when no cluster answered within ``timeout_s``), or start a local instance."""
     import ray
 
     local_ray_env()
     if ray.is_initialized():
         return
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:  # a new local instance: never join a cluster another process left running on this machine
+    if not address:  # a new local instance: never join a cluster another process left running on this machine
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        return
+    t0 = time.monotonic()
+    if address != "auto":
+        _probe(address, timeout_s / 3)
+
+    def give_up() -> None:
+        print(f"error: no Ray cluster answered at --address {address} within {timeout_s:g} s", file=sys.stderr)
+        os._exit(1)  # ray.init blocks in native code; nothing has been written yet
+
+    watchdog = threading.Timer(max(1.0, timeout_s - (time.monotonic() - t0)), give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        ray.init(address=address, log_to_driver=False)
+    finally:
+        watchdog.cancel()
 
 
-def scheduler(spec: SweepSpec) -> Any:
-    from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
+def scheduler(spec: SweepSpec, folder: Path) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    from sweeps.pbt import KeepingPBT
 
     s = spec.scheduler
     if s.kind == "asha":
@@ -56,7 +100,8 @@ def scheduler(spec: SweepSpec) -> Any:
         )
     if s.kind == "pbt":
         mutations = {"trial": {k: list(v) for k, v in s.mutations.items()}}
-        return PopulationBasedTraining(
+        return KeepingPBT(
+            folder / CLONES_DIR,
             time_attr="training_iteration",
             perturbation_interval=s.perturbation_interval,
             hyperparam_mutations=mutations,
@@ -112,7 +157,7 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
     if resume and tune.Tuner.can_restore(os.path.join(storage, spec.name)):
         return tune.Tuner.restore(os.path.join(storage, spec.name), trainable, resume_errored=True)
     trials = expand(spec)
-    sched = scheduler(spec)
+    sched = scheduler(spec, folder)
     tune_config = tune.TuneConfig(
         metric=spec.scheduler.metric if sched is not None else None,
         mode=spec.scheduler.mode if sched is not None else None,
@@ -123,7 +168,9 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
         name=spec.name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=4 if spec.scheduler.kind == "pbt" else 2),
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=spec.keep_checkpoints or (4 if spec.scheduler.kind == "pbt" else 2)
+        ),
         progress_reporter=reporter(spec, trials),
         verbose=1,
     )
@@ -135,8 +182,54 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
     )
 
 
-def run(spec_path: str, address: str | None = None, resume: bool = False, out: str = "runs/sweeps") -> Path:
-    """Run (or resume) a sweep; returns its folder, which holds results.csv and the analysis files."""
+class _Stop:
+    """SIGTERM to the driver: while Tune runs, it stops the way it does on Ctrl-C (the experiment state saved)
+    and the sweep then exits 130; before or after, SIGTERM is a KeyboardInterrupt (exit 130). (Left to Ray,
+    SIGTERM aborted the driver with a native stack dump, exit 134.)"""
+
+    def __init__(self) -> None:
+        self.in_fit = False
+        self.signalled = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if not self.in_fit or self.signalled:
+            raise KeyboardInterrupt("stopped (SIGTERM); --resume continues the sweep")
+        self.signalled = True
+        signal.raise_signal(signal.SIGUSR1)  # Tune's own handler: end the loop, save the experiment state
+
+
+def failed_trials(grid: Any) -> list[str]:
+    """One ``<trial id> (<swept values>): <first line of its error>`` per trial that ended in ERROR."""
+    out = []
+    for result in grid:
+        if result.error is None:
+            continue
+        trial = (result.config or {}).get("trial", {})
+        cause = getattr(result.error, "cause", None)  # a RayTaskError carries the trial's own exception
+        if isinstance(cause, BaseException):
+            first = " ".join(f"{type(cause).__name__}: {cause}".split())
+        else:
+            first = next((ln for ln in str(result.error).splitlines() if ln.strip()), type(result.error).__name__)
+        # the trial's own id from its folder: a PBT clone's last metrics are its donor's (trial id, run folder)
+        folder = Path(result.path).name if result.path else "?"
+        found = re.search(r"_([0-9a-f]{5}_\d{5})_", folder)
+        where = found.group(1) if found else folder
+        run_dir = str((result.metrics or {}).get("run_dir", ""))
+        swept = ", ".join(f"{k}={v}" for k, v in trial.items())
+        out.append(f"trial {where} ({swept}{', ' + run_dir if where in run_dir else ''}): {first[:300]}")
+    return out
+
+
+def run(
+    spec_path: str,
+    address: str | None = None,
+    resume: bool = False,
+    out: str = "runs/sweeps",
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+) -> Path:
+    """Run (or resume) a sweep; returns its folder, which holds results.csv and the analysis files. Raises
+    :class:`RunError` naming them when any trial ended in ERROR (after the analysis is written), and
+    KeyboardInterrupt when stopped by SIGTERM (Tune's state saved: ``resume`` continues it)."""
     from sweeps.analyze import aggregate_markdown, analyze
 
     spec = load_spec(spec_path)
@@ -146,17 +239,33 @@ def run(spec_path: str, address: str | None = None, resume: bool = False, out: s
             f"{folder} already holds this sweep: --resume continues it (finished trials are kept, not counted twice);"
             " to start over, pass another --out or remove the folder"
         )
+    connect(address, connect_timeout_s)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
     (folder / "sweep.yaml").write_text(spec.path.read_text())
-    connect(address)
     tuner = build_tuner(spec, folder, resume)
-    grid = tuner.fit()
-    errors = [str(r.error).splitlines()[0] for r in grid if r.error is not None]
-    out = analyze(folder, spec)
-    print(aggregate_markdown(out["aggregate"]))
-    if errors:
-        print(f"{len(errors)} trial(s) failed after retries; first: {errors[0]}", file=sys.stderr)
+    stop = _Stop()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None  # after ray.init, which sets its own
+    try:
+        stop.in_fit = True
+        grid = tuner.fit()
+    finally:
+        stop.in_fit = False
+        if callable(previous) or previous in (signal.SIG_DFL, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, previous)
+    if stop.signalled:
+        raise KeyboardInterrupt(f"stopped (SIGTERM); the sweep's state is saved: --resume continues {folder}")
+    failed = failed_trials(grid)
+    analysis = analyze(folder, spec)
+    print(aggregate_markdown(analysis["aggregate"]))
+    if failed:
+        print(f"sweep folder: {folder}\nresults: {folder / 'results.csv'}")
+        raise RunError(
+            f"{len(failed)} of {len(grid)} trials ended in ERROR after {spec.max_failures} retries: "
+            + "; ".join(failed[:5])
+            + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
+        )
     return folder
 
 
@@ -170,6 +279,9 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out", default="runs/sweeps", help="parent folder of sweep folders")
     parser.add_argument("--dry-run", action="store_true", help="print the trials and exit")
     parser.add_argument("--allow-pipe", action="store_true", help="accept pipe: shard roots from the sweep file")
+    parser.add_argument(
+        "--connect-timeout", type=float, default=CONNECT_TIMEOUT_S, help="seconds to wait for --address to answer"
+    )
     args = parser.parse_args(argv)
     if args.allow_pipe:
         os.environ[PIPE_ENV] = "1"
@@ -177,7 +289,7 @@ def cli(argv: list[str]) -> int:
         for i, trial in enumerate(expand(load_spec(args.sweep))):
             print(i, json.dumps(trial))
         return 0
-    folder = run(args.sweep, args.address, args.resume, args.out)
+    folder = run(args.sweep, args.address, args.resume, args.out, args.connect_timeout)
     print(f"sweep folder: {folder}\nresults: {folder / 'results.csv'}")
     return 0
 

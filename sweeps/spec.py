@@ -13,9 +13,11 @@
     scheduler: {kind: asha, metric: eval/acc, mode: max, grace_period: 1, reduction_factor: 2}
     resources: {cpu: 1, gpu: 0, workers: 1}
     max_failures: 1
+    keep_checkpoints: 0                                     # Tune checkpoints per trial (0: 4 with pbt, else 2)
     wandb: {mode: offline, project: codegan-bench}
 
-Paths are relative to the repository root (or absolute). Every key in ``overrides`` and ``space`` must
+A path (the sweep file itself and the presets it names) is taken from the working folder when a file is
+there, else from the repository root; absolute paths as they are. Every key in ``overrides`` and ``space`` must
 be a config key; mistakes are reported with the closest valid key.
 """
 
@@ -27,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from harness.config import PIPE_KEYS, ConfigError, _closest, all_keys, build_config, pipe_allowed
+from harness.config import PIPE_KEYS, ConfigError, _closest, all_keys, build_config, pipe_allowed, read_yaml_text
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_KEYS = {
@@ -40,6 +42,7 @@ TOP_KEYS = {
     "resources",
     "max_failures",
     "max_concurrent",
+    "keep_checkpoints",
     "wandb",
     "weight_keys",
 }
@@ -84,13 +87,19 @@ class SweepSpec:
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 1
     max_concurrent: int = 0
+    keep_checkpoints: int = 0  # Tune checkpoints kept per trial; 0: 4 with PBT (clones start from them), else 2
     wandb: dict[str, str] = field(default_factory=lambda: {"mode": "offline", "project": "codegan-bench"})
     weight_keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_WEIGHT_KEYS))
 
 
 def _resolve(path: str) -> Path:
+    """A path as given (absolute, or relative to the working folder) when it names a file there, else relative to
+    the repository (so ``sweeps/smoke.yaml`` and the presets it names work from any folder); always absolute, as
+    trials run in other processes and folders."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else REPO / p
+    if p.is_absolute():
+        return p
+    return p.resolve() if p.is_file() else REPO / p
 
 
 def _check_key(key: str, where: str) -> None:
@@ -118,7 +127,12 @@ def load_spec(path: str | Path) -> SweepSpec:
     p = _resolve(str(path))
     if not p.is_file():
         raise ConfigError(f"sweep file not found: {p}")
-    raw = yaml.safe_load(p.read_text()) or {}
+    try:
+        raw = yaml.safe_load(read_yaml_text(p)) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sweep keys")
     unknown = set(raw) - TOP_KEYS
     if unknown:
         key = sorted(unknown)[0]
@@ -157,6 +171,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         resources=Resources(**(raw.get("resources") or {})),
         max_failures=int(raw.get("max_failures", 1)),
         max_concurrent=int(raw.get("max_concurrent", 0)),
+        keep_checkpoints=int(raw.get("keep_checkpoints", 0)),
         wandb={"mode": "offline", "project": "codegan-bench", **(raw.get("wandb") or {})},
         weight_keys={**DEFAULT_WEIGHT_KEYS, **(raw.get("weight_keys") or {})},
     )

@@ -8,17 +8,24 @@ from it. Each trial is also its own run folder (and offline W&B run, grouped by 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import checkpoint
 from harness.config import build_config
+from harness.errors import RunError
 from harness.results import short_names, show
 
-FAULT_ENV = "CODEGAN_SWEEP_FAULT"  # "<step>:<marker file>": fail once at that step (fault-injection tests)
+FAULT_ENV = "CODEGAN_SWEEP_FAULT"  # fault-injection tests: see _maybe_fail
+START = "start.json"  # beside each reported checkpoint: the run hash, run folder, step and trial that wrote it
+CLONED_FROM = "cloned_from.json"  # in the copy a PBT clone keeps of its donor's checkpoint (sweeps.run)
 
 
 @dataclass
@@ -64,23 +71,91 @@ def trial_config(ctx: TrialContext, trial: dict[str, Any], trial_id: str):
     return cfg
 
 
-def _maybe_fail(step: int, run_dir: Path) -> None:
-    spec = os.environ.get(FAULT_ENV, "")
-    if not spec:
-        return
-    at, marker = spec.split(":", 1)
-    if step < int(at):
-        return
-    try:  # exactly one trial of the sweep wins the marker and fails, once
+def _win_marker(marker: str, run_dir: Path) -> bool:
+    """Exactly one trial of the sweep wins the marker file (and fails, once)."""
+    try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        return
+        return False
     with os.fdopen(fd, "w") as f:
         f.write(str(run_dir))
-    raise RuntimeError(f"injected fault at step {step} ({FAULT_ENV})")
+    return True
 
 
-def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main: bool) -> None:
+def _maybe_fail(step: int, run_dir: Path) -> None:
+    """Fault injection for tests, :data:`FAULT_ENV` = ``<step>:<marker>``: one trial raises at that step, after
+    its report."""
+    at, _, marker = os.environ.get(FAULT_ENV, "").partition(":")
+    if at.isdigit() and step >= int(at) and _win_marker(marker, run_dir):
+        raise RuntimeError(f"injected fault at step {step} ({FAULT_ENV})")
+
+
+def _maybe_kill_clone(run_dir: Path, cloned_from: str) -> None:
+    """Fault injection for tests, :data:`FAULT_ENV` = ``clone:<marker>``: the first PBT clone is SIGKILLed at its
+    first evaluation, before its report, once the donor's Tune checkpoint it was cloned from is gone (Tune
+    deletes it when the donor reports past ``num_to_keep``; at most 120 s are waited for that)."""
+    at, _, marker = os.environ.get(FAULT_ENV, "").partition(":")
+    if at != "clone" or not cloned_from or not _win_marker(marker, run_dir):
+        return
+    deadline = time.monotonic() + 120
+    while Path(cloned_from).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with open(marker, "a") as f:
+        f.write("\nkilled\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _run_hash(run_dir: Path) -> str:
+    return run_dir.name.rsplit("-", 1)[-1]
+
+
+def restored_checkpoint(api: Any, holder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint Tune restores this trial from, copied into ``holder``, and what it is (:data:`START`):
+    the run hash, run folder, step and trial of the run that wrote it. None when Tune gives none."""
+    restored = api.get_checkpoint()
+    if restored is None:
+        return None
+    with restored.as_directory() as folder:
+        found = sorted(Path(folder).glob("step-*.pt"))  # one per report; the latest if a folder ever held more
+        if not found:
+            raise RunError(f"the Tune checkpoint {restored.path} holds no step-*.pt checkpoint to start from")
+        local = holder / found[-1].name
+        shutil.copyfile(found[-1], local)
+        meta_file, origin = Path(folder) / START, Path(folder) / CLONED_FROM
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        source = json.loads(origin.read_text())["checkpoint"] if origin.is_file() else str(restored.path)
+    return local, {**meta, "source": source} if meta else {}
+
+
+def start_of(run_dir: Path, trial_id: str, restored: tuple[Path, dict[str, Any]] | None) -> tuple[Path, Path | None]:
+    """(run folder, foreign checkpoint to start from) of a trial Tune (re)starts.
+
+    * Tune's checkpoint is this trial's own, of this config (a retry, a resumed sweep, a move to another node):
+      continue its run folder, from that checkpoint if the folder holds nothing as recent (no shared storage).
+    * It is another trial's, or of another config (PBT cloned this trial into a new config): start from it in a
+      folder named for that start, ``<name>-from-<its run hash>-<its step>-<run hash>``, so an earlier visit of
+      the same config, which started elsewhere, is never continued instead.
+    """
+    if restored is None:
+        return run_dir, None
+    file, meta = restored
+    if not meta:  # written before checkpoints said whose they are: the earlier rule
+        return run_dir, None if checkpoint.latest(run_dir / "checkpoints") else file
+    if meta.get("trial") == trial_id and meta.get("run_hash") == _run_hash(run_dir):
+        own = Path(meta.get("run_dir") or run_dir)
+        latest = checkpoint.list_checkpoints(own / "checkpoints")
+        if not latest or latest[-1][0] < int(meta["step"]):
+            final = checkpoint.checkpoint_path(own / "checkpoints", int(meta["step"]))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+            shutil.copyfile(file, tmp)
+            os.replace(tmp, final)
+        return own, None
+    name = run_dir.name.rsplit("-", 1)[0]
+    return run_dir.with_name(f"{name}-from-{meta['run_hash']}-{meta['step']}-{_run_hash(run_dir)}"), file
+
+
+def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main: bool, trial_id: str) -> None:
     """Train one config, reporting through ``api`` (``ray.tune`` in a trial, ``ray.train`` in a worker):
     metrics at every evaluation, with the checkpoint written there; restores from ``api``'s checkpoint."""
     import ray
@@ -90,28 +165,28 @@ def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main:
 
     cfg = from_dict(cfg_tree)
     node = ray.get_runtime_context().get_node_id()
-    init_from = None
-    restored = api.get_checkpoint()
     holder = Path(tempfile.mkdtemp(prefix="tune-ckpt-"))
-    if restored is not None and not list((run_dir / "checkpoints").glob("step-*.pt")):
-        with restored.as_directory() as folder:  # a retry elsewhere, a resumed sweep, or a PBT clone
-            (found,) = Path(folder).glob("step-*.pt")
-            init_from = holder / found.name
-            shutil.copyfile(found, init_from)
-
-    def on_eval(step: int, metrics: dict[str, float], path: Path | None) -> None:
-        report = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-        report.update({"step": step, "node": node, "run_dir": str(run_dir)})
-        if path is None or not main:
-            api.report(report)  # every data-parallel worker reports; Ray keeps rank 0's
-        else:
-            with tempfile.TemporaryDirectory(prefix="tune-report-") as tmp:
-                shutil.copyfile(path, Path(tmp) / path.name)
-                api.report(report, checkpoint=api.Checkpoint.from_directory(tmp))
-        if main:
-            _maybe_fail(step, run_dir)
-
     try:
+        restored = restored_checkpoint(api, holder)
+        run_dir, init_from = start_of(run_dir, trial_id, restored)
+        cloned_from = restored[1].get("source", "") if restored and init_from is not None else ""
+
+        def on_eval(step: int, metrics: dict[str, float], path: Path | None) -> None:
+            report = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+            report.update({"step": step, "node": node, "run_dir": str(run_dir)})
+            if main:
+                _maybe_kill_clone(run_dir, cloned_from)
+            if path is None or not main:
+                api.report(report)  # every data-parallel worker reports; Ray keeps rank 0's
+            else:
+                with tempfile.TemporaryDirectory(prefix="tune-report-") as tmp:
+                    shutil.copyfile(path, Path(tmp) / path.name)
+                    meta = {"run_hash": _run_hash(run_dir), "run_dir": str(run_dir), "step": step, "trial": trial_id}
+                    (Path(tmp) / START).write_text(json.dumps(meta))
+                    api.report(report, checkpoint=api.Checkpoint.from_directory(tmp))
+            if main:
+                _maybe_fail(step, run_dir)
+
         train(cfg, run_dir=run_dir, on_eval=on_eval, init_from=init_from)
     finally:
         shutil.rmtree(holder, ignore_errors=True)
@@ -122,7 +197,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
     import ray.train
 
     main = ray.train.get_context().get_world_rank() == 0
-    _train_with_reports(loop_config["cfg"], Path(loop_config["run_dir"]), ray.train, main)
+    _train_with_reports(loop_config["cfg"], Path(loop_config["run_dir"]), ray.train, main, loop_config["trial_id"])
 
 
 def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
@@ -132,10 +207,11 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     from harness.config import to_dict
     from harness.rundir import run_dir_for
 
-    cfg = trial_config(ctx, config["trial"], tune.get_context().get_trial_id())
+    trial_id = tune.get_context().get_trial_id()
+    cfg = trial_config(ctx, config["trial"], trial_id)
     run_dir = run_dir_for(cfg, world=max(1, ctx.workers))
     if ctx.workers <= 1:
-        _train_with_reports(to_dict(cfg), run_dir, tune, main=True)
+        _train_with_reports(to_dict(cfg), run_dir, tune, True, trial_id)
         return
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -144,7 +220,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     resources = {"CPU": ctx.cpu_per_worker, **({"GPU": 1} if ctx.use_gpu else {})}
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"cfg": to_dict(cfg), "run_dir": str(run_dir)},
+        train_loop_config={"cfg": to_dict(cfg), "run_dir": str(run_dir), "trial_id": trial_id},
         scaling_config=ScalingConfig(num_workers=ctx.workers, use_gpu=ctx.use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=f"{run_dir.name}-train",

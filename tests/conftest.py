@@ -38,3 +38,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def _shard_server(digits_shards):
+    from tests.loopback import ShardServer
+
+    server = ShardServer(digits_shards.parent)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def shard_server(_shard_server):
+    """A loopback HTTP server of the digits shards (``<url>/digits/...``); its faults are cleared after each test."""
+    yield _shard_server
+    _shard_server.reset()

@@ -166,3 +166,35 @@ def test_print_config_names_the_run_folder_its_hash_and_the_keys_off_the_preset(
     out = capsys.readouterr().out
     assert f"# run folder: {folder} (exists)" in out
     assert "# keys that differ from the run's saved config.yaml:\n#   eval.fid_samples: 50 (saved: 10000)\n" in out
+
+
+def test_a_config_file_past_the_size_cap_is_refused_unread(tmp_path, capsys):
+    from harness.config import MAX_YAML_BYTES
+    from sweeps.spec import load_spec
+
+    big = tmp_path / "big.yaml"
+    big.write_text("train:\n  steps: 7\n" + "# a comment line of padding\n" * (MAX_YAML_BYTES // 28 + 1))
+    assert main(["--config", str(big), "--print-config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"config error: {big}: {big.stat().st_size} bytes, more than a config file may hold"
+                   f" ({MAX_YAML_BYTES}); not read"]  # fmt: skip
+    with pytest.raises(ConfigError, match="more than a config file may hold"):
+        load_spec(big)
+
+
+@pytest.mark.parametrize(("name", "value"), [("WORLD_SIZE", "abc"), ("WORLD_SIZE", "0"), ("RANK", "-1"),
+                                             ("LOCAL_RANK", "x"), ("MASTER_PORT", "http")])  # fmt: skip
+def test_a_malformed_launcher_variable_is_one_line_and_exit_2(monkeypatch, capsys, name, value):
+    monkeypatch.setenv(name, value)
+    assert main(["--print-config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"config error: environment: {name}={value!r} is not an integer")
+
+
+def test_a_malformed_world_size_stops_a_training_run_with_one_line(digits_shards, tmp_path):
+    from tests.launch import launch, tiny_run
+
+    proc = launch(tiny_run(digits_shards.parent, tmp_path), WORLD_SIZE="abc")
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("config error: environment: WORLD_SIZE='abc' is not an integer >= 1"), line

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from harness.data.manifest import read_manifest, sha256_file
 from harness.data.samples import iter_raw_samples
 from harness.data.stream import load_split
 from harness.train import train
-from tests.launch import REPO, env, launch, tiny_run
+from tests.launch import BIN, CPU_DDP, REPO, env, launch, tiny_run
 
 
 def _copy(digits_shards: Path, dst: Path) -> Path:
@@ -140,3 +141,53 @@ def test_shards_on_a_read_only_mount_train(digits_shards, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "raw pixels" in proc.stdout  # the pixel baseline was computed and cached elsewhere
     assert sorted(p.name for p in d.iterdir()) == before  # not even the probe got in
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="no tar command")
+def test_gnu_tar_time_fields_are_not_read_as_a_path_prefix(digits_shards, tmp_path):
+    """GNU headers keep atime/ctime where POSIX ustar keeps a path prefix (``tar --format=gnu -G`` writes them):
+    keys must not start with ``00000000000/``; a real ustar prefix (a path longer than 100 bytes) is kept."""
+    src = tmp_path / "src"
+    src.mkdir()
+    subprocess.run(["tar", "-xf", str(digits_shards / "test-000000.tar"), "-C", str(src)], check=True)
+    gnu = tmp_path / "gnu.tar"
+    subprocess.run(["tar", "--format=gnu", "-G", "-cf", str(gnu), "-C", str(src), "."], check=True)
+    want = sorted("./" + s["__key__"] for s in iter_raw_samples(str(digits_shards / "test-000000.tar")))
+    assert sorted(s["__key__"] for s in iter_raw_samples(str(gnu))) == want
+    deep = "d" * 90 + "/" + "e" * 30
+    posix = tmp_path / "posix.tar"
+    _write_tar(posix, [(f"{deep}/k.png", b"x"), (f"{deep}/k.cls", b"1")])
+    assert [s["__key__"] for s in iter_raw_samples(str(posix))] == [f"{deep}/k"]
+
+
+def test_skip_mode_reaches_the_domain_classifier_trained_on_damaged_shards(digits_shards, tmp_path, monkeypatch,
+                                                                          one_thread):  # fmt: skip
+    monkeypatch.setenv("CODEGAN_CACHE", str(tmp_path / "cache"))  # the classifier of these shards is trained here
+    d = _copy(digits_shards, tmp_path / "digits")
+    shard = d / "train-000002.tar"
+    _write_tar(shard, [(n, b"77" if n.endswith(".cls") and i == 1 else b) for i, (n, b) in enumerate(_members(shard))])
+    _rehash(d)  # the shard matches its manifest; one of its samples has a label outside [0, 10)
+    overrides = tiny_run(tmp_path, tmp_path / "runs", "eval.pixel_baseline=false")
+    with pytest.raises(DataError, match=r"train-000002\.tar, sample .*: label 77 outside"):
+        train(build_config("digits", overrides))
+    result = train(build_config("digits", [*overrides, "data.on_error=skip"]))
+    assert result["eval/fid_domain"] > 0
+    assert list((tmp_path / "cache" / "extractors").glob("domain-digits-*px.pt"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("unshare") is None or not _unshare_works(), reason="no mount namespaces here")
+def test_a_complete_cache_on_a_read_only_mount_is_used_as_it_is(digits_shards, tmp_path, one_thread):
+    cache = Path(os.environ["CODEGAN_CACHE"])
+    train(build_config("digits", tiny_run(digits_shards.parent, tmp_path / "first")))  # fills it, if not yet full
+    before = sorted(str(p.relative_to(cache)) for p in cache.rglob("*"))
+    one = [sys.executable, "-m", "harness.run", *tiny_run(digits_shards.parent, tmp_path / "one", "seed=1")]
+    two = [str(BIN / "accelerate"), "launch", *CPU_DDP, "harness/run.py",
+           *tiny_run(digits_shards.parent, tmp_path / "two", "seed=2")]  # fmt: skip
+    ro = f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache}"
+    script = f"{ro} && touch {cache}/probe 2>/dev/null; {' '.join(one)} && {' '.join(two)}"
+    proc = subprocess.run(["unshare", "-rm", "bash", "-c", script], cwd=REPO, env=env(OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("FID_DOMAIN") == 2 and proc.stdout.count("raw pixels") == 2  # one process, two ranks
+    assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == before

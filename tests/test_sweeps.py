@@ -152,33 +152,61 @@ def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_pat
     assert summary["world_size"] == 2 and summary["step"] == 20
 
 
-def test_pbt_clones_a_trial_into_a_new_config_from_its_checkpoint(sweep_env, tmp_path):
-    import ray
+def _wait_for(condition, proc: subprocess.Popen, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert proc.poll() is None, f"the sweep ended before {what}"
+        assert time.time() < deadline, f"no {what} within {seconds} s"
+        time.sleep(0.2)
 
+
+def test_pbt_never_loses_a_clone_to_a_killed_worker_or_a_stopped_driver(sweep_env, tmp_path):
+    """Two trials, PBT at every evaluation, Tune keeping two checkpoints per trial. The first clone's worker is
+    SIGKILLed once the donor checkpoint it was cloned from has been deleted by Tune; then the driver gets SIGTERM
+    (exit 130) and is resumed. Every trial must complete, each clone from the state it was cloned from."""
+    marker = tmp_path / "clone-killed"
     spec = small_sweep(
         tmp_path,
         "pbt",
-        space=[{"method": ["codegan"], "codegan.beta_c": [1.0, 10.0], "seed": [0, 1]}],
+        space=[{"method": ["codegan"], "codegan.beta_c": [1.0, 10.0], "seed": [0]}],
         scheduler={"kind": "pbt", "metric": "eval/acc", "mode": "max", "perturbation_interval": 1,
                    "mutations": {"codegan.beta_c": [1.0, 3.0, 10.0, 30.0]}},
-        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], **SHORT},
+        overrides={**yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())["overrides"], **SHORT,
+                   "train.eval_every": 5, "train.ckpt_every": 5},
+        keep_checkpoints=2,
+        max_failures=2,
     )  # fmt: skip
-    try:
-        folder = run(str(spec), out=str(tmp_path))
-    finally:
-        ray.shutdown()
-    by_trial: dict[str, list[Path]] = {}
-    for run_dir in (folder / "runs").iterdir():
-        by_trial.setdefault(run_dir.name.rsplit("-", 1)[0], []).append(run_dir)
-    later = []  # run folders a trial got after its first: PBT gave it a new config (a new hash)
-    for dirs in by_trial.values():
-        dirs.sort(key=lambda d: (d / "config.yaml").stat().st_mtime_ns)
-        later += [d for d in dirs[1:] if (d / "summary.json").is_file()]
-    assert later, "PBT never exploited a trial"
-    # such a folder has no checkpoint of its own: it starts from the checkpoint of the trial it cloned
-    summaries = [json.loads((d / "summary.json").read_text()) for d in later]
-    assert all(s["resumed_from_step"] > 0 for s in summaries)
-    assert all(s["identity"]["start"][0]["step"] > 0 for s in summaries)  # that start is part of its result
+    cmd = [sys.executable, "-m", "sweeps.run", str(spec), "--out", str(tmp_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(tmp_path / "driver.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**env, "CODEGAN_SWEEP_FAULT": f"clone:{marker}"},
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            _wait_for(lambda: marker.is_file() and "killed" in marker.read_text(), proc, 400, "killed clone")
+            time.sleep(1)  # Tune sees the worker die and schedules the retry from the clone's checkpoint
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    printed = (tmp_path / "driver.log").read_text()
+    assert code == 130, printed[-3000:]
+    assert "--resume continues" in printed.strip().splitlines()[-1]
+    assert "Stack trace" not in printed and "SIGTERM received" not in printed  # no native abort
+    time.sleep(3)  # let the orphaned local Ray notice its driver is gone
+    resumed = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    df = pd.read_csv(tmp_path / "pbt" / "results.csv")
+    assert len(df) == 2 and (df["status"] == "complete").all(), df[["trial", "status"]]
+    killed = Path(marker.read_text().splitlines()[0])  # the clone's run folder, named for its start
+    assert "-from-" in killed.name and json.loads((killed / "summary.json").read_text())["status"] == "complete"
+    clones = [d for d in (tmp_path / "pbt" / "runs").iterdir() if "-from-" in d.name and (d / "summary.json").is_file()]
+    for d in clones:  # a clone starts from the checkpoint of the trial it cloned, and its result says so
+        summary = json.loads((d / "summary.json").read_text())
+        start_hash, start_step, _ = d.name.split("-from-")[1].split("-")
+        assert summary["resumed_from_step"] >= int(start_step) > 0  # later: from its own checkpoint, after a retry
+        assert summary["identity"]["start"][-1] == {"run_hash": start_hash, "step": int(start_step)}
+    assert len(list((tmp_path / "pbt" / "clones").glob("*/*/step-*.pt"))) <= 2  # one kept copy per trial
 
 
 def test_a_sweep_started_again_without_resume_is_refused(tmp_path):
@@ -188,3 +216,61 @@ def test_a_sweep_started_again_without_resume_is_refused(tmp_path):
     (tmp_path / "twice" / "tune" / "twice").mkdir(parents=True)  # what a first run of the sweep leaves
     with pytest.raises(ConfigError, match="already holds this sweep: --resume continues it"):
         run(str(spec), out=str(tmp_path))
+
+
+def test_a_sweep_with_a_failed_trial_exits_1_naming_it(sweep_env, tmp_path, capfd):
+    import ray
+
+    from sweeps.run import main
+
+    one = small_sweep(tmp_path, "one-fails", max_failures=0, overrides={**SHORT, "train.steps": 10, "eval.quality": []},
+                      space=[{"method": ["codegan"], "data.root": ["", "http://127.0.0.1:9"]}])  # fmt: skip
+    every = small_sweep(tmp_path, "all-fail", max_failures=0, overrides={**SHORT, "data.root": "http://127.0.0.1:9"},
+                        space=[{"method": ["codegan"], "seed": [0, 1]}])  # fmt: skip
+    try:
+        assert main([str(one), "--out", str(tmp_path)]) == 1
+        last = capfd.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("error: 1 of 2 trials ended in ERROR after 0 retries: trial ")
+        assert "data.root=http://127.0.0.1:9" in last and "cannot read manifest http://127.0.0.1:9/digits" in last
+        df = pd.read_csv(tmp_path / "one-fails" / "results.csv")  # the analysis is written all the same
+        assert sorted(df["status"]) == ["complete", "error"], df[["trial", "status"]]
+        assert main([str(every), "--out", str(tmp_path)]) == 1
+        assert "error: 2 of 2 trials ended in ERROR" in capfd.readouterr().err.strip().splitlines()[-1]
+    finally:
+        ray.shutdown()
+
+
+def test_an_unreachable_address_is_one_line_within_the_connect_timeout(tmp_path):
+    import socket
+
+    spec = small_sweep(tmp_path, "nowhere")
+    cmd = [sys.executable, "-m", "sweeps.run", str(spec), "--out", str(tmp_path)]
+    t0 = time.time()
+    refused = subprocess.run([*cmd, "--address", "127.0.0.1:1"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and time.time() - t0 < 30
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("error: no Ray cluster at --address 127.0.0.1:1: Connection refused"), line
+    assert not (tmp_path / "nowhere").exists()  # nothing written for a sweep that never started
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts connections, speaks no Ray
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        t0 = time.time()
+        silent = subprocess.run([*cmd, "--address", address, "--connect-timeout", "5"], cwd=REPO,
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert silent.returncode == 1 and time.time() - t0 < 30
+    assert silent.stderr.strip().splitlines()[-1] == f"error: no Ray cluster answered at --address {address} within 5 s"
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_relative_sweep_path_is_read_from_the_working_folder_first(tmp_path, monkeypatch):
+    from sweeps.spec import load_spec
+
+    monkeypatch.chdir(tmp_path)
+    assert load_spec("sweeps/smoke.yaml").path == REPO / "sweeps" / "smoke.yaml"  # no local copy: the repository's
+    local = tmp_path / "sweeps" / "smoke.yaml"
+    local.parent.mkdir()
+    edited = yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())
+    edited["name"] = "edited"
+    local.write_text(yaml.safe_dump(edited))
+    spec = load_spec("sweeps/smoke.yaml")
+    assert spec.name == "edited" and spec.path == local
+    assert all(p.is_absolute() and p.is_file() for p in spec.presets.values())

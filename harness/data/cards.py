@@ -52,6 +52,10 @@ def load_card(name_or_path: str) -> Card:
         raise DataError(
             f"no dataset card '{name_or_path}' (looked for {path}); known datasets: {', '.join(available_cards())}"
         )
+    from harness.config import MAX_YAML_BYTES
+
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise DataError(f"{path}: {path.stat().st_size} bytes, more than a dataset card may hold ({MAX_YAML_BYTES})")
     text = path.read_text()
     raw = yaml.safe_load(text) or {}
     missing = [k for k in ("name", "classes", "shape", "sources", "expected") if k not in raw]

@@ -21,6 +21,7 @@ from harness.cache import cache_dir
 from harness.config import Config
 from harness.data.cards import Card, DataError
 from harness.data.manifest import Manifest, ShardInfo, SplitInfo, atomic_write_text, is_remote
+from harness.data.remote import DEFAULT, Limits
 from harness.data.samples import check_members, decode_image, label_of, read_shard
 from harness.data.tarstream import iter_samples
 from harness.progress import bar
@@ -85,11 +86,13 @@ def _key(urls: dict[str, list[str]], name: str) -> str:
     return hashlib.sha256(json.dumps([name, parts]).encode()).hexdigest()[:16]
 
 
-def scan_split(urls: list[str], split: str, progress: bool) -> tuple[list[ShardInfo], list[int], tuple[int, ...]]:
+def scan_split(
+    urls: list[str], split: str, progress: bool, limits: Limits = DEFAULT
+) -> tuple[list[ShardInfo], list[int], tuple[int, ...]]:
     """(shards with counts and sha256, labels of every sample, image shape C,H,W) of one split's shards."""
     shards, labels, shape = [], [], None
     for url in bar(urls, desc=f"scan {split} shards (once)", unit="shard", disable=not progress):
-        data = read_shard(url)
+        data = read_shard(url, limits=limits)
         n = 0
         for smp in iter_samples(data, url):
             check_members(smp, url)
@@ -105,17 +108,19 @@ def scan_split(urls: list[str], split: str, progress: bool) -> tuple[list[ShardI
     return shards, labels, shape
 
 
-def scan(urls: dict[str, list[str]], name: str, card: Card | None, progress: bool = True) -> Manifest:
+def scan(
+    urls: dict[str, list[str]], name: str, card: Card | None, progress: bool = True, limits: Limits = DEFAULT
+) -> Manifest:
     """The manifest of foreign shards: read from the cache, or scanned (once) and cached."""
     for split, items in urls.items():
         if not items:
             raise DataError(f"no shards in the {split} URLs")
     path = cache_dir("scans") / f"{Path(name).stem}-{_key(urls, name)}.json"
     if path.is_file():
-        return Manifest.from_json(path.read_text(), str(path))
+        return Manifest.from_json(path.read_text(), str(path), plain_names=False)  # names: the run's own URLs
     splits, shape, top = {}, None, 0
     for split, items in urls.items():
-        shards, labels, split_shape = scan_split(items, split, progress)
+        shards, labels, split_shape = scan_split(items, split, progress, limits)
         if shape is not None and split_shape != shape:
             raise DataError(f"{split} shards hold {split_shape} images, the others {shape}")
         shape = split_shape

@@ -5,15 +5,34 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.data.cards import DataError
+from harness.data.remote import DEFAULT, MAX_MANIFEST_BYTES, MAX_SHARD_BYTES, Limits, fetch
 
 MANIFEST = "manifest.json"
 FORMAT = 1
+# What a manifest may say: a shard is at most MAX_SHARD_BYTES in memory, and a sample is at least two 512-byte
+# tar headers, so no shard holds more than MAX_SHARD_SAMPLES samples.
+MAX_SHARD_SAMPLES = MAX_SHARD_BYTES // 1024
+MAX_CLASSES = 1_000_000
+MAX_SIDE = 65_536
+SHA256 = re.compile(r"[0-9a-f]{64}")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
+PLAIN_RULE = "letters, digits, '_', '.', '+', '-'; no '/', no '..', no scheme or command"
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name inside a shard location: no folder, no climbing out, no scheme, no ``pipe:`` command."""
+    return bool(PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
+class ManifestError(DataError):
+    """The manifest is wrong about a shard whose bytes match its sha256 (not a damaged shard: never skipped)."""
 
 
 @dataclass
@@ -55,7 +74,9 @@ class Manifest:
         return json.dumps(asdict(self), indent=1)
 
     @classmethod
-    def from_json(cls, text: str, where: str) -> Manifest:
+    def from_json(cls, text: str, where: str, plain_names: bool = True) -> Manifest:
+        """Parse and check a manifest; ``plain_names`` (every manifest read from a shard location) admits
+        only plain file names for shards, never a path, URL or command."""
         try:
             raw: dict[str, Any] = json.loads(text)
             splits = {
@@ -63,11 +84,60 @@ class Manifest:
                 for k, v in raw.pop("splits").items()
             }
             man = cls(splits=splits, **raw)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{where}: not a valid shard manifest ({exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            raise DataError(f"{where}: not a valid shard manifest ({' '.join(str(exc).split())[:200]})") from None
         if man.format != FORMAT:
             raise DataError(f"{where}: manifest format {man.format}, this harness reads {FORMAT}; rebuild it")
+        problem = man.problem(plain_names)
+        if problem:
+            raise DataError(f"{where}: not a valid shard manifest: {problem}")
         return man
+
+    def problem(self, plain_names: bool = True) -> str | None:
+        """The first value that no real shard set can have (wrong type, out of range, inconsistent), or None."""
+
+        def count(v: Any, most: int) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= most
+
+        if not isinstance(self.dataset, str) or (plain_names and not is_plain_name(self.dataset)):
+            return f"dataset {self.dataset!r} is not a plain name"
+        if not count(self.classes, MAX_CLASSES) or self.classes < 1:
+            return f"classes {self.classes!r} is not an integer in [1, {MAX_CLASSES}]"
+        shape = self.shape
+        if not isinstance(shape, list) or len(shape) != 3 or not all(count(v, MAX_SIDE) and v for v in shape):
+            return f"shape {shape!r} is not [channels, height, width] of integers in [1, {MAX_SIDE}]"
+        if shape[0] not in (1, 3):
+            return f"shape {shape!r}: channels must be 1 or 3"
+        for key in ("source", "card_sha256", "dtype"):
+            if not isinstance(getattr(self, key), str):
+                return f"{key} {getattr(self, key)!r} is not a string"
+        if not isinstance(self.members, list) or not all(isinstance(m, str) for m in self.members):
+            return f"members {self.members!r} is not a list of strings"
+        for key in ("shard_size", "shuffle_seed"):
+            if not count(getattr(self, key), 2**63):
+                return f"{key} {getattr(self, key)!r} is not a non-negative integer"
+        if not isinstance(self.splits, dict) or not self.splits:
+            return "no splits"
+        for name, split in self.splits.items():
+            at = f"splits.{name}"
+            if not isinstance(split.shards, list) or not split.shards:
+                return f"{at}.shards is not a non-empty list"
+            for i, shard in enumerate(split.shards):
+                if not isinstance(shard.name, str) or (plain_names and not is_plain_name(shard.name)):
+                    return f"{at}.shards[{i}].name {shard.name!r} is not a plain file name ({PLAIN_RULE})"
+                if not count(shard.count, MAX_SHARD_SAMPLES):
+                    return f"{at}.shards[{i}].count {shard.count!r} is not an integer in [0, {MAX_SHARD_SAMPLES}]"
+                if not isinstance(shard.sha256, str) or not SHA256.fullmatch(shard.sha256):
+                    return f"{at}.shards[{i}].sha256 {shard.sha256!r} is not 64 hexadecimal digits"
+            total = sum(s.count for s in split.shards)
+            if not count(split.count, 2**63) or split.count != total:
+                return f"{at}.count {split.count!r} is not the sum of its shards' counts ({total})"
+            per_class = split.per_class
+            if not isinstance(per_class, list) or len(per_class) != self.classes:
+                return f"{at}.per_class is not a list of {self.classes} counts (one per class)"
+            if not all(count(v, total) for v in per_class) or sum(per_class) != total:
+                return f"{at}.per_class {per_class[:12]!r}... are not non-negative integers summing to {total}"
+        return None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -83,8 +153,11 @@ os.umask(_UMASK)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write to a temporary file in the same folder, fsync, then rename over ``path`` (an OSError names ``path``)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; shared shard folders and caches need readers
         with os.fdopen(fd, "w") as f:
@@ -92,6 +165,9 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a failed write names no file by itself (a full disk): name the one being written
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -104,9 +180,12 @@ def is_remote(location: str) -> bool:
 def member_url(location: str, name: str) -> str:
     """The address of file ``name`` of a shard location: a folder, a URL prefix, or a ``pipe:`` command
     in which ``{}`` stands for the file's relative path (``pipe:aws s3 cp s3://bucket/shards/{} -``).
-    A name that is already a full address (scanned foreign shards) is returned as it is."""
-    if not location or name.startswith("/") or is_remote(name):
+    Without a location (scanned foreign shards, whose names are the run's own URLs) the name is returned;
+    inside one, only a plain file name is accepted, so a manifest can never name a path, URL or command."""
+    if not location:
         return name
+    if not is_plain_name(name):
+        raise DataError(f"{location}: shard name {name!r} is not a plain file name ({PLAIN_RULE})")
     if "{}" in location:
         return location.replace("{}", name)
     return f"{location.rstrip('/')}/{name}"
@@ -114,25 +193,28 @@ def member_url(location: str, name: str) -> str:
 
 def dataset_location(root: str, dataset: str) -> str:
     """Where a dataset's shards live below a (possibly remote) root: ``<root>/<dataset>/``."""
-    return member_url(root, f"{dataset}/{{}}") if "{}" in root else f"{root.rstrip('/')}/{dataset}"
+    if not is_plain_name(dataset):
+        raise DataError(f"dataset name {dataset!r} is not a plain name ({PLAIN_RULE})")
+    return root.replace("{}", f"{dataset}/{{}}") if "{}" in root else f"{root.rstrip('/')}/{dataset}"
 
 
-def read_manifest(location: str) -> Manifest:
-    """The manifest of a shard folder or URL prefix (``pipe:``/http locations read through webdataset)."""
+def read_manifest(location: str, limits: Limits = DEFAULT) -> Manifest:
+    """The manifest of a shard folder, URL prefix or ``pipe:`` command, checked (:meth:`Manifest.problem`)."""
     if is_remote(location):
-        import webdataset as wds
-
         url = member_url(location, MANIFEST)
-        try:
-            with wds.gopen(url) as stream:
-                text = stream.read().decode()
-        except Exception as exc:  # noqa: BLE001 - any transport error is reported the same way
-            raise DataError(f"cannot read manifest {url}: {exc}") from None
-        return Manifest.from_json(text, url)
+        text = fetch(url, limits, what="manifest", cap=MAX_MANIFEST_BYTES)
+        return Manifest.from_json(_text(text, url), url)
     path = Path(location) / MANIFEST
     if not path.is_file():
         raise DataError(f"no {MANIFEST} in {location}")
-    return Manifest.from_json(path.read_text(), str(path))
+    return Manifest.from_json(_text(fetch(str(path), what="manifest", cap=MAX_MANIFEST_BYTES), str(path)), str(path))
+
+
+def _text(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not a valid shard manifest (not UTF-8 at byte {exc.start})") from None
 
 
 def shard_problems(location: str, man: Manifest, splits: list[str] | None = None) -> list[str]:

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from harness.data.cards import DataError
+from harness.data.remote import DEFAULT, Limits, fetch
 from harness.data.tarstream import iter_samples
 
 IMAGES = ("png", "jpg", "jpeg")  # image members, in the order they are looked for
@@ -31,20 +32,16 @@ def encode_sample(key: str, image: np.ndarray, label: int) -> dict[str, Any]:
     return {"__key__": key, "png": buf.getvalue(), "cls": str(int(label)).encode()}
 
 
-def read_shard(url: str) -> bytes:
-    """The bytes of one shard from a path, URL or ``pipe:`` command (webdataset's gopen)."""
-    import webdataset as wds
-
-    try:
-        with wds.gopen(url) as stream:
-            return stream.read()
-    except Exception as exc:  # noqa: BLE001 - any transport error is reported the same way
-        raise DataError(f"cannot read shard {url}: {exc}") from None
+def read_shard(url: str, sha256: str | None = None, limits: Limits = DEFAULT) -> bytes:
+    """The bytes of one shard from a path, URL or command (:func:`harness.data.remote.fetch`, bounded);
+    with ``sha256``, only if they match it."""
+    return fetch(url, limits, sha256)
 
 
-def iter_raw_samples(url: str) -> Iterator[dict[str, Any]]:
-    """Undecoded samples of one shard, grouped by key; errors name the shard (and the sample)."""
-    yield from iter_samples(read_shard(url), url)
+def iter_raw_samples(url: str, sha256: str | None = None, limits: Limits = DEFAULT) -> Iterator[dict[str, Any]]:
+    """Undecoded samples of one shard, grouped by key; errors name the shard (and the sample). With
+    ``sha256`` the whole shard is checked against it before the first sample."""
+    yield from iter_samples(read_shard(url, sha256, limits), url)
 
 
 def check_members(sample: dict[str, Any], url: str) -> None:

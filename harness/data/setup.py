@@ -16,6 +16,7 @@ from harness.data.build import ensure_built
 from harness.data.cards import Card, DataError, load_card
 from harness.data.foreign import foreign_urls, scan
 from harness.data.manifest import Manifest, dataset_location, is_remote, read_manifest, shard_problems
+from harness.data.remote import Limits
 from harness.data.stream import load_split
 
 
@@ -43,12 +44,12 @@ def locate(cfg: Config, main: bool, acc: Any = None) -> tuple[str, Manifest, boo
                 " test-*.tar in the folder), or set eval.split=train to score the training shards"
             )
         with _first(acc):
-            return "", scan(urls, name, card, progress=main), True
+            return "", scan(urls, name, card, progress=main, limits=Limits.of(cfg.data)), True
     if card is None:
         load_card(cfg.data.dataset)  # raises the message naming the known cards
     if is_remote(cfg.data.root):  # shards served from elsewhere (http, pipe: command); never built here
         location = dataset_location(cfg.data.root, card.name)
-        return location, read_manifest(location), False
+        return location, read_manifest(location, Limits.of(cfg.data)), False
     with _first(acc):
         location = str(ensure_built(cfg.data.dataset, cfg.data.root, progress=main))
     return location, read_manifest(location), False
@@ -74,6 +75,7 @@ class RunData:
         self.class_names = list(card.class_names) if card is not None and card.class_names else None
         self.eval_data: dict[str, Any] | None = None
         if main:
-            self.eval_data = load_split(self.location, self.manifest, cfg.eval.split, cfg.data.on_error)
+            limits = Limits.of(cfg.data)
+            self.eval_data = load_split(self.location, self.manifest, cfg.eval.split, cfg.data.on_error, limits)
             if int(self.eval_data["skipped"]):
                 print(f"warning: skipped {int(self.eval_data['skipped'])} bad samples of the {cfg.eval.split} split")

@@ -21,6 +21,7 @@ DataLoader workers, so a run is reproducible and resumable at any batch:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,8 +30,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from harness.data.cards import DataError
-from harness.data.manifest import Manifest, member_url
-from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples
+from harness.data.manifest import Manifest, ManifestError, is_remote, member_url
+from harness.data.remote import DEFAULT, Limits
+from harness.data.samples import check_members, decode_image, decode_label, read_shard
+from harness.data.tarstream import iter_samples
 
 
 def _rng(*parts: int) -> np.random.Generator:
@@ -96,12 +99,15 @@ class ShardStream(IterableDataset):
         streams: int = 4,
         start_batch: int = 0,
         on_error: str = "stop",
+        limits: Limits = DEFAULT,
     ):
         super().__init__()
         if split not in manifest.splits:
             raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
         shards = manifest.splits[split].shards
         self.urls = [member_url(location, s.name) for s in shards]
+        self.hashes = [s.sha256 for s in shards]
+        self.limits = limits
         self.offsets = np.cumsum([0] + [s.count for s in shards]).tolist()  # sample index = offset + position
         self.shape = tuple(manifest.shape)
         self.classes = manifest.classes
@@ -113,7 +119,7 @@ class ShardStream(IterableDataset):
         self.skipped = [0] * streams  # per stream, in the process that reads it
 
     def _bad(self, s: int, exc: DataError, count: int = 1) -> None:
-        if not self.skip:
+        if not self.skip or isinstance(exc, ManifestError):
             raise exc
         self.skipped[s] += count
 
@@ -124,16 +130,17 @@ class ShardStream(IterableDataset):
             pieces = plan.epoch(epoch)
             yielded, whole = 0, j == 0 and offset == 0
             for piece in pieces[j:]:
-                url = self.urls[piece.shard]
+                url, sha = self.urls[piece.shard], self.hashes[piece.shard]
                 raw = []
                 try:
-                    for pos, smp in enumerate(iter_raw_samples(url)):
+                    data = read_shard(url, sha if is_remote(url) else None, self.limits)
+                    for pos, smp in enumerate(iter_samples(data, url)):
                         if pos >= piece.stop:
                             break
                         if pos >= piece.start:
                             raw.append(smp)
                     if len(raw) != piece.count:
-                        raise DataError(f"shard {url}: ends at sample {len(raw) + piece.start}, the manifest says more")
+                        count_error(url, data, sha, f"ends at sample {len(raw) + piece.start}, the manifest says more")
                 except DataError as exc:
                     self._bad(s, exc, piece.count - len(raw))
                 order = _rng(self.seed, plan.g, epoch, piece.shard).permutation(piece.count)
@@ -198,7 +205,17 @@ def make_loader(stream: ShardStream, num_workers: int, pin_memory: bool = False)
     )
 
 
-def load_split(location: str, manifest: Manifest, split: str, on_error: str = "stop") -> dict[str, torch.Tensor]:
+def count_error(url: str, data: bytes, sha256: str, what: str) -> None:
+    """A shard holds another number of samples than the manifest says: a damaged shard (skippable), or, when
+    its bytes match the manifest's sha256, a wrong manifest (:class:`ManifestError`, never skipped)."""
+    if hashlib.sha256(data).hexdigest() == sha256:
+        raise ManifestError(f"shard {url}: {what}, though its bytes match the manifest's sha256: the manifest is wrong")
+    raise DataError(f"shard {url}: {what}")
+
+
+def load_split(
+    location: str, manifest: Manifest, split: str, on_error: str = "stop", limits: Limits = DEFAULT
+) -> dict[str, torch.Tensor]:
     """A whole split in manifest order: uint8 images (N,C,H,W), labels, sample indices, and ``skipped``
     (bad samples left out; only with ``on_error="skip"``, else the first one raises)."""
     if split not in manifest.splits:
@@ -209,7 +226,8 @@ def load_split(location: str, manifest: Manifest, split: str, on_error: str = "s
         url = member_url(location, shard.name)
         n = 0
         try:
-            for smp in iter_raw_samples(url):
+            data = read_shard(url, shard.sha256 if is_remote(url) else None, limits)
+            for smp in iter_samples(data, url):
                 n += 1
                 try:
                     check_members(smp, url)
@@ -224,9 +242,9 @@ def load_split(location: str, manifest: Manifest, split: str, on_error: str = "s
                 labels.append(label)
                 index.append(offset + n - 1)
             if n != shard.count:
-                raise DataError(f"shard {url}: {n} samples, the manifest says {shard.count}")
-        except DataError:
-            if on_error != "skip" or n > shard.count:
+                count_error(url, data, shard.sha256, f"{n} samples, the manifest says {shard.count}")
+        except DataError as exc:
+            if on_error != "skip" or n > shard.count or isinstance(exc, ManifestError):
                 raise
             skipped += shard.count - n
         offset += shard.count
@@ -240,10 +258,12 @@ def load_split(location: str, manifest: Manifest, split: str, on_error: str = "s
     }
 
 
-def balanced_subset(location: str, manifest: Manifest, split: str, n: int, seed: int) -> dict[str, torch.Tensor]:
+def balanced_subset(
+    location: str, manifest: Manifest, split: str, n: int, seed: int, limits: Limits = DEFAULT
+) -> dict[str, torch.Tensor]:
     """``n`` samples of a split, ``n // K`` per class (the first ``n mod K`` classes one more), drawn with
     ``seed``: the few-label set."""
-    data = load_split(location, manifest, split)
+    data = load_split(location, manifest, split, limits=limits)
     rng = np.random.default_rng(seed)
     labels = data["label"].numpy()
     k = manifest.classes

@@ -79,7 +79,7 @@ def iter_members(data: bytes | memoryview, where: str) -> Iterator[tuple[str, by
             override = _name(body.split(b"\0", 1)[0], where, here)
         elif kind in (b"0", b"\0", b"7"):
             name = _name(hdr[:100].split(b"\0", 1)[0], where, here)
-            if hdr[257:262] == b"ustar" and hdr[345] != 0:
+            if hdr[257:263] == b"ustar\0" and hdr[345] != 0:  # POSIX prefix; GNU headers keep times there
                 name = _name(hdr[345:500].split(b"\0", 1)[0], where, here) + "/" + name
             yield override or name, body
             override = None

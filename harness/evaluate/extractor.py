@@ -21,13 +21,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from filelock import FileLock
 from torch import nn
 
-from harness.cache import cache_dir
+from harness.cache import cache_dir, cache_lock
 from harness.data.build import ensure_built
 from harness.data.cards import DataError
 from harness.data.manifest import Manifest, atomic_write_text, read_manifest
+from harness.data.remote import DEFAULT, Limits
 from harness.data.stream import ShardStream, load_split, make_loader
 from harness.data.transforms import to_unit
 from harness.progress import bar
@@ -102,19 +102,22 @@ def train_extractor(
     device: torch.device | None = None,
     progress: bool = True,
     manifest: Manifest | None = None,
+    on_error: str = "stop",
+    limits: Limits = DEFAULT,
 ) -> tuple[Path, ExtractorInfo]:
     """Train (or, if cached for these shards, load) the domain classifier of the shards at ``location``
     (a folder or a remote location) for images of side ``size`` (default: native). ``manifest``: the
     shards' manifest when it is not a file there (shards scanned by :mod:`harness.data.foreign`, whose
-    location is empty and whose manifest names every shard by its full address)."""
+    location is empty and whose manifest names every shard by its full address); ``on_error`` and
+    ``limits`` are the run's ``data.on_error`` and remote-read limits."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    man = manifest or read_manifest(location)
+    man = manifest or read_manifest(location, limits)
     size = size or man.shape[1]
     path = extractor_path(man.dataset, size)
     trained_on = hashlib.sha256(
         json.dumps([man.card_sha256, [s.sha256 for s in man.splits["train"].shards]]).encode()
     ).hexdigest()[:16]
-    with FileLock(str(path) + ".lock"):
+    with cache_lock(path):
         try:
             net, info = load_extractor(path, device)
             if info.trained_on == trained_on:
@@ -130,7 +133,8 @@ def train_extractor(
         net = DomainClassifier(man.shape[0], man.classes).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-        batches = iter(make_loader(ShardStream(location, man, "train", 128, seed=0, streams=1), 0))
+        stream = ShardStream(location, man, "train", 128, seed=0, streams=1, on_error=on_error, limits=limits)
+        batches = iter(make_loader(stream, 0))
         net.train()
         for _ in bar(range(steps), desc=f"domain classifier {man.dataset} {size}px (once)", disable=not progress):
             batch = next(batches)
@@ -142,7 +146,7 @@ def train_extractor(
             loss.backward()
             opt.step()
             sched.step()
-        test = load_split(location, man, "test" if "test" in man.splits else "train")
+        test = load_split(location, man, "test" if "test" in man.splits else "train", on_error, limits)
         acc = accuracy(net, test["image"], test["label"], size, device)
         buf = io.BytesIO()
         torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)

@@ -11,6 +11,7 @@ import torch
 
 from harness.cache import cache_dir
 from harness.data.manifest import Manifest, sha256_file
+from harness.data.remote import DEFAULT, Limits
 from harness.evaluate.extractor import train_extractor
 from harness.evaluate.quality import Extractor
 from harness.registry import register_extractor
@@ -31,6 +32,8 @@ class ExtractorContext:
     inception_weights: str = ""
     progress: bool = True
     manifest: Manifest | None = None  # the shards' manifest (needed for scanned shards, which have no file)
+    on_error: str = "stop"  # data.on_error, for the shards the domain classifier trains on
+    limits: Limits = DEFAULT  # remote-read limits of those shards
 
 
 class DomainExtractor(Extractor):
@@ -41,7 +44,13 @@ class DomainExtractor(Extractor):
         from harness.evaluate.extractor import load_extractor
 
         path, info = train_extractor(
-            ctx.location, ctx.size, device=ctx.device, progress=ctx.progress, manifest=ctx.manifest
+            ctx.location,
+            ctx.size,
+            device=ctx.device,
+            progress=ctx.progress,
+            manifest=ctx.manifest,
+            on_error=ctx.on_error,
+            limits=ctx.limits,
         )
         self.net, self.info = load_extractor(path, ctx.device)
         self.identity = info.weights_sha256

@@ -12,6 +12,7 @@ import torch
 from harness import registry
 from harness.config import Config
 from harness.data.manifest import Manifest
+from harness.data.remote import Limits
 from harness.data.stream import load_split
 from harness.errors import RunError
 from harness.evaluate.extractors import ExtractorContext, ExtractorUnavailable
@@ -34,8 +35,11 @@ class QualityEvaluator:
         self.cfg, self.acc, self.size = cfg, acc, size
         self.shape = (man.shape[0], size, size)
         self.main = acc.is_main_process
+        limits = Limits.of(cfg.data)
         progress = self.main and cfg.log.progress
-        ctx = ExtractorContext(location, size, acc.device, cfg.eval.inception_weights, progress, man)
+        ctx = ExtractorContext(
+            location, size, acc.device, cfg.eval.inception_weights, progress, man, cfg.data.on_error, limits
+        )
         self.extractors: list[Extractor] = []
         for name in cfg.eval.quality:
             missing: ExtractorUnavailable | None = None
@@ -54,7 +58,7 @@ class QualityEvaluator:
 
             def real_images() -> torch.Tensor:  # read the split only when some statistics are not cached
                 if loaded["split"] is None:
-                    loaded["split"] = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error)
+                    loaded["split"] = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error, limits)
                 return loaded["split"]["image"]
 
             for ext in self.extractors:
