@@ -27,8 +27,9 @@ def debug_requested(argv: list[str]) -> bool:
 
 
 def _prefix() -> str:
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    return f"[rank {os.environ.get('RANK', '0')}] " if world > 1 else ""
+    world = os.environ.get("WORLD_SIZE", "1").strip()
+    several = world.isdigit() and int(world) > 1  # a malformed WORLD_SIZE is itself the error being reported
+    return f"[rank {os.environ.get('RANK', '0')}] " if several else ""
 
 
 def one_line(exc: BaseException) -> str:

@@ -18,11 +18,13 @@ SUMMARY = "summary.json"
 
 
 def run_dir_for(cfg: Config, world: int | None = None, precision: str | None = None) -> Path:
-    """``<log.root>/<name>-<run hash>``; world size and precision default to this process's launch settings."""
-    from harness.identity import launch_settings, run_hash
+    """``<log.root>/<name>-<run hash>`` (or the folder an earlier identity version named for the same launch);
+    world size and precision default to this process's launch settings, the device type is this machine's."""
+    from harness.identity import device_type, launch_settings
+    from harness.identity_versions import locate
 
     env_world, env_precision = launch_settings(cfg)
-    return Path(cfg.log.root) / f"{cfg.name}-{run_hash(cfg, world or env_world, precision or env_precision)}"
+    return locate(cfg, world or env_world, precision or env_precision, device_type())[0]
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:
