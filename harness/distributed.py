@@ -9,8 +9,11 @@ the variables otherwise) and only then forms the group, whose collectives wait `
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -54,6 +57,26 @@ def _launch_env() -> str:
     return " ".join(f"{k}={os.environ[k]}" if k in os.environ else f"{k} unset" for k in LAUNCH_ENV)
 
 
+@contextlib.contextmanager
+def _c10d_log_held() -> Iterator[None]:
+    """c10d logs every failed connection attempt with a C++ stack trace on stderr; that is held back while the
+    ranks meet (and shown with ``--debug`` or ``CODEGAN_DEBUG=1``), so a failure stays one line."""
+    from harness.cli import debug_requested
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if debug_requested(sys.argv):
+                held.seek(0)
+                sys.stderr.write(held.read().decode(errors="replace"))
+
+
 def join(cfg: Config) -> None:
     """Form the process group of a ``WORLD_SIZE`` > 1 launch (gloo on CPUs, NCCL on GPUs): meet the other
     ranks within ``runtime.rendezvous_timeout_s``, then wait up to ``runtime.dist_timeout_s`` in every
@@ -68,10 +91,11 @@ def join(cfg: Config) -> None:
 
     rt = cfg.runtime
     try:
-        store, rank, world = next(rendezvous("env://", timeout=timedelta(seconds=rt.rendezvous_timeout_s)))
+        with _c10d_log_held():
+            store, rank, world = next(rendezvous("env://", timeout=timedelta(seconds=rt.rendezvous_timeout_s)))
     except (RuntimeError, ValueError) as exc:
         waited = "the other ranks did not all join" if rank == 0 else "rank 0 did not answer"
-        detail = " ".join(str(exc).split())[:160]
+        detail = " ".join(str(exc).split())[:160].rstrip(".")
         limit = f"runtime.rendezvous_timeout_s={rt.rendezvous_timeout_s:g}"
         raise RunError(
             f"no process group within {limit} s: {waited} ({_launch_env()}; {detail}). Unset these variables to"

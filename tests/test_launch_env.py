@@ -1,0 +1,119 @@
+"""The launcher's environment: a stale WORLD_SIZE/RANK/MASTER_* or a malformed WORLD_SIZE ends in one line in
+bounded time, a collective waits runtime.dist_timeout_s, and the main process's work gets every allowed CPU."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.launch import REPO, env, tiny_run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("rank", ["1", "0"])
+def test_a_stale_rank_environment_fails_in_one_line_within_the_rendezvous_timeout(
+    digits_shards, tmp_path, rank, monkeypatch, capfd
+):
+    """A one-process run with another launch's WORLD_SIZE=2 RANK=... MASTER_ADDR MASTER_PORT left in its
+    environment: rank 1 finds no rank 0, rank 0 waits for a rank 1 that never comes; both stop."""
+    from harness.run import main
+
+    port = str(_free_port())
+    for k, v in {"WORLD_SIZE": "2", "RANK": rank, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}.items():
+        monkeypatch.setenv(k, v)
+    t = time.time()
+    assert main(tiny_run(digits_shards.parent, tmp_path, "runtime.rendezvous_timeout_s=2")) == 1
+    took = time.time() - t
+    (line,) = capfd.readouterr().err.strip().splitlines()  # c10d's own C++ log of each attempt held back
+    assert line.startswith(f"[rank {rank}] error: no process group within runtime.rendezvous_timeout_s=2 s")
+    assert f"WORLD_SIZE=2 RANK={rank} MASTER_ADDR=127.0.0.1 MASTER_PORT={port}" in line
+    assert ("rank 0 did not answer" if rank == "1" else "the other ranks did not all join") in line
+    assert took < 30, f"took {took:.0f} s"
+    assert not any(tmp_path.iterdir()), "nothing is written before the ranks have met"
+
+
+@pytest.mark.parametrize("value", ["abc", "0"])
+def test_a_malformed_world_size_is_one_line(tmp_path, value, monkeypatch, capsys):
+    from harness.run import main
+
+    monkeypatch.setenv("WORLD_SIZE", value)
+    assert main([f"log.root={tmp_path}"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"config error: environment variable WORLD_SIZE={value if value == '0' else repr(value)}")
+
+
+RANK_SCRIPT = """
+import os, sys, time
+import torch.distributed as dist
+from harness.config import build_config
+from harness.distributed import join
+join(build_config("digits", ["runtime.dist_timeout_s=2"]))
+t = time.time()
+if dist.get_rank() == 1:
+    try:
+        dist.barrier()
+    except RuntimeError as exc:
+        print(f"timed out after {time.time() - t:.1f} s")
+    else:
+        print("barrier passed")
+else:
+    time.sleep(4)
+"""
+
+
+def test_a_collective_waits_dist_timeout_s_not_gloos_thirty_minutes(tmp_path):
+    """Two real gloo ranks; rank 0 never enters the barrier that rank 1 waits in."""
+    port = str(_free_port())
+    procs = []
+    for rank in ("0", "1"):
+        extra = {"WORLD_SIZE": "2", "RANK": rank, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
+        cmd = [sys.executable, "-c", RANK_SCRIPT]
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env(**extra), stdout=subprocess.PIPE, text=True))
+    out = [p.communicate(timeout=120)[0] for p in procs]
+    assert out[1].startswith("timed out after"), out
+    assert 1.8 <= float(out[1].split()[3]) < 5, out[1]
+
+
+THREADS_SCRIPT = """
+import json, torch
+from threadpoolctl import threadpool_info
+from harness.config import build_config
+from harness.threads import cpus_allowed, main_process_threads
+cfg = build_config("digits")
+def seen():
+    return {"torch": torch.get_num_threads(), "pools": sorted({p["num_threads"] for p in threadpool_info()})}
+before = seen()
+with main_process_threads(cfg, 2, True):
+    inside = seen()
+with main_process_threads(cfg, 2, False):
+    other_rank = seen()
+with main_process_threads(build_config("digits", ["runtime.eval_threads=3"]), 1, True):
+    asked = seen()
+with main_process_threads(cfg, 1, True):
+    one_process = seen()
+print(json.dumps({"cpus": cpus_allowed(), "before": before, "inside": inside, "after": seen(),
+                  "other_rank": other_rank, "asked": asked, "one_process": one_process}))
+"""
+
+
+def test_the_main_process_work_gets_every_allowed_cpu_under_the_launchers_one_thread():
+    """As under ``accelerate launch``: OMP_NUM_THREADS=1. The main process's evaluation work gets every CPU its
+    affinity allows (torch and the OpenMP/BLAS pools of scikit-learn and SciPy), then one thread again."""
+    proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], cwd=REPO, env=env(OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout)
+    one, cpus = {"torch": 1, "pools": [1]}, got["cpus"]
+    assert got["before"] == got["after"] == got["other_rank"] == got["one_process"] == one
+    assert got["inside"] == {"torch": cpus, "pools": [cpus]}
+    assert got["asked"] == {"torch": 3, "pools": [3]}
