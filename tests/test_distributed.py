@@ -72,14 +72,14 @@ def test_a_killed_two_rank_run_resumes_bit_identical_and_refuses_another_world_s
     import psutil
 
     from harness import checkpoint
-    from tests.launch import BIN, REPO, env
+    from tests.launch import BIN, REPO, cpu_env
 
     data_root = digits_shards.parent
     ref = launch(_ddp_args(tmp_path / "a", "ref", data_root), accelerate=CPU_DDP, OMP_NUM_THREADS="1")
     assert ref.returncode == 0, ref.stderr[-3000:]
     victim_root = tmp_path / "b"
     cmd = [str(BIN / "accelerate"), "launch", *CPU_DDP, "harness/run.py", *_ddp_args(victim_root, "victim", data_root)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env(OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=REPO, env=cpu_env(OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.time() + 300
     while not list(victim_root.glob("*/checkpoints/step-00000010.pt")):

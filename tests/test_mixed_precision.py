@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from harness import adversarial, checkpoint
 from harness.config import build_config
 from harness.train import train
-from tests.launch import launch, run_folder, tiny_run
+from tests.launch import BIT_IDENTICAL, launch, run_folder, tiny_run
 from tests.test_step_options import _method
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -68,7 +68,8 @@ def _final_weights(run: object) -> dict[str, torch.Tensor]:
 
 
 def test_a_bf16_run_finishes_finite_and_its_checkpoint_resumes_to_the_same_weights(digits_shards, tmp_path):
-    more = ["train.mixed_precision=bf16", "train.ckpt_every=2", "eval.quality=[]", "eval.pixel_baseline=false"]
+    more = ["train.mixed_precision=bf16", "train.ckpt_every=2", "eval.quality=[]", "eval.pixel_baseline=false",
+            *BIT_IDENTICAL]  # fmt: skip
     train(build_config("digits", tiny_run(digits_shards.parent, tmp_path / "a", *more)))
     whole = run_folder(tmp_path / "a")
     summary = json.loads((whole / "summary.json").read_text())
