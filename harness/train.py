@@ -99,9 +99,6 @@ class Trainer:
         cfg = self.cfg
         if self.main and self.checkpoint_path is None:  # a re-scoring leaves the run's files as they are
             write_config(self.run_dir, cfg)
-            info = {"run_hash": self.run_hash, "identity_version": self.identity_version, "world_size": self.world,
-                    "mixed_precision": self.precision, "device": self.device_type}  # fmt: skip
-            write_json(self.run_dir / identity_versions.RUN_INFO, info)
         self.data = RunData(cfg, self.acc)
         self.manifest, self.location, self.size = self.data.manifest, self.data.location, self.data.size
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -114,6 +111,10 @@ class Trainer:
         self.resumed_from: Path | None = None
         self.lineage: list[dict[str, Any]] = []  # the foreign checkpoints this run started from
         self.start = self._resume()
+        if self.main and self.checkpoint_path is None:  # only once its checkpoint has accepted this launch
+            info = {"run_hash": self.run_hash, "identity_version": self.identity_version, "world_size": self.world,
+                    "mixed_precision": self.precision, "device": self.device_type}  # fmt: skip
+            write_json(self.run_dir / identity_versions.RUN_INFO, info)
         if self.artifact is not None and self.start == 0:
             self.method.load_encoder(self.artifact["state"])
             if self.main:
