@@ -263,8 +263,9 @@ class RuntimeConfig:
     eval_threads: int = opt(
         0,
         "CPU threads of the main process's evaluation work (k-means, PCA, FID/KID statistics, the domain"
-        " classifier, reference statistics) while the other ranks wait; 0 = with several processes, every CPU"
-        " this process may run on (accelerate launch sets OMP_NUM_THREADS=1), with one process, as it is",
+        " classifier, reference statistics) while the other ranks wait (accelerate launch sets OMP_NUM_THREADS=1);"
+        " 0 = with several processes, every CPU this process may run on but one per other rank on the machine,"
+        " with one process, as it is",
     )
 
 

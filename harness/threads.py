@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import torch
 
 from harness.config import Config
+from harness.distributed import env_int
 
 
 def cpus_allowed() -> int:
@@ -25,9 +26,16 @@ def cpus_allowed() -> int:
 
 
 def main_thread_count(cfg: Config, processes: int) -> int:
-    """``runtime.eval_threads``, or with 0: every allowed CPU when there are several processes (the others
-    wait), else 0 (leave one process's setting as it is)."""
-    return cfg.runtime.eval_threads or (cpus_allowed() if processes > 1 else 0)
+    """``runtime.eval_threads``, or with 0 and several processes: every CPU this process may run on but one for
+    each other rank on this machine (``LOCAL_WORLD_SIZE``; a rank waiting in an NCCL collective may spin on its
+    core, and more threads than free cores make OpenMP's barriers wait for descheduled threads). With one
+    process, 0: its own setting stays."""
+    if cfg.runtime.eval_threads:
+        return cfg.runtime.eval_threads
+    if processes <= 1:
+        return 0
+    local = min(processes, max(1, env_int("LOCAL_WORLD_SIZE", processes)))
+    return max(1, cpus_allowed() - (local - 1))
 
 
 @contextlib.contextmanager

@@ -85,7 +85,7 @@ def test_a_collective_waits_dist_timeout_s_not_gloos_thirty_minutes(tmp_path):
 
 
 THREADS_SCRIPT = """
-import json, torch
+import json, os, torch
 from threadpoolctl import threadpool_info
 from harness.config import build_config
 from harness.threads import cpus_allowed, main_process_threads
@@ -101,19 +101,26 @@ with main_process_threads(build_config("digits", ["runtime.eval_threads=3"]), 1,
     asked = seen()
 with main_process_threads(cfg, 1, True):
     one_process = seen()
+os.environ["LOCAL_WORLD_SIZE"] = "2"
+with main_process_threads(cfg, 2, True):
+    beside_a_rank = seen()
 print(json.dumps({"cpus": cpus_allowed(), "before": before, "inside": inside, "after": seen(),
-                  "other_rank": other_rank, "asked": asked, "one_process": one_process}))
+                  "other_rank": other_rank, "asked": asked, "one_process": one_process,
+                  "beside_a_rank": beside_a_rank}))
 """
 
 
-def test_the_main_process_work_gets_every_allowed_cpu_under_the_launchers_one_thread():
+def test_the_main_process_work_gets_the_free_cpus_under_the_launchers_one_thread():
     """As under ``accelerate launch``: OMP_NUM_THREADS=1. The main process's evaluation work gets every CPU its
-    affinity allows (torch and the OpenMP/BLAS pools of scikit-learn and SciPy), then one thread again."""
-    proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], cwd=REPO, env=env(OMP_NUM_THREADS="1"),
+    affinity allows (torch and the OpenMP/BLAS pools of scikit-learn and SciPy) but one per other rank on the
+    machine, then one thread again; ``runtime.eval_threads`` sets the count."""
+    extra = {"OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "1"}  # one rank on this machine (of a multi-node launch)
+    proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], cwd=REPO, env=env(**extra),
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout)
     one, cpus = {"torch": 1, "pools": [1]}, got["cpus"]
     assert got["before"] == got["after"] == got["other_rank"] == got["one_process"] == one
     assert got["inside"] == {"torch": cpus, "pools": [cpus]}
+    assert got["beside_a_rank"] == {"torch": max(1, cpus - 1), "pools": [max(1, cpus - 1)]}
     assert got["asked"] == {"torch": 3, "pools": [3]}
