@@ -3,7 +3,6 @@ bounded time, a collective waits runtime.dist_timeout_s, and the main process's 
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -84,43 +83,36 @@ def test_a_collective_waits_dist_timeout_s_not_gloos_thirty_minutes(tmp_path):
     assert 1.8 <= float(out[1].split()[3]) < 5, out[1]
 
 
-THREADS_SCRIPT = """
-import json, os, torch
-from threadpoolctl import threadpool_info
-from harness.config import build_config
-from harness.threads import cpus_allowed, main_process_threads
-cfg = build_config("digits")
-def seen():
-    return {"torch": torch.get_num_threads(), "pools": sorted({p["num_threads"] for p in threadpool_info()})}
-before = seen()
-with main_process_threads(cfg, 2, True):
-    inside = seen()
-with main_process_threads(cfg, 2, False):
-    other_rank = seen()
-with main_process_threads(build_config("digits", ["runtime.eval_threads=3"]), 1, True):
-    asked = seen()
-with main_process_threads(cfg, 1, True):
-    one_process = seen()
-os.environ["LOCAL_WORLD_SIZE"] = "2"
-with main_process_threads(cfg, 2, True):
-    beside_a_rank = seen()
-print(json.dumps({"cpus": cpus_allowed(), "before": before, "inside": inside, "after": seen(),
-                  "other_rank": other_rank, "asked": asked, "one_process": one_process,
-                  "beside_a_rank": beside_a_rank}))
-"""
+def test_the_main_process_work_gets_the_free_cpus_under_the_launchers_one_thread(monkeypatch):
+    """As under ``accelerate launch`` (OMP_NUM_THREADS=1: one thread everywhere). The main process's evaluation work
+    gets every CPU its affinity allows (torch and the OpenMP/BLAS pools of scikit-learn and SciPy) but one per other
+    rank on the machine, then one thread again; other ranks and one process keep theirs; the key sets the count."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
 
+    from harness.config import build_config
+    from harness.threads import cpus_allowed, main_process_threads
 
-def test_the_main_process_work_gets_the_free_cpus_under_the_launchers_one_thread():
-    """As under ``accelerate launch``: OMP_NUM_THREADS=1. The main process's evaluation work gets every CPU its
-    affinity allows (torch and the OpenMP/BLAS pools of scikit-learn and SciPy) but one per other rank on the
-    machine, then one thread again; ``runtime.eval_threads`` sets the count."""
-    extra = {"OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "1"}  # one rank on this machine (of a multi-node launch)
-    proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], cwd=REPO, env=env(**extra),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    got = json.loads(proc.stdout)
-    one, cpus = {"torch": 1, "pools": [1]}, got["cpus"]
-    assert got["before"] == got["after"] == got["other_rank"] == got["one_process"] == one
-    assert got["inside"] == {"torch": cpus, "pools": [cpus]}
-    assert got["beside_a_rank"] == {"torch": max(1, cpus - 1), "pools": [max(1, cpus - 1)]}
-    assert got["asked"] == {"torch": 3, "pools": [3]}
+    def seen():
+        return {"torch": torch.get_num_threads(), "pools": sorted({p["num_threads"] for p in threadpool_info()})}
+
+    cfg, cpus, before = build_config("digits"), cpus_allowed(), torch.get_num_threads()
+    one = {"torch": 1, "pools": [1]}
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # one rank on this machine (of a multi-node launch)
+    try:
+        with threadpool_limits(limits=1):
+            torch.set_num_threads(1)
+            with main_process_threads(cfg, 2, True):
+                assert seen() == {"torch": cpus, "pools": [cpus]}
+            assert seen() == one
+            for processes, main in ((2, False), (1, True)):
+                with main_process_threads(cfg, processes, main):
+                    assert seen() == one
+            with main_process_threads(build_config("digits", ["runtime.eval_threads=3"]), 1, True):
+                assert seen() == {"torch": 3, "pools": [3]}
+            monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+            with main_process_threads(cfg, 2, True):
+                assert seen() == {"torch": max(1, cpus - 1), "pools": [max(1, cpus - 1)]}
+            assert seen() == one
+    finally:
+        torch.set_num_threads(before)
