@@ -139,7 +139,9 @@ class InfoGANCR(InfoGAN):
         x, x1, x2 = x.split([n, n, n])
         loss, logs = self.g_terms(x, z, c)
         cr = F.cross_entropy(self.raw("CR")(x1, x2).float(), p.shared)
-        self.pending = (x1.detach(), x2.detach(), p.shared)
+        # Copies, not views: under CUDA graphs (train.compile=reduce-overhead) G's output lives in graph memory
+        # that the next replay overwrites, and the CR head reads this pair after G's step.
+        self.pending = (x1.detach().clone(), x2.detach().clone(), p.shared)
         weight = self.cfg.baselines.cr_weight
         logs.update({"g_cr": cr.detach(), "cr_weight": torch.full((), weight, device=self.device)})
         return loss + weight * cr, logs

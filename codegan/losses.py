@@ -12,9 +12,15 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor, tau: float, base_t
     ``features``: (V*N, d) L2-normalised, all V views stacked (view-major); ``labels``: (V*N,).
     For anchor i with positives P(i) = {p != i : y_p = y_i} and candidates A(i) = {a != i}:
     ``loss_i = -(tau / base_tau) * mean_{p in P(i)} log(exp(f_i.f_p / tau) / sum_{a in A(i)} exp(f_i.f_a / tau))``,
-    averaged over anchors. Anchors with no positive are left out.
+    averaged over anchors. Anchors with no positive are left out. Always computed in fp32: under a bf16 or fp16
+    autocast the product ``f @ f.T`` would be rounded to 8 (or 11) bits before the division by tau (at
+    tau = 0.07, logits in steps of about 0.06), so autocast is closed here.
     """
-    f = features.float()
+    with torch.autocast(features.device.type, enabled=False):
+        return _supcon(features.float(), labels, tau, base_tau)
+
+
+def _supcon(f: torch.Tensor, labels: torch.Tensor, tau: float, base_tau: float) -> torch.Tensor:
     n = f.shape[0]
     logits = f @ f.T / tau
     self_mask = torch.eye(n, dtype=torch.bool, device=f.device)

@@ -125,7 +125,8 @@ class CoDeGAN(GANMethod):
         c = self.cfg.codegan
         src = x.detach() if c.detach_view else x
         scale = tuple(c.crop_scale)
-        view = second_view(src, c.augment, scale, self.rng, c.crop_per_sample, c.crop_mode, c.color_per_sample)
+        det = self.cfg.train.deterministic  # grid_sample's CUDA backward is not deterministic: matrix products
+        view = second_view(src, c.augment, scale, self.rng, c.crop_per_sample, c.crop_mode, c.color_per_sample, det)
         return torch.cat([x, view])
 
     def _lc(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -71,6 +71,7 @@ class SimCLR(GANMethod):
             feats = self.features(torch.cat([self.view(real), self.view(real)]), self.nets[self.enc_name])
             loss = nt_xent_loss(feats.float(), self.cfg.pretrain.tau)
         self.step(self.enc_name, loss)
+        self.update_scale()
         return {"nt_xent": loss.detach()}
 
     @torch.no_grad()

@@ -14,12 +14,14 @@ def random_resized_crop(
     generator: torch.Generator,
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     per_sample: bool = True,
+    matmul: bool = False,
 ) -> torch.Tensor:
     """torchvision's RandomResizedCrop semantics (area fraction in ``scale``, aspect in ``ratio``), resized
     back to the input size with bilinear sampling, one crop per image (or one per batch).
 
     Boxes that would not fit are shrunk to fit instead of re-drawn, which keeps the op one vectorised
-    affine resample.
+    affine resample. ``matmul``: the same resample as two matrix products (:func:`box_resample`), whose
+    backward is deterministic on CUDA, unlike ``grid_sample``'s (``train.deterministic``).
     """
     n = x.shape[0]
     draws = 1 if not per_sample else n
@@ -31,12 +33,36 @@ def random_resized_crop(
     h = torch.sqrt(area / aspect).clamp(max=1.0)
     cx = (1 - w) * (2 * u[:, 2] - 1)  # box centre in [-1, 1] coordinates
     cy = (1 - h) * (2 * u[:, 3] - 1)
+    if matmul:
+        return box_resample(x, *(t.expand(n) for t in (w, h, cx, cy)))
     theta = torch.zeros(draws, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
     if draws == 1:
         theta = theta.expand(n, 2, 3)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _axis_weights(scale: torch.Tensor, centre: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
+    """(n, size out, size in) bilinear weights of ``grid_sample(..., align_corners=False,
+    padding_mode="border")`` along one axis for the output coordinate ``scale * u + centre`` (u in [-1, 1]):
+    the source pixel coordinate, clamped to the image, and the triangle kernel ``max(0, 1 - |p - i|)``."""
+    work = torch.promote_types(dtype, torch.float32)
+    u = (2 * torch.arange(size, device=scale.device, dtype=work) + 1) / size - 1
+    p = (((scale.to(work)[:, None] * u[None] + centre.to(work)[:, None]) + 1) * size - 1) / 2
+    p = p.clamp(0, size - 1)
+    i = torch.arange(size, device=scale.device, dtype=work)
+    return (1 - (p[:, :, None] - i[None, None]).abs()).clamp(min=0).to(dtype)
+
+
+def box_resample(x: torch.Tensor, w: torch.Tensor, h: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """Each image's box (width and height fractions ``w``, ``h``, centre ``cx``, ``cy`` in [-1, 1]) resampled
+    to the image size with bilinear weights and border padding: ``A_y @ x @ A_x^T``, what ``affine_grid`` +
+    ``grid_sample`` compute for a scale-and-shift ``theta``, as matrix products."""
+    _, _, height, width = x.shape
+    rows = _axis_weights(h, cy, height, x.dtype)[:, None]  # (n, 1, H out, H in)
+    cols = _axis_weights(w, cx, width, x.dtype)[:, None]  # (n, 1, W out, W in)
+    return rows @ x @ cols.transpose(-1, -2)
 
 
 def integer_crop_boxes(
@@ -217,15 +243,19 @@ def second_view(
     per_sample: bool = True,
     crop_mode: str = "continuous",
     color_per_sample: bool = True,
+    matmul: bool = False,
 ) -> torch.Tensor:
     """L_c's augmented copy of a batch in [0, 1]: ``crop`` (28x28 data: RandomResizedCrop) or ``color``
     (32x32 data: crop + horizontal flip + ColorJitter(0.3, 0.3, 0.3, 0.1) p=0.8 + grayscale p=0.1).
     ``crop_mode``: ``continuous`` boxes (:func:`random_resized_crop`) or ``integer`` ones, as torchvision;
-    ``per_sample`` / ``color_per_sample``: the crop / the colour steps drawn per image or once per batch."""
+    ``per_sample`` / ``color_per_sample``: the crop / the colour steps drawn per image or once per batch;
+    ``matmul``: the continuous crop as matrix products (deterministic on CUDA)."""
     if crop_mode not in CROP_MODES:
         raise ValueError(f"unknown crop mode '{crop_mode}' ({' | '.join(CROP_MODES)})")
-    crop = random_resized_crop if crop_mode == "continuous" else random_resized_crop_integer
-    out = crop(x, scale, generator, per_sample=per_sample)
+    if crop_mode == "continuous":
+        out = random_resized_crop(x, scale, generator, per_sample=per_sample, matmul=matmul)
+    else:
+        out = random_resized_crop_integer(x, scale, generator, per_sample=per_sample)
     if kind == "crop":
         return out
     if kind != "color":

@@ -122,13 +122,20 @@ def load_latest(folder: Path, warn: Callable[[str], None] = print) -> tuple[Path
     return None, None
 
 
-def check_checkpoint(path: Path, state: dict, run_dir: Path, run_hash: str, launch: tuple[int, str]) -> None:
-    """A checkpoint continues only the run it belongs to: same training config, world size, precision."""
+def check_checkpoint(path: Path, state: dict, run_dir: Path, run_hash: str, launch: tuple[int, str, str]) -> None:
+    """A checkpoint continues only the run it belongs to: same training config, world size, precision and
+    device type (a checkpoint that records none was made on a CPU)."""
     from harness.config import ConfigError
 
     if state.get("run_hash", state.get("config_hash")) == run_hash:
         return
-    world, precision = state.get("world_size"), state.get("mixed_precision")
+    world, precision, device = state.get("world_size"), state.get("mixed_precision"), state.get("device", "cpu")
+    if device != launch[2]:
+        raise ConfigError(
+            f"{run_dir} was trained on {device}, this launch runs on {launch[2]}: resume it on {device}"
+            f" ({'CUDA_VISIBLE_DEVICES= for a CPU' if device == 'cpu' else 'a GPU'}); the device type is part of"
+            " a run's identity, so this config on this device is a run folder of its own"
+        )
     if world is not None and world != launch[0]:
         raise ConfigError(
             f"{run_dir} was trained with {world} process(es), this launch has {launch[0]}: resume it with"

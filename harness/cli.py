@@ -44,7 +44,8 @@ def check_launch_env() -> None:
 
 def _prefix() -> str:
     world = os.environ.get("WORLD_SIZE", "1").strip()
-    return f"[rank {os.environ.get('RANK', '0')}] " if world.isdigit() and int(world) > 1 else ""
+    several = world.isdigit() and int(world) > 1  # a malformed WORLD_SIZE is itself the error being reported
+    return f"[rank {os.environ.get('RANK', '0')}] " if several else ""
 
 
 def one_line(exc: BaseException) -> str:

@@ -119,6 +119,13 @@ class TrainConfig:
         "TF32 matmuls and cuDNN convolutions on Ampere and later GPUs (faster, 10-bit mantissa; changes results);"
         " false = strict fp32. Ignored on CPU",
     )
+    deterministic: bool = opt(
+        False,
+        "bit-identical results on CUDA (resume, two launches of one config): deterministic algorithms only, cuDNN"
+        " autotuning off, cuBLAS's fixed workspace, L_c's continuous crop as matrix products instead of grid_sample"
+        " (whose CUDA backward has no deterministic form); slower on GPUs (docs/gpu.md). CPU runs are"
+        " bit-identical without it",
+    )
     log_every: int = opt(50, "steps between loss logs")
     eval_every: int = opt(0, "steps between evaluations; 0 = only at the end")
     ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved")
@@ -246,6 +253,29 @@ class LogConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How the processes of a run meet and wait: nothing here changes what a run computes."""
+
+    rendezvous_timeout_s: float = opt(
+        60.0,
+        "a launch of several processes (WORLD_SIZE > 1) fails with one line when its ranks have not all met within"
+        " this (a WORLD_SIZE, RANK, MASTER_ADDR or MASTER_PORT left in the environment, a rank that never started)",
+    )
+    dist_timeout_s: float = opt(
+        1800.0,
+        "how long a rank waits in a collective (gloo or NCCL) for the others, e.g. while the main process alone"
+        " trains the domain classifier or computes reference statistics, before the run fails",
+    )
+    eval_threads: int = opt(
+        0,
+        "CPU threads of the main process's evaluation work (k-means, PCA, FID/KID statistics, the domain"
+        " classifier, reference statistics) while the other ranks wait (accelerate launch sets OMP_NUM_THREADS=1);"
+        " 0 = with several processes, every CPU this process may run on but one per other rank on the machine,"
+        " with one process, as it is",
+    )
+
+
+@dataclass
 class Config:
     name: str = opt("codegan-digits", "run name; the run folder is <log.root>/<name>-<config hash>")
     method: str = opt("codegan", "registered method name: codegan | infogan | infogan-cr | clustergan | pixels-kmeans")
@@ -259,6 +289,7 @@ class Config:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 ADAM_IMPLS = ("default", "foreach", "fused")
@@ -335,6 +366,8 @@ _POSITIVE = (
     "data.remote_timeout_s",
     "data.remote_min_bytes_per_s",
     "baselines.q_hidden",
+    "runtime.rendezvous_timeout_s",
+    "runtime.dist_timeout_s",
     "pretrain.steps",
     "pretrain.batch_size",
     "pretrain.lr",
@@ -364,6 +397,7 @@ _NON_NEGATIVE = (
     "baselines.cluster_beta_c",
     "baselines.cr_weight",
     "baselines.cr_lr",
+    "runtime.eval_threads",
 )
 
 
@@ -648,13 +682,13 @@ def from_dict(tree: dict[str, Any]) -> Config:
 
 
 def is_training_key(key: str) -> bool:
-    """Keys that change what is trained (not schedule, logging or evaluation keys)."""
-    return key not in SCHEDULE_KEYS and not key.startswith(("log.", "eval."))
+    """Keys that change what is trained (not schedule, logging, evaluation or process keys)."""
+    return key not in SCHEDULE_KEYS and not key.startswith(("log.", "eval.", "runtime."))
 
 
 # Training keys added after runs were first hashed: part of a run's identity only when set off their default, so
 # that adding a key renames no existing run folder.
-LATE_TRAINING_KEYS = frozenset({"train.tf32"})
+LATE_TRAINING_KEYS = frozenset({"train.tf32", "train.deterministic"})
 
 
 def training_config(cfg: Config) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import torch
 
-from harness import registry
+from harness import distributed, registry
 from harness.cache import cache_dir, cache_lock
 from harness.checkpoint import atomic_save
 from harness.config import Config, ConfigError, config_hash, to_dict
@@ -68,7 +67,11 @@ def load_artifact(path: Path, signature: dict) -> dict[str, Any]:
 
 def resolve(cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] | None:
     """The artifact ``codegan.pretrain`` names (weights, signature, path), or None. With ``simclr`` and
-    nothing cached, ``run_stage(stage config)`` pre-trains it first (once, even for concurrent trials)."""
+    nothing cached, ``run_stage(stage config)`` pre-trains it first (once, even for concurrent trials).
+
+    The ranks of one data-parallel job run the stage together: rank 0 decides whether it is needed (holding
+    the lock that makes separate jobs take turns), every rank trains, and rank 0 reads the artifact it wrote,
+    after writing it, and hands it to the others (their file system need not show it, nor show it yet)."""
     cls = registry.method(cfg.method)
     if not hasattr(cls, "pretraining") or cfg.codegan.pretrain == "none":
         return None
@@ -80,11 +83,14 @@ def resolve(cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] |
         path = Path(cfg.codegan.pretrain).expanduser()
     else:
         path = cached_path(stage, signature)
-        # Separate jobs (sweep trials) take turns, so the stage runs once; the ranks of one data-parallel
-        # job must run it together, so they take no lock.
-        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        with contextlib.nullcontext() if distributed else cache_lock(path):
-            if not path.is_file():
-                print(f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first")
+        rank0 = not distributed.active() or torch.distributed.get_rank() == 0
+        with cache_lock(path) if rank0 else contextlib.nullcontext():
+            if distributed.from_rank0(lambda: not path.is_file()):
+                if rank0:
+                    print(
+                        f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first"
+                    )
                 run_stage(stage)
-    return {**load_artifact(path, signature), "path": str(path)}
+            art = distributed.from_rank0(lambda: load_artifact(path, signature))
+        return {**art, "path": str(path)}
+    return {**distributed.from_rank0(lambda: load_artifact(path, signature)), "path": str(path)}

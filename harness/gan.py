@@ -136,15 +136,32 @@ class GANMethod:
                 group["lr"] = group["base_lr"] * scale
 
     def step(self, names: str | tuple[str, ...], loss: torch.Tensor) -> None:
-        """One backward of ``loss`` and a step of the named optimizer(s)."""
+        """One backward of ``loss`` and a step of the named optimizer(s).
+
+        With fp16 loss scaling, each optimizer unscales its gradients with the scale the backward used and is
+        skipped when they overflowed; the scale itself changes once per iteration, in :meth:`update_scale`
+        (Accelerate's optimizer wrapper would update it after every optimizer: the second optimizer of one
+        backward would unscale with another scale, and the scale would grow once per optimizer step)."""
         opts = [self.opts[n] for n in ((names,) if isinstance(names, str) else names)]
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         self.acc.backward(loss)
+        scaler = self.acc.scaler
         for opt in opts:
-            opt.step()
+            if scaler is None:
+                opt.step()
+            else:
+                scaler.step(opt.optimizer)
+                self._scaled_steps = True
         if getattr(self, "_new_graph_step", False):  # CUDA graphs: the next update may overwrite their outputs
             torch.compiler.cudagraph_mark_step_begin()
+
+    def update_scale(self) -> None:
+        """The loss scale's one update per iteration (fp16), from every optimizer's overflow check since the
+        last; a no-op without loss scaling. ``train_step`` ends with it (so must a method's own)."""
+        if self.acc.scaler is not None and getattr(self, "_scaled_steps", False):
+            self.acc.scaler.update()
+            self._scaled_steps = False
 
     def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One critic update on a real batch and as many fresh fakes; GP (fp32) for wgan-gp.
@@ -218,4 +235,5 @@ class GANMethod:
             logs.update(self.g_step())
             logs.update(self.after_g_step(step))
         logs.update(self.d_step(real))
+        self.update_scale()
         return logs

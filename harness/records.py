@@ -23,16 +23,17 @@ def result_record(
     cfg: Config,
     run_dir: Path,
     run_hash: str,
-    launch: tuple[int, str],
+    launch: tuple[int, str] | tuple[int, str, str],
     manifest: Manifest,
     splits: list[str],
     step: int,
     metrics: dict[str, float],
     lineage: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What every result file carries: the result's identity (and its key), seed, metrics, provenance."""
-    world, precision = launch
-    identity = result_identity(cfg, world, precision, step, manifest.digest(splits), lineage)
+    """What every result file carries: the result's identity (and its key), seed, metrics, provenance.
+    ``launch``: world size, precision and device type (``cpu`` when not given)."""
+    world, precision, device = (*launch, "cpu")[:3]
+    identity = result_identity(cfg, world, precision, step, manifest.digest(splits), lineage, device)
     return {
         "run": run_dir.name,
         "run_dir": str(run_dir),

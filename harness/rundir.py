@@ -17,12 +17,15 @@ CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 
 
-def run_dir_for(cfg: Config, world: int | None = None, precision: str | None = None) -> Path:
-    """``<log.root>/<name>-<run hash>``; world size and precision default to this process's launch settings."""
-    from harness.identity import launch_settings, run_hash
+def run_dir_for(cfg: Config, world: int | None = None, precision: str | None = None, device: str | None = None) -> Path:
+    """``<log.root>/<name>-<run hash>`` (or the folder an earlier identity version named for the same launch);
+    world size and precision default to this process's launch settings, the device type to this process's
+    (a caller whose workers train elsewhere names theirs)."""
+    from harness.identity import device_type, launch_settings
+    from harness.identity_versions import locate
 
     env_world, env_precision = launch_settings(cfg)
-    return Path(cfg.log.root) / f"{cfg.name}-{run_hash(cfg, world or env_world, precision or env_precision)}"
+    return locate(cfg, world or env_world, precision or env_precision, device or device_type())[0]
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:

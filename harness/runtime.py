@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
@@ -35,11 +35,20 @@ def fresh_accelerate_state() -> None:
 
 
 def make_accelerator(cfg: Config, precision: str | None = None) -> Accelerator:
-    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher."""
+    """CPU (gloo when several processes) unless a GPU is visible; precision from config or launcher; the
+    process group met within the config's timeouts (:func:`harness.distributed.join`); the
+    deterministic mode of ``train.deterministic``."""
+    from accelerate.utils import InitProcessGroupKwargs
+
+    from harness import determinism, distributed
+
+    distributed.join(cfg)
     mp = precision or (None if cfg.train.mixed_precision == "auto" else cfg.train.mixed_precision)
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) == 1 and not torch.distributed.is_initialized():
+    if distributed.env_world_size() == 1 and not torch.distributed.is_initialized():
         fresh_accelerate_state()
-    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mp)
+    determinism.configure(cfg.train.deterministic)
+    timeout = InitProcessGroupKwargs(timeout=timedelta(seconds=cfg.runtime.dist_timeout_s))
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mp, kwargs_handlers=[timeout])
 
 
 def together(acc: Any, fn: Callable[[], T]) -> T:

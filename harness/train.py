@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from accelerate.utils import gather_object
 
-from harness import checkpoint, encoders, registry
+from harness import checkpoint, distributed, encoders, identity_versions, registry
 from harness.checkpoint import check_checkpoint
 from harness.config import Config, ConfigError
 from harness.data.remote import Limits
@@ -33,13 +33,14 @@ from harness.evaluate.quality_eval import QualityEvaluator
 from harness.evaluate.suite import cluster_eval, grid_title, sample_grid
 from harness.gan import DataInfo
 from harness.guard import StepGuard, StopRequest, die_with_parent
-from harness.identity import eval_settings, launch_settings, run_hash
+from harness.identity import eval_settings, launch_settings
 from harness.progress import bar
 from harness.records import eval_tag, keep_earlier_result, result_record, write_eval
 from harness.rundir import read_summary, write_config, write_json, write_summary
 from harness.runlock import RunLock
 from harness.runtime import all_finite, check_precision, make_accelerator, param_digest, together
 from harness.seeding import derive_seed
+from harness.threads import main_process_threads
 from harness.track import NullTracker, Tracker
 
 EvalCallback = Callable[[int, dict[str, float], Path | None], None]
@@ -55,10 +56,11 @@ class Trainer:
         on_eval: EvalCallback | None = None,
         init_from: Path | None = None,
         checkpoint_path: Path | None = None,
-        identity: tuple[int, str] | None = None,
+        identity: tuple[int, str, str] | None = None,
     ):
-        """``checkpoint_path`` and ``identity`` (the run's world size and precision) are for re-scoring: load
-        that checkpoint of the run folder ``run_dir`` whatever this launch's process count."""
+        """``checkpoint_path`` and ``identity`` (the run's world size, precision and device type) are for
+        re-scoring: load that checkpoint of the run folder ``run_dir`` whatever this launch's process count
+        and device."""
         self.t0 = time.time()
         if cfg.stage == "pretrain":
             cls = registry.method(cfg.method)
@@ -68,12 +70,20 @@ class Trainer:
         self.cfg, self.init_from, self.on_eval, self.checkpoint_path = cfg, init_from, on_eval, checkpoint_path
         world, precision = launch_settings(cfg)
         check_precision(precision)
+        distributed.join(cfg)  # the ranks meet first: a pre-training stage runs on all of them
         self.artifact = encoders.resolve(cfg, lambda stage: Trainer(stage).fit())  # may pre-train first
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
-        self.world, self.precision = identity or (self.acc.num_processes, str(self.acc.mixed_precision))
-        self.run_hash = run_hash(cfg, self.world, self.precision)
-        self.run_dir = Path(run_dir) if run_dir else Path(cfg.log.root) / f"{cfg.name}-{self.run_hash}"
+        launch = (self.acc.num_processes, str(self.acc.mixed_precision), self.acc.device.type)
+        self.world, self.precision, self.device_type = identity or launch
+        launch = (self.world, self.precision, self.device_type)
+        if run_dir is None:  # this launch's folder, or the one an earlier identity version named for it
+            self.run_dir, self.run_hash, self.identity_version = distributed.from_rank0(
+                lambda: identity_versions.locate(cfg, *launch)
+            )
+        else:
+            self.run_dir = Path(run_dir)
+            self.run_hash, self.identity_version = identity_versions.folder_identity(self.run_dir, cfg, *launch)
         die_with_parent()
         self.lock = RunLock(self.run_dir) if self.main else None
         together(self.acc, lambda: self.lock.acquire() if self.lock else None)
@@ -90,8 +100,6 @@ class Trainer:
         cfg = self.cfg
         if self.main and self.checkpoint_path is None:  # a re-scoring leaves the run's files as they are
             write_config(self.run_dir, cfg)
-            write_json(self.run_dir / "run.json", {"run_hash": self.run_hash, "world_size": self.world,
-                                                   "mixed_precision": self.precision})  # fmt: skip
         self.data = RunData(cfg, self.acc)
         self.manifest, self.location, self.size = self.data.manifest, self.data.location, self.data.size
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -104,6 +112,10 @@ class Trainer:
         self.resumed_from: Path | None = None
         self.lineage: list[dict[str, Any]] = []  # the foreign checkpoints this run started from
         self.start = self._resume()
+        if self.main and self.checkpoint_path is None:  # only once its checkpoint has accepted this launch
+            info = {"run_hash": self.run_hash, "identity_version": self.identity_version, "world_size": self.world,
+                    "mixed_precision": self.precision, "device": self.device_type}  # fmt: skip
+            write_json(self.run_dir / identity_versions.RUN_INFO, info)
         if self.artifact is not None and self.start == 0:
             self.method.load_encoder(self.artifact["state"])
             if self.main:
@@ -120,9 +132,15 @@ class Trainer:
         self.quality = None
         if self.method.generates and cfg.eval.quality:
             same = cfg.eval.fid_split == cfg.eval.split
-            self.quality = QualityEvaluator(
-                cfg, self.acc, self.location, self.manifest, self.size, self.data.eval_data if same else None
-            )
+            with self.main_work():  # the domain classifier and reference statistics, on the main process
+                self.quality = QualityEvaluator(
+                    cfg, self.acc, self.location, self.manifest, self.size, self.data.eval_data if same else None
+                )
+
+    def main_work(self) -> Any:
+        """The context of work the main process does alone while the other ranks wait: every thread it may use
+        (``runtime.eval_threads``)."""
+        return main_process_threads(self.cfg, self.acc.num_processes, self.main)
 
     def _resume(self) -> int:
         """Continue from the run folder's latest checkpoint, else from ``init_from`` (a checkpoint of another
@@ -138,7 +156,8 @@ class Trainer:
         if state is None:
             state = checkpoint.load(path, map_location="cpu")  # tensors are moved by load_state_dict
         if not foreign:
-            check_checkpoint(path, state, self.run_dir, self.run_hash, (self.world, self.precision))
+            launch = (self.world, self.precision, self.device_type)
+            check_checkpoint(path, state, self.run_dir, self.run_hash, launch)
         step = int(state["step"])
         self.lineage = list(state.get("lineage", []))
         if foreign:  # started from another config's weights: part of what this run's results are
@@ -154,12 +173,28 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         if self.acc.scaler is not None and state.get("scaler"):
             self.acc.scaler.load_state_dict(state["scaler"])
-        if len(state["rng"]) == self.acc.num_processes:
-            self.rng.set_state(state["rng"][self.acc.process_index].cpu())
-        else:  # a PBT clone from another world size: continue with fresh streams
-            self.rng.manual_seed(derive_seed(self.cfg.seed, "rank", self.acc.process_index, "resume", step))
+        if self.checkpoint_path is None:  # re-scoring draws nothing from the training streams
+            self._restore_rng(path, state.get("rng") or [], step)
         self.resumed_from = path
         return step
+
+    def _restore_rng(self, path: Path, states: list[torch.Tensor], step: int) -> None:
+        """This rank's generator state from the checkpoint; where it cannot continue (a checkpoint of another
+        world size, or of another device type: a CUDA generator's state is not a CPU one's), fresh streams
+        seeded from the seed and the step, said in one line."""
+        mine = self.rng.get_state()
+        n, rank = self.acc.num_processes, self.acc.process_index
+        if len(states) != n:
+            why = f"it holds {len(states)} rank state(s), this launch has {n} process(es)"
+        elif states[rank].dtype != mine.dtype or states[rank].numel() != mine.numel():
+            why = (f"its generator state ({states[rank].numel()} bytes) is not a {self.acc.device.type} generator's"
+                   f" ({mine.numel()} bytes): made on another device type")  # fmt: skip
+        else:
+            self.rng.set_state(states[rank].cpu())
+            return
+        self.rng.manual_seed(derive_seed(self.cfg.seed, "rank", rank, "resume", step))
+        if self.main:
+            print(f"{path}: random streams reseeded from seed {self.cfg.seed} and step {step}, not restored ({why})")
 
     # checkpoints -----------------------------------------------------------------------------
     def save(self, step: int, best: dict[str, Any] | None = None) -> Path | None:
@@ -179,6 +214,7 @@ class Trainer:
                 "lineage": self.lineage,
                 "world_size": self.world,
                 "mixed_precision": self.precision,
+                "device": self.device_type,
                 "method": self.method.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None,
                 "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
@@ -214,27 +250,40 @@ class Trainer:
         metrics: dict[str, float] = {}
         net = self.ema.net if self.ema else None
         progress = self.main and self.cfg.log.progress
+        if self.acc.num_processes > 1:  # BatchNorm statistics drift apart between DDP forwards: rank 0's, as saved
+            distributed.broadcast_buffers([self.method.raw(n) for n in self.method.nets] + ([net] if net else []))
         if self.quality:
             metrics.update(self.quality(self.method, net, progress))
         if self.main:
-            t = time.time()
-            data = self.data.eval_data
-            if getattr(self.method, "pixels", False):  # k-means on pixels: the cached baseline itself
-                metrics.update(pixel_baseline(data, self.manifest, self.cfg, prefix="eval/", progress=progress))
-            else:
-                metrics.update(cluster_eval(self.method, data, self.info.classes, self.size, self.cfg, progress))
-            metrics["perf/eval_s"] = time.time() - t
+            with self.main_work():
+                scores, grid = self._main_evaluation(net, step, metrics, progress)
+            metrics.update(scores)
             self.tracker.log(step, metrics)
-            if self.method.generates:
-                classify = self.quality.classifier() if self.quality else None
-                title, below = grid_title(self.cfg, step, metrics), f"real ({self.cfg.eval.split})"
-                grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net,
-                                   classify, self.data.class_names, data, title, below)  # fmt: skip
+            if grid is not None:
                 self.tracker.log_images(step, "grid", grid)
         if keep_best and self.cfg.train.best_by and self.method.trains:
             self._keep_best(step, metrics)
         self.acc.wait_for_everyone()
         return metrics
+
+    def _main_evaluation(
+        self, net: Any, step: int, so_far: dict[str, float], progress: bool
+    ) -> tuple[dict[str, float], Any]:
+        """Clustering scores and the sample grid, titled with ``so_far``'s image scores and the ACC (main process)."""
+        t = time.time()
+        data = self.data.eval_data
+        if getattr(self.method, "pixels", False):  # k-means on pixels: the cached baseline itself
+            metrics = dict(pixel_baseline(data, self.manifest, self.cfg, prefix="eval/", progress=progress))
+        else:
+            metrics = dict(cluster_eval(self.method, data, self.info.classes, self.size, self.cfg, progress))
+        metrics["perf/eval_s"] = time.time() - t
+        grid = None
+        if self.method.generates:
+            classify = self.quality.classifier() if self.quality else None
+            title, below = grid_title(self.cfg, step, {**so_far, **metrics}), f"real ({self.cfg.eval.split})"
+            grid = sample_grid(self.method, self.info.classes, self.cfg.eval.grid_columns, self.cfg.seed, net,
+                               classify, self.data.class_names, data, title, below)  # fmt: skip
+        return metrics, grid
 
     # the run ---------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -280,7 +329,8 @@ class Trainer:
             self.tracker.truncate(self.start, drop_eval=self.start == steps)
         baseline = {}
         if self.main and cfg.eval.pixel_baseline:
-            baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg, progress=cfg.log.progress)
+            with self.main_work():
+                baseline = pixel_baseline(self.data.eval_data, self.manifest, cfg, progress=cfg.log.progress)
         rate, train_s, skipped_all = 0.0, 0.0, 0
         if steps > self.start:
             rate, train_s, skipped_all = self._loop(steps)
@@ -315,7 +365,8 @@ class Trainer:
             self.tracker.use_checkpoint(Path(scored), f"checkpoint-{self.run_dir.name}")
         metrics = self.evaluate(step, keep_best=False)
         if self.main and self.cfg.eval.pixel_baseline:
-            metrics.update(pixel_baseline(self.data.eval_data, self.manifest, self.cfg))
+            with self.main_work():
+                metrics.update(pixel_baseline(self.data.eval_data, self.manifest, self.cfg))
         if self.main:
             record = self._record(step, metrics)
             path = write_eval(self.run_dir, self.cfg, record, str(checkpoint_path or self.resumed_from or ""))
@@ -420,7 +471,7 @@ class Trainer:
 
     def _record(self, step: int, metrics: dict[str, float]) -> dict[str, Any]:
         splits = ["train", self.cfg.eval.split, *([self.cfg.eval.fid_split] if self.quality else [])]
-        launch = (self.world, self.precision)
+        launch = (self.world, self.precision, self.device_type)
         return result_record(
             self.cfg, self.run_dir, self.run_hash, launch, self.manifest, splits, step, metrics, self.lineage
         )

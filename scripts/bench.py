@@ -43,6 +43,7 @@ import torch
 
 from harness import registry
 from harness.config import build_config
+from harness.data.manifest import atomic_write_text
 from harness.gan import DataInfo
 from harness.rundir import versions
 from harness.runtime import make_accelerator
@@ -242,6 +243,8 @@ def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None
             print(line)
         for name, text in verdicts(s).items():
             print(f"    {name}: {text}")
+        for name, error in s.get("failed_variants", {}).items():
+            print(f"    {name}: FAILED, {error}")
         name, best = max(s["variants"].items(), key=lambda kv: kv[1]["real_img_per_s"])
         frac, mm = best["fraction_of_matmul_rate"], s["matmul_gflop_per_s"]
         print(
@@ -299,13 +302,20 @@ def main(argv: list[str] | None = None) -> int:
         for precision in args.precisions:
             for preset in args.presets:
                 overrides = [*args.overrides, f"train.mixed_precision='{precision}'"]
-                result["steps"].append(
-                    bench_variants(
-                        preset, names, overrides, args.rounds, args.iters, args.warmup, args.block_s,
-                        not args.no_parts, args.profile,
+                try:
+                    result["steps"].append(
+                        bench_variants(
+                            preset, names, overrides, args.rounds, args.iters, args.warmup, args.block_s,
+                            not args.no_parts, args.profile,
+                        )
+                    )  # fmt: skip
+                except Exception as exc:  # noqa: BLE001 - a preset that cannot run leaves the others
+                    error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
+                    result.setdefault("failed_steps", []).append(
+                        {"preset": preset, "mixed_precision": precision, "error": error}
                     )
-                )  # fmt: skip
-                out.write_text(json.dumps(result, indent=1))  # what is done survives a timeout
+                    print(f"{preset} ({precision}) failed: {error}", file=sys.stderr)
+                atomic_write_text(out, json.dumps(result, indent=1))  # what is done survives a timeout
     if "tar" in args.sections:
         result["tar"] = bench_tar(args.data_root)
     if "pipeline" in args.sections:
@@ -319,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     if "quality" in args.sections:
         result["quality"] = bench_quality(args.data_root, args.quality_samples)
     result["load_at_end"] = list(os.getloadavg())
-    out.write_text(json.dumps(result, indent=1))
+    atomic_write_text(out, json.dumps(result, indent=1))
     m = result["machine"]
     print(
         f"\n{m['device']} | {m['cpu_model']} ({', '.join(m['cpu_flags'])}) | {m['torch_threads']} threads |"

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness import registry
+from harness import determinism, registry
 from harness.config import TrainConfig, build_config
 from harness.data.cards import load_card
 from harness.gan import DataInfo, GANMethod
@@ -34,6 +34,7 @@ EAGER = [
     "train.gemm_conv_transpose=false",
     "train.compile=none",
     "train.tf32=false",
+    "train.deterministic=false",
 ]
 OPTIONS = {
     "foreach": ["train.optimizer_impl=foreach"],
@@ -44,8 +45,9 @@ OPTIONS = {
     "reduce-overhead": ["train.compile=reduce-overhead"],
     "max-autotune": ["train.compile=max-autotune"],
     "tf32": ["train.tf32=true"],
+    "deterministic": ["train.deterministic=true"],
 }
-OPTION_KEYS = ("optimizer_impl", "channels_last", "gemm_conv_transpose", "compile", "tf32")
+OPTION_KEYS = ("optimizer_impl", "channels_last", "gemm_conv_transpose", "compile", "tf32", "deterministic")
 CPU_VARIANTS = ["eager", "foreach", "fused", "channels_last", "gemm_convt", "compile", "defaults"]
 CUDA_VARIANTS = ["eager", "fused", "channels_last", "tf32", "compile", "reduce-overhead", "defaults"]
 
@@ -97,11 +99,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+FAIL_ENV = "CODEGAN_BENCH_FAIL"  # variants (comma-separated) that raise at their first iteration: tests the guard
+
+
+class InjectedFailure(RuntimeError):
+    """The failure ``CODEGAN_BENCH_FAIL`` asks for, as a compilation error of that variant would fail."""
+
+
 @dataclass
 class Variant:
     name: str
     method: GANMethod
     real: torch.Tensor
+    fail: bool = False
     step: int = 0
     first_s: float = 0.0  # the first iteration (compilation included)
     ms: list[float] = field(default_factory=list)
@@ -110,8 +120,14 @@ class Variant:
     parts_cpu_ms: dict[str, list[float]] = field(default_factory=dict)
 
     def iterate(self) -> None:
+        if self.fail:
+            raise InjectedFailure(f"variant {self.name} failed on purpose ({FAIL_ENV})")
         self.method.train_step(self.real, self.step)
         self.step += 1
+
+    def activate(self) -> None:
+        """The process-wide switches of this variant (``train.deterministic``), set before each of its blocks."""
+        determinism.configure(self.method.cfg.train.deterministic)
 
     def parts(self) -> dict[str, Callable[[], object]]:
         m = self.method
@@ -131,7 +147,12 @@ def build_variant(preset: str, name: str, overrides: list[str], seed: int = 0) -
     rng = torch.Generator(device=acc.device).manual_seed(seed)
     method = registry.method(cfg.method)(cfg, DataInfo(card.classes, (card.shape[0], size, size)), acc, rng)
     real = torch.rand(cfg.train.batch_size, card.shape[0], size, size, generator=torch.Generator().manual_seed(seed))
-    return Variant(name, method, real.to(acc.device))
+    fail = name in os.environ.get(FAIL_ENV, "").split(",")
+    return Variant(name, method, real.to(acc.device), fail)
+
+
+def _failure(stage: str, exc: BaseException) -> str:
+    return f"{stage}: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
 
 
 MATMUL_DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -165,6 +186,7 @@ def profile_top(variant: Variant, iters: int = 2, rows: int = 15) -> list[dict[s
     """The ops that took the most time (self time, per iteration) over ``iters`` iterations, by torch.profiler."""
     from torch.profiler import ProfilerActivity, profile
 
+    variant.activate()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if variant.real.is_cuda else [])
     with profile(activities=activities) as prof:
         for _ in range(iters):
@@ -190,24 +212,41 @@ def bench_variants(
     profile: bool,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Every variant of ``preset``'s step measured side by side; see the module docstring."""
+    """Every variant of ``preset``'s step measured side by side; see the module docstring. A variant that fails
+    (to build, to compile at its first iteration, in a later round) is recorded in ``failed_variants`` with its
+    error and left out; the others are measured. Without eager there is nothing to compare with: that raises."""
     if "eager" not in names:
         names = ["eager", *names]
     load_before = os.getloadavg()
-    variants = [build_variant(preset, n, overrides) for n in names]
-    eager = variants[0]
-    device = eager.real.device
-    for v in variants:
-        t = time.perf_counter()
-        v.iterate()
-        sync(device)
-        v.first_s = time.perf_counter() - t
-        for _ in range(warmup):
+    variants, failed = [], {}
+    for n in names:
+        try:
+            variants.append(build_variant(preset, n, overrides))
+        except Exception as exc:  # noqa: BLE001 - one variant's failure must not lose the others
+            failed[n] = _failure("build", exc)
+            log(f"  {preset} {n}: failed to build ({failed[n]})")
+    device = variants[0].real.device if variants else torch.device("cpu")
+    for v in list(variants):
+        try:
+            v.activate()
+            t = time.perf_counter()
             v.iterate()
-            if parts:
-                for fn in v.parts().values():
-                    fn()
-        sync(device)
+            sync(device)
+            v.first_s = time.perf_counter() - t
+            for _ in range(warmup):
+                v.iterate()
+                if parts:
+                    for fn in v.parts().values():
+                        fn()
+            sync(device)
+        except Exception as exc:  # noqa: BLE001
+            failed[v.name] = _failure("first iterations", exc)
+            variants.remove(v)
+            log(f"  {preset} {v.name}: failed ({failed[v.name]})")
+    if not variants or variants[0].name != "eager":
+        raise RuntimeError(f"{preset}: eager failed, nothing to compare with ({failed.get('eager')})")
+    eager = variants[0]
+    eager.activate()
     if iters is None:  # enough iterations for a block of about block_s on eager
         probe, _ = _block(eager.iterate, 1, device)
         iters = max(1, round(block_s * 1000 / max(probe, 1e-3)))
@@ -220,16 +259,24 @@ def bench_variants(
     rates: list[float] = []  # the matmul yardstick in the step's precision, measured in every round beside it
     for r in range(rounds):
         rates.append(matmul_rate(device, MATMUL_DTYPES.get(precision, torch.float32)))
-        order = variants if r % 2 == 0 else variants[::-1]
+        order = list(variants) if r % 2 == 0 else variants[::-1]
         for v in order:
-            wall, cpu = _block(v.iterate, iters, device)
-            v.ms.append(wall)
-            v.cpu_ms.append(cpu)
-            if parts:
-                for k, fn in v.parts().items():
-                    wall, cpu = _block(fn, iters, device)
-                    v.parts_ms.setdefault(k, []).append(wall)
-                    v.parts_cpu_ms.setdefault(k, []).append(cpu)
+            try:
+                v.activate()
+                wall, cpu = _block(v.iterate, iters, device)
+                v.ms.append(wall)
+                v.cpu_ms.append(cpu)
+                if parts:
+                    for k, fn in v.parts().items():
+                        wall, cpu = _block(fn, iters, device)
+                        v.parts_ms.setdefault(k, []).append(wall)
+                        v.parts_cpu_ms.setdefault(k, []).append(cpu)
+            except Exception as exc:  # noqa: BLE001
+                if v is eager:
+                    raise
+                failed[v.name] = _failure(f"round {r + 1}", exc)
+                variants.remove(v)
+                log(f"  {preset} {v.name}: failed ({failed[v.name]})")
         log(f"  round {r + 1}/{rounds}: " + "  ".join(f"{v.name} {v.ms[-1]:.1f}" for v in variants) + " ms/iter")
     batch = cfg.train.batch_size * eager.method.acc.num_processes
     result_variants = {}
@@ -263,13 +310,16 @@ def bench_variants(
         "gflop_per_iter": {k: f / 1e9 for k, f in flops.items()},
         "matmul_gflop_per_s": _spread(rates),
         "variants": result_variants,
+        "failed_variants": failed,
         "load_before": list(load_before),
         "load_after": list(os.getloadavg()),
     }
     if profile:
         out["profile_eager"] = profile_top(eager)
-        if "defaults" in names:
-            out["profile_defaults"] = profile_top(variants[names.index("defaults")])
+        defaults = [v for v in variants if v.name == "defaults"]
+        if defaults:
+            out["profile_defaults"] = profile_top(defaults[0])
+    determinism.configure(False)
     return out
 
 

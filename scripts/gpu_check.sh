@@ -1,27 +1,43 @@
 #!/usr/bin/env bash
-# One prepared GPU check, under 8 minutes on one H100/H200:
-#   1. the step benchmark (scripts/bench.py) of the Fashion-MNIST and digits presets at fp32 and bf16, each
-#      variant beside eager in the same rounds (eager, fused Adam, channels-last, TF32, torch.compile with CUDA
-#      graphs, the config's defaults), at most 150 s per precision (what finished is kept);
-#   2. a 300-step bf16 Fashion-MNIST CoDeGAN run with its evaluation (clustering, domain FID/KID/IS);
-#   3. with two or more GPUs, a two-process NCCL run whose ranks must end with equal weights (train.trace digests).
-# It writes bench/results-cuda.json (device, versions, every figure) and prints a summary table.
+# One prepared GPU check that cannot waste its one chance, on one H100/H200, in under 6 minutes (its phases' limits
+# are cut to what is left of GPU_CHECK_TOTAL_S, 345 s, and the last report has 8 s):
+#   imports   every Python package the harness imports, imported first: one line per missing package, then stop;
+#   shards    Fashion-MNIST shards from the carried IDX files;
+#   bench-no  the step benchmark (scripts/bench.py) of fashion-mnist and digits at fp32: eager, fused Adam,
+#             channels-last, TF32, train.deterministic, the config's defaults, each beside eager in the same rounds;
+#   bench-bf16  the same at bf16;
+#   train     a 300-step bf16 Fashion-MNIST CoDeGAN run with its evaluation (clustering, domain FID/KID/IS);
+#   determinism  two launches of one 40-step digits run with train.deterministic=true: equal weights on CUDA;
+#   nccl      with two or more GPUs, a two-process NCCL run whose ranks end with equal weights;
+#   bench-compile  torch.compile with CUDA graphs (reduce-overhead) against eager, bf16, fashion-mnist, last and on
+#             its own: a slow or failing compile costs only this phase, which gets whatever time is left.
+# Each phase has its own time limit, cut to what is left of the total. A benchmark variant that fails (a compile
+# error) is recorded with its error and the others are measured (scripts/bench_step.py). As soon as a phase ends,
+# its JSON and the log so far are copied into $OUT and results-cuda.json there is rewritten from everything done so
+# far (written to a temporary name and renamed: always whole), so a command stopped at its limit still brings back
+# every finished phase. $OUT then holds at most 5 files: gpu_check.log, results-cuda.json, bench-no.json,
+# bench-bf16.json, bench-compile.json. results-cuda.json is also written to bench/ (GPU_CHECK_OUT).
 #
-# Preparing the carry (the GPU machine has no registry and no /usr/share/datasets), in the repository root here:
-#   echo /.whl/ >> .git/info/exclude; echo /.fmnist/ >> .git/info/exclude
+# What travels. The GPU machine has Python 3.12 with torch, torchvision, accelerate, numpy, scipy, scikit-learn,
+# pillow, pyyaml, requests, tqdm, filelock, psutil and threadpoolctl, no package registry and no Fashion-MNIST.
+# Once, in the repository root here (the wheels are pure Python; their own needs are all on that machine):
+#   printf '/.whl/\n/.fmnist/\n' >> "$(git rev-parse --git-path info/exclude)"
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #       webdataset==1.0.2 braceexpand==0.1.7 clean-fid==0.1.35
 #   mkdir -p .fmnist && cp /usr/share/datasets/fashion-mnist/*-ubyte.gz .fmnist/    # the four gzipped IDX files
-# (everything else the harness imports is installed there; W&B and Ray are not needed: log.wandb=disabled), then
-# run with carry [".whl", ".fmnist"]:   bash scripts/gpu_check.sh
+# Then one call of the device tool's run, with carry [".whl", ".fmnist"] and timeout_s 420:
+#   bash scripts/gpu_check.sh
+# and commit bench/results-cuda.json (from $OUT) with the README's GPU table.
 #
 # Settings (environment):
 #   GPU_CHECK_IDX    folder with the four Fashion-MNIST IDX files (default .fmnist)
 #   GPU_CHECK_CARD   dataset card of the training run (default fashion-mnist; a card path for other IDX data)
-#   GPU_CHECK_OUT    where results-cuda.json goes (default bench/); it and the logs are also copied to $OUT if set
-#   GPU_CHECK_DRY=1  on a CPU in seconds: one thread, tiny nets and batches, 2 rounds, 3 training steps, no FID,
-#                    no NCCL run; results go to a temporary folder unless GPU_CHECK_OUT is set (tests/test_gpu_check.py)
+#   GPU_CHECK_OUT    where results-cuda.json goes (default bench/)
+#   GPU_CHECK_TOTAL_S  the whole check's limit in seconds (default 345)
+#   GPU_CHECK_DRY=1  on a CPU in seconds: one thread, tiny nets and batches, 2 rounds, 3 training steps, no FID, no
+#                    compilation, no NCCL run; results go to a temporary folder unless GPU_CHECK_OUT is set
+#                    (tests/test_gpu_check.py)
 #   PYTHON           the interpreter (default python3)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +45,9 @@ PY=${PYTHON:-python3}
 DRY=${GPU_CHECK_DRY:-0}
 IDX=${GPU_CHECK_IDX:-.fmnist}
 CARD=${GPU_CHECK_CARD:-fashion-mnist}
+TOTAL=${GPU_CHECK_TOTAL_S:-345}
+GRACE=3    # seconds between a phase's TERM and its KILL
+RESERVE=${GPU_CHECK_RESERVE_S:-8}  # kept for the last report
 export WANDB_MODE=disabled WANDB_SILENT=true PYTHONUNBUFFERED=1
 if [ "$DRY" = 1 ]; then
     export CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=1
@@ -41,90 +60,167 @@ trap 'rm -rf "$WORK"' EXIT
 LOGS="$WORK/logs"
 mkdir -p "$RESULTS" "$LOGS"
 export CODEGAN_CACHE="$WORK/cache"
+RUNS="$WORK/runs" DDP="$WORK/ddp" DET="$WORK/det"
+LOG="$LOGS/gpu_check.log"
 started=$(date +%s)
-say() { echo "[gpu_check $(($(date +%s) - started))s] $*"; }
+say() { echo "[gpu_check $(($(date +%s) - started))s] $*" | tee -a "$LOG"; }
+PHASES=()
+GPUS=0
+
+to_out() {  # copy files into $OUT under a temporary name, then rename: whole files only, as soon as they exist
+    [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ] || return 0
+    local f
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        cp "$f" "$OUT/.$(basename "$f").tmp" && mv -f "$OUT/.$(basename "$f").tmp" "$OUT/$(basename "$f")"
+    done
+}
+
+publish() {  # everything done so far: results-cuda.json (atomic), the phase JSONs and the log, into $OUT
+    local benches=()
+    for b in "$LOGS"/bench-no.json "$LOGS"/bench-bf16.json "$LOGS"/bench-compile.json; do
+        [ -f "$b" ] && benches+=("$b")
+    done
+    $PY -m scripts.gpu_report --quiet --bench "${benches[@]}" --runs "$RUNS" --ddp "$DDP" --det "$DET" \
+        --gpus "$GPUS" --phase "${PHASES[@]}" --out "$RESULTS/results-cuda.json" >>"$LOG" 2>&1
+    to_out "$RESULTS/results-cuda.json" "${benches[@]}" "$LOG"
+}
+
+phase() {  # phase NAME LIMIT_S COMMAND...: run it within its limit (cut to what is left), log it, publish
+    local name=$1 limit=$2 rc state left
+    shift 2
+    left=$((TOTAL - RESERVE - GRACE - ($(date +%s) - started)))
+    [ "$limit" -le "$left" ] || limit=$left
+    if [ "$limit" -lt 5 ]; then
+        PHASES+=("$name=skipped: no time left of ${TOTAL}s")
+        say "$name: skipped, no time left"
+        return 1
+    fi
+    say "$name (at most ${limit}s)"
+    timeout -k "$GRACE" "$limit" "$@" >"$LOGS/$name.log" 2>&1
+    rc=$?
+    if [ $rc = 0 ]; then
+        state=ok
+    elif [ $rc = 124 ] || [ $rc = 137 ]; then
+        state="stopped at its limit of ${limit}s"
+    else
+        state="failed (exit $rc)"
+    fi
+    PHASES+=("$name=$state")
+    { echo "----- $name: $state"; tail -c 20000 "$LOGS/$name.log"; echo "-----"; } >>"$LOG"
+    say "$name: $state"
+    [ "$state" = ok ] || tail -5 "$LOGS/$name.log"
+    publish
+    [ "$state" = ok ]
+}
 
 if compgen -G ".whl/*.whl" >/dev/null; then
-    say "installing the carried wheels"
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    phase wheels 20 $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-$PY - <<'EOF' || exit 1
-import importlib.util, sys
-need = ("torch", "accelerate", "webdataset", "braceexpand", "cleanfid", "sklearn", "yaml")
-missing = [m for m in need if importlib.util.find_spec(m) is None]
-if missing:
-    sys.exit(f"missing Python packages: {', '.join(missing)} (carry them as wheels in .whl, see the top of this script)")
-EOF
+
+IMPORTS='
+import importlib, sys
+need = {"torch": "torch", "torchvision": "torchvision", "accelerate": "accelerate", "numpy": "numpy",
+        "scipy": "scipy", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml", "filelock": "filelock",
+        "tqdm": "tqdm", "requests": "requests", "psutil": "psutil", "threadpoolctl": "threadpoolctl",
+        "braceexpand": "braceexpand", "webdataset": "webdataset", "cleanfid": "clean-fid"}
+missing = 0
+for module, package in need.items():
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        missing += 1
+        print(f"missing Python package: {package} (import {module}: {type(exc).__name__}: {exc}); carry its wheel"
+              " in .whl, see the top of scripts/gpu_check.sh")
+if not missing:  # the harness itself, as the check runs it
+    for module in ("harness.train", "harness.evaluate.quality", "scripts.bench", "scripts.gpu_report"):
+        importlib.import_module(module)
+    import torch
+    print(f"imports ok: torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)")
+sys.exit(1 if missing else 0)
+'
+if ! phase imports 30 $PY -c "$IMPORTS"; then
+    grep -h "^missing Python package" "$LOGS/imports.log"
+    say "stopped: the harness cannot run here"
+    exit 1
+fi
 
 if [ "$DRY" = 1 ]; then
-    GPUS=0
     TINY=(model.hidden=32 model.g_width=8 model.d_width=8 model.e_width=8 model.zn_dim=8 train.batch_size=16
           train.g_batch_size=16 codegan.e_batch_size=16)
-    BENCH=(--rounds 2 --iters 1 --warmup 0 --no-parts --variants eager defaults)
-    BENCH_LIMIT=60
+    BENCH=(--rounds 2 --iters 1 --warmup 0 --no-parts --variants eager fused defaults)
+    COMPILE=(--rounds 2 --iters 1 --warmup 0 --no-parts --variants eager fused)
     TRAIN=(train.steps=3 train.log_every=1 train.ckpt_every=3 eval.quality=[] eval.kmeans_seeds=1
            eval.kmeans_n_init=1 "${TINY[@]}")
-    TRAIN_LIMIT=60
+    DET_STEPS=3
+    LIMITS=(60 60 60 60 90 60)  # bench-no bench-bf16 compile train determinism nccl (seconds)
 else
-    GPUS=$($PY -c "import torch; print(torch.cuda.device_count())")
-    [ "$GPUS" -ge 1 ] || { echo "no CUDA GPU visible (GPU_CHECK_DRY=1 runs this on a CPU)"; exit 1; }
+    GPUS=$(sed -n 's/^imports ok: .*, \([0-9]*\) GPU(s)$/\1/p' "$LOGS/imports.log")
+    [ "${GPUS:-0}" -ge 1 ] || { say "no CUDA GPU visible (GPU_CHECK_DRY=1 runs this on a CPU)"; publish; exit 1; }
     TINY=()
-    BENCH=(--rounds 5 --block-s 0.3 --warmup 3 --profile
-           --variants eager fused channels_last tf32 reduce-overhead defaults)
-    BENCH_LIMIT=150
+    BENCH=(--rounds 3 --block-s 0.2 --warmup 3 --variants eager fused channels_last tf32 deterministic defaults)
+    COMPILE=(--rounds 3 --block-s 0.2 --warmup 3 --no-parts --variants eager reduce-overhead)
     TRAIN=(train.steps=300 train.log_every=50 train.ckpt_every=300 data.num_workers=4 eval.kmeans_seeds=2)
-    TRAIN_LIMIT=90
+    DET_STEPS=40
+    LIMITS=(50 50 120 65 30 30)
 fi
-
-DATA="$WORK/data"
-if [ -d "$IDX" ]; then
-    say "building $CARD shards from $IDX"
-    $PY -m harness.data build "$CARD" --source "$IDX" --root "$DATA" >"$LOGS/build.log" 2>&1 \
-        || { cat "$LOGS/build.log"; exit 1; }
-    tail -1 "$LOGS/build.log"
-else
-    say "no IDX folder $IDX: the training run is skipped (the benchmark needs no data)"
-fi
-
 status=0
-for precision in no bf16; do
-    say "step benchmark, mixed precision $precision"
-    timeout "$BENCH_LIMIT" $PY -m scripts.bench --sections step --presets fashion-mnist digits \
-        --precisions "$precision" "${BENCH[@]}" --out "$LOGS/bench-$precision.json" "${TINY[@]}" \
-        >"$LOGS/bench-$precision.log" 2>&1
-    rc=$?
-    if [ $rc = 124 ]; then
-        say "benchmark ($precision) stopped after ${BENCH_LIMIT}s: the presets that finished are kept"; status=1
-    elif [ $rc != 0 ]; then
-        say "benchmark ($precision) failed:"; tail -20 "$LOGS/bench-$precision.log"; status=1
-    fi
-done
 
-RUNS="$WORK/runs"
-if [ -d "$DATA" ]; then
-    say "training run: ${TRAIN[0]}, bf16, with evaluation"
-    timeout "$TRAIN_LIMIT" $PY -m harness.run --config fashion-mnist "data.dataset=$CARD" "data.root=$DATA" \
-        "log.root=$RUNS" log.wandb=disabled log.progress=false train.mixed_precision=bf16 name=gpu-check \
-        "${TRAIN[@]}" >"$LOGS/train.log" 2>&1 || { say "training run failed:"; tail -20 "$LOGS/train.log"; status=1; }
+if [ -d "$IDX" ]; then
+    phase shards 25 $PY -m harness.data build "$CARD" --source "$IDX" --root "$WORK/data" || status=1
+else
+    say "no IDX folder $IDX: the training run is skipped (the benchmarks need no data)"
 fi
 
-if [ "$GPUS" -ge 2 ] && [ -d "$DATA" ]; then
-    say "two-process NCCL run"
-    timeout 50 $PY -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no \
-        --dynamo_backend no harness/run.py --config fashion-mnist "data.dataset=$CARD" "data.root=$DATA" \
-        "log.root=$WORK/ddp" log.wandb=disabled log.progress=false name=gpu-check-ddp train.steps=30 \
-        train.log_every=10 train.ckpt_every=30 train.trace=true eval.quality=[] eval.kmeans_seeds=1 \
-        >"$LOGS/ddp.log" 2>&1 || { say "NCCL run failed:"; tail -20 "$LOGS/ddp.log"; status=1; }
+bench() {  # bench NAME LIMIT PRESETS PRECISION ARGS...
+    local name=$1 limit=$2 presets=$3 precision=$4
+    shift 4
+    # shellcheck disable=SC2086
+    phase "$name" "$limit" $PY -m scripts.bench --sections step --presets $presets --precisions "$precision" "$@" \
+        --out "$LOGS/$name.json" "${TINY[@]}"
+}
+bench bench-no "${LIMITS[0]}" "fashion-mnist digits" no "${BENCH[@]}" || status=1
+bench bench-bf16 "${LIMITS[1]}" "fashion-mnist digits" bf16 "${BENCH[@]}" || status=1
+
+if [ -d "$WORK/data" ]; then
+    phase train "${LIMITS[3]}" $PY -m harness.run --config fashion-mnist "data.dataset=$CARD" "data.root=$WORK/data" \
+        "log.root=$RUNS" log.wandb=disabled log.progress=false train.mixed_precision=bf16 name=gpu-check \
+        "${TRAIN[@]}" || status=1
+fi
+
+# two launches of one deterministic digits run (digits shards built first, from scikit-learn's copy)
+DET_RUN="$PY -m harness.run --config digits data.root=$WORK/digits log.wandb=disabled log.progress=false \
+train.deterministic=true train.steps=$DET_STEPS train.log_every=10 train.ckpt_every=$DET_STEPS train.trace=true \
+eval.quality=[] eval.kmeans_seeds=1 eval.pixel_baseline=false"
+phase determinism "${LIMITS[4]}" bash -c "$PY -m harness.data build digits --root $WORK/digits && \
+$DET_RUN log.root=$DET/a && $DET_RUN log.root=$DET/b" || status=1
+
+if [ "$GPUS" -ge 2 ] && [ -d "$WORK/data" ]; then
+    phase nccl "${LIMITS[5]}" $PY -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 \
+        --mixed_precision no --dynamo_backend no harness/run.py --config fashion-mnist "data.dataset=$CARD" \
+        "data.root=$WORK/data" "log.root=$DDP" log.wandb=disabled log.progress=false name=gpu-check-ddp \
+        train.steps=30 train.log_every=10 train.ckpt_every=30 train.trace=true eval.quality=[] eval.kmeans_seeds=1 \
+        || status=1
+else
+    PHASES+=("nccl=skipped: $GPUS GPU")
+fi
+
+if [ "$DRY" = 1 ]; then
+    bench bench-compile "${LIMITS[2]}" digits bf16 "${COMPILE[@]}" || status=1
+else
+    bench bench-compile "${LIMITS[2]}" fashion-mnist bf16 "${COMPILE[@]}" || status=1
 fi
 
 say "report"
-$PY -m scripts.gpu_report --bench "$LOGS/bench-no.json" "$LOGS/bench-bf16.json" --runs "$RUNS" --ddp "$WORK/ddp" --gpus "$GPUS" \
-    --out "$RESULTS/results-cuda.json" || status=1
-if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then  # the device machine's folder of files that come back
-    cp "$RESULTS/results-cuda.json" "$LOGS"/*.log "$OUT"/ 2>/dev/null
-fi
+benches=()
+for b in "$LOGS"/bench-no.json "$LOGS"/bench-bf16.json "$LOGS"/bench-compile.json; do [ -f "$b" ] && benches+=("$b"); done
+timeout -k 2 "$RESERVE" $PY -m scripts.gpu_report --bench "${benches[@]}" --runs "$RUNS" --ddp "$DDP" --det "$DET" \
+    --gpus "$GPUS" --phase "${PHASES[@]}" --out "$RESULTS/results-cuda.json" 2>&1 | tee -a "$LOG"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+to_out "$RESULTS/results-cuda.json" "$LOG"
 say "done (exit $status)"
-
+to_out "$LOG"
 exit $status

@@ -1,10 +1,13 @@
 """The GPU check's report (scripts/gpu_check.sh): its step benchmarks, training run and NCCL run in one JSON file
 and a summary table.
 
-    python -m scripts.gpu_report --bench B.json ... --runs RUNS_DIR [--ddp DDP_DIR --gpus N] --out results-cuda.json
+    python -m scripts.gpu_report --bench B.json ... --runs RUNS_DIR [--ddp DDP_DIR --gpus N]
+                                 [--phase NAME=STATE ...] [--quiet] --out results-cuda.json
 
-Exit 1 when a part is missing or failed: a benchmark that wrote nothing, a training run without a complete summary
-or with a non-finite loss, ranks of the NCCL run whose weights differ.
+The JSON file is written atomically, so a copy taken at any moment is whole; ``--quiet`` writes it without the
+table (and without importing torch: the check calls it after every phase). Exit 1 when a part is missing or
+failed: a benchmark that wrote nothing, a preset or variant that failed, a phase that did not end ``ok``, a
+training run without a complete summary or with a non-finite loss, ranks of the NCCL run whose weights differ.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.bench import print_steps
+from harness.data.manifest import atomic_write_text
 
 
 def _one_run(root: Path) -> Path | None:
@@ -55,26 +58,57 @@ def ddp_run(root: Path) -> dict[str, Any] | None:
     return {"ranks": len(digests), "digests": digests, "equal": len(digests) >= 2 and len(set(digests)) == 1}
 
 
+def determinism_runs(root: Path) -> dict[str, Any] | None:
+    """Weight digests of the two launches of one ``train.deterministic=true`` run (``<root>/a``, ``<root>/b``)."""
+    digests = []
+    for launch in ("a", "b"):
+        run = _one_run(root / launch)
+        trace = run / "trace" / "rank0.json" if run else None
+        if trace is None or not trace.is_file():
+            return None if not digests else {"runs": len(digests), "digests": digests, "equal": False}
+        digests.append(json.loads(trace.read_text())["param_digest"])
+    return {"runs": 2, "digests": digests, "equal": digests[0] == digests[1]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", nargs="*", type=Path, default=[], help="scripts/bench.py results to merge")
     parser.add_argument("--runs", type=Path, required=True, help="log.root of the training run")
     parser.add_argument("--ddp", type=Path, default=None, help="log.root of the two-process run")
+    parser.add_argument("--det", type=Path, default=None, help="root of the two deterministic launches")
     parser.add_argument("--gpus", type=int, default=0)
+    parser.add_argument("--phase", nargs="*", default=[], metavar="NAME=STATE", help="each phase of the check")
+    parser.add_argument("--quiet", action="store_true", help="write the JSON file only")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     benches = [json.loads(p.read_text()) for p in args.bench if p.is_file()]  # in the order given
     problems = [] if benches else ["no benchmark results"]
+    phases = dict(p.split("=", 1) for p in args.phase)
     result: dict[str, Any] = {
         "machine": benches[0]["machine"] if benches else None,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "phases": phases,
         "option_defaults": benches[0]["option_defaults"] if benches else None,
         "steps": [s for b in benches for s in b.get("steps", [])],
+        "failed_steps": [f for b in benches for f in b.get("failed_steps", [])],
         "train_run": train_run(args.runs),
         "nccl": ddp_run(args.ddp) if args.ddp is not None and args.gpus >= 2 else None,
+        "deterministic": determinism_runs(args.det) if args.det is not None else None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    atomic_write_text(args.out, json.dumps(result, indent=1))
+    problems += [f"phase {k}: {v}" for k, v in phases.items() if v != "ok"]
+    problems += [f"{f['preset']} ({f['mixed_precision']}): {f['error']}" for f in result["failed_steps"]]
+    for s in result["steps"]:
+        failed = s.get("failed_variants", {})
+        problems += [f"{s['preset']} ({s['mixed_precision']}) {n}: {e}" for n, e in failed.items()]
+    det = result["deterministic"]
+    if args.det is not None and not (det and det["equal"]):
+        problems.append("the two deterministic launches ended with different weights (or did not run)")
+    if args.quiet:
+        return 1 if problems else 0
+    from scripts.bench import print_steps
+
     m = result["machine"]
     if m:
         print(f"{m['device']} | {m['versions']['torch']} (CUDA {m['versions']['cuda']}) | {m['cpu_model']}")
@@ -98,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             problems.append("the NCCL ranks' weights differ (or the run failed)")
     else:
         print(f"NCCL run: skipped ({args.gpus} GPU)")
+    if args.det is not None:
+        print(f"train.deterministic=true, two launches: equal weights: {bool(det and det['equal'])}")
     print(f"wrote {args.out}")
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)

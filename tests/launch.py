@@ -7,8 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# Bit-identity (a resumed run, a second launch of one config) holds on CPUs, and on CUDA only with
+# train.deterministic=true: the tests that assert it ask for that mode where a GPU runs them.
+BIT_IDENTICAL = ["train.deterministic=true"] if torch.cuda.is_available() else []
+# Two real gloo ranks on CPUs, also on a machine with GPUs (CUDA_VISIBLE_DEVICES= in cpu_env(); one GPU
+# cannot hold two NCCL ranks; scripts/gpu_check.sh runs NCCL where there are two).
 CPU_DDP = [
     "--multi_gpu",
     "--num_processes",
@@ -28,6 +35,11 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
+def cpu_env(**extra: str) -> dict[str, str]:
+    """:func:`env` with no GPU visible: for the CPU_DDP launches."""
+    return env(CUDA_VISIBLE_DEVICES="", **extra)
+
+
 def launch(
     args: list[str], accelerate: list[str] | None = None, timeout: float = 600, module: bool = False, **extra: str
 ):
@@ -38,7 +50,8 @@ def launch(
         cmd = [sys.executable, *entry, *args]
     else:
         cmd = [str(BIN / "accelerate"), "launch", *accelerate, *entry, *args]
-    return subprocess.run(cmd, cwd=REPO, env=env(**extra), capture_output=True, text=True, timeout=timeout)
+    environ = cpu_env(**extra) if accelerate == CPU_DDP else env(**extra)
+    return subprocess.run(cmd, cwd=REPO, env=environ, capture_output=True, text=True, timeout=timeout)
 
 
 def start(args: list[str], **extra: str) -> subprocess.Popen:

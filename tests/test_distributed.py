@@ -1,11 +1,15 @@
 """Two real gloo ranks on CPU through ``accelerate launch --multi_gpu``."""
 
 import json
+import os
 
 import pytest
+import torch
 
+from harness.evaluate.rescore import main as eval_main
 from harness.wandb_files import offline_runs
 from tests.launch import CPU_DDP, launch, run_folder
+from tests.legacy import as_version_1
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +46,40 @@ def test_two_ranks_disjoint_data_equal_steps_identical_weights(digits_shards, tm
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "train/d_loss" in r] == [10, 20]
     assert [r["step"] for r in rows if "eval/acc" in r] == [20]
+    # G's BatchNorm statistics drift apart across ranks between DDP forwards; evaluated with rank 0's (those the
+    # checkpoint holds), the in-training FID of two ranks is the re-score of the checkpoint by one process
+    assert eval_main([str(folder), "log.wandb=disabled", "log.progress=false"]) == 0
+    (record,) = [json.loads(p.read_text()) for p in folder.glob("eval-*.json")]
+    assert record["identity"] == summary["identity"] and record["step"] == summary["step"] == steps
+    assert record["metrics"]["eval/fid_domain"] == pytest.approx(summary["metrics"]["eval/fid_domain"], rel=1e-6)
+
+
+def test_the_pretraining_stage_runs_on_two_ranks_from_an_empty_cache(digits_shards, tmp_path):
+    """codegan.pretrain=simclr with no cached encoder: both ranks run the stage, rank 0 writes the artifact and
+    hands it over; then a checkpoint whose generator states are a GPU's resumes on two ranks with a reseed."""
+    from harness import checkpoint
+
+    stage = ["codegan.pretrain=simclr", "pretrain.steps=2", "pretrain.batch_size=32", f"pretrain.seed={os.getpid()}"]
+    args = [*_ddp_args(tmp_path, "self", digits_shards.parent), "train.steps=4", "train.ckpt_every=2",
+            "train.trace=false", *stage]  # fmt: skip
+    cache = tmp_path / "cache"  # nothing cached: the stage must run
+    proc = launch(args, accelerate=CPU_DDP, OMP_NUM_THREADS="1", CODEGAN_CACHE=str(cache))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("running the pre-training stage first") == 1
+    folders = {p.name.rsplit("-", 1)[0]: p for p in tmp_path.iterdir() if (p / "summary.json").is_file()}
+    assert set(folders) == {"self", "self-simclr"} and (folders["self-simclr"] / "encoder.pt").is_file()
+    assert json.loads((folders["self"] / "summary.json").read_text())["world_size"] == 2
+
+    run = folders["self"]
+    (run / "summary.json").unlink()
+    state = checkpoint.load(run / "checkpoints" / "step-00000004.pt")
+    state["rng"] = [torch.zeros(16, dtype=torch.uint8)] * 2  # a CUDA generator's state per rank
+    torch.save(state, run / "checkpoints" / "step-00000004.pt")
+    more = launch([*args, "train.steps=6"], accelerate=CPU_DDP, OMP_NUM_THREADS="1", CODEGAN_CACHE=str(cache))
+    assert more.returncode == 0, more.stdout[-3000:] + more.stderr[-3000:]
+    assert "running the pre-training stage" not in more.stdout
+    assert more.stdout.count("random streams reseeded from seed 0 and step 4, not restored") == 1
+    assert json.loads((run / "summary.json").read_text())["step"] == 6
 
 
 def _ddp_args(log_root, name, data_root):
@@ -72,14 +110,14 @@ def test_a_killed_two_rank_run_resumes_bit_identical_and_refuses_another_world_s
     import psutil
 
     from harness import checkpoint
-    from tests.launch import BIN, REPO, env
+    from tests.launch import BIN, REPO, cpu_env
 
     data_root = digits_shards.parent
     ref = launch(_ddp_args(tmp_path / "a", "ref", data_root), accelerate=CPU_DDP, OMP_NUM_THREADS="1")
     assert ref.returncode == 0, ref.stderr[-3000:]
     victim_root = tmp_path / "b"
     cmd = [str(BIN / "accelerate"), "launch", *CPU_DDP, "harness/run.py", *_ddp_args(victim_root, "victim", data_root)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env(OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=REPO, env=cpu_env(OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.time() + 300
     while not list(victim_root.glob("*/checkpoints/step-00000020.pt")):
@@ -91,6 +129,7 @@ def test_a_killed_two_rank_run_resumes_bit_identical_and_refuses_another_world_s
     psutil.wait_procs(everyone, timeout=30)
     proc.wait()
     victim = run_folder(victim_root)
+    victim = as_version_1(victim)  # as a run killed before the device type joined the run identity
     latest = checkpoint.latest(victim / "checkpoints")
     assert latest.name == "step-00000020.pt" and not (victim / "summary.json").exists()
     latest.write_bytes(latest.read_bytes()[:5000])  # damaged after it was written: both ranks resume from step 10
@@ -99,8 +138,10 @@ def test_a_killed_two_rank_run_resumes_bit_identical_and_refuses_another_world_s
     one = launch(["--resume", str(victim)])
     assert one.returncode == 2 and "was trained with 2 process(es), this launch has 1" in one.stderr
 
-    resumed = launch(["--resume", str(victim)], accelerate=CPU_DDP, OMP_NUM_THREADS="1")
+    # the same launch again finds the version-1 folder by its config and continues it
+    resumed = launch(_ddp_args(victim_root, "victim", data_root), accelerate=CPU_DDP, OMP_NUM_THREADS="1")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert run_folder(victim_root) == victim and f"resumed from {victim}" in resumed.stdout
     assert f"cannot load checkpoint {latest}" in resumed.stdout and "(step 10)" in resumed.stdout
     ref_dir = run_folder(tmp_path / "a")
     for rank in (0, 1):

@@ -110,6 +110,38 @@ def test_g_minimises_cr_weight_times_the_cr_heads_cross_entropy():
     assert torch.allclose(g2 - g0, 2 * by_hand, atol=2e-6, rtol=1e-4)
 
 
+class GraphOutput(torch.nn.Module):
+    """G as CUDA graphs run it (``train.compile=reduce-overhead``): its output lives in memory of the graph, which
+    the next replay overwrites; :meth:`replay` overwrites the last output as that would."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net, self.last = net, None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.last = self.net(x)
+        return self.last
+
+    def replay(self) -> None:
+        with torch.no_grad():
+            self.last.fill_(float("nan"))
+
+
+def test_the_pair_for_the_cr_head_survives_a_replay_of_gs_graph():
+    """G's step ends with ``cudagraph_mark_step_begin()``; the CR head's update reads the pair after it, so the
+    pair must be a copy of G's output, not a view of graph memory that another replay may overwrite."""
+    m = _method("baselines.cr_start=0")
+    m.cr_active = True
+    graph = m.nets["G"] = GraphOutput(m.nets["G"])
+    m.g_step()
+    x1, x2, _ = m.pending
+    kept = (x1.clone(), x2.clone())
+    graph.replay()
+    assert torch.equal(m.pending[0], kept[0]) and torch.equal(m.pending[1], kept[1])
+    logs = m.after_g_step(0)
+    assert torch.isfinite(logs["cr_loss"])
+
+
 def test_the_cr_head_learns_to_predict_the_shared_factor_on_a_tiny_run():
     m = _method("model.zn_dim=2", "baselines.cr_start=0", "baselines.cr_gap=1.9", "train.g_batch_size=128",
                 "model.hidden=64", "train.steps=60")  # fmt: skip

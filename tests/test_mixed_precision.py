@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from harness import adversarial, checkpoint
 from harness.config import build_config
 from harness.train import train
-from tests.launch import launch, run_folder, tiny_run
+from tests.launch import BIT_IDENTICAL, launch, run_folder, tiny_run
 from tests.test_step_options import _method
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -68,7 +68,8 @@ def _final_weights(run: object) -> dict[str, torch.Tensor]:
 
 
 def test_a_bf16_run_finishes_finite_and_its_checkpoint_resumes_to_the_same_weights(digits_shards, tmp_path):
-    more = ["train.mixed_precision=bf16", "train.ckpt_every=2", "eval.quality=[]", "eval.pixel_baseline=false"]
+    more = ["train.mixed_precision=bf16", "train.ckpt_every=2", "eval.quality=[]", "eval.pixel_baseline=false",
+            *BIT_IDENTICAL]  # fmt: skip
     train(build_config("digits", tiny_run(digits_shards.parent, tmp_path / "a", *more)))
     whole = run_folder(tmp_path / "a")
     summary = json.loads((whole / "summary.json").read_text())
@@ -109,3 +110,40 @@ def test_another_precision_on_a_finished_config_is_a_new_run_not_the_old_result(
     assert len(folders) == 2, folders  # the run hash covers the precision
     summaries = [json.loads((tmp_path / f / "summary.json").read_text()) for f in folders]
     assert sorted(s["mixed_precision"] for s in summaries) == ["bf16", "no"]
+
+
+def _scaled_method(name: str, scaler: torch.amp.GradScaler | None):
+    """A tiny method whose Accelerator scales its losses as Accelerate's fp16 does (fp16 itself needs CUDA; the
+    CPU GradScaler runs the same mechanism on fp32 gradients)."""
+    from harness import registry
+    from harness.config import build_config
+    from harness.gan import DataInfo
+    from harness.runtime import make_accelerator
+    from tests.test_step_options import NEEDS, SMALL_BATCHES, TINY
+
+    cfg = build_config("codegan/configs/digits.yaml", [f"method={name}", *TINY, *SMALL_BATCHES, *NEEDS.get(name, [])])
+    torch.manual_seed(0)
+    acc = make_accelerator(cfg)
+    acc.scaler = scaler  # before prepare(): the wrapped optimizers take it from the Accelerator
+    return registry.method(name)(cfg, DataInfo(10, (1, 8, 8)), acc, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name", ["codegan", "infogan", "clustergan"])
+def test_fp16_loss_scaling_updates_the_scale_once_per_iteration(name):
+    """CoDeGAN steps three optimizers per iteration (G, E, D), InfoGAN two from one backward (D and Q), ClusterGAN
+    G and E together. The scale grows once per iteration (growth_interval=1: doubled each time), every optimizer
+    unscales with the scale its backward used, so the weights are bit-identical to training without scaling."""
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=1)
+    updates = []
+    update = scaler.update
+    scaler.update = lambda *a, **k: (updates.append(1), update(*a, **k))[1]
+    scaled, plain = _scaled_method(name, scaler), _scaled_method(name, None)
+    real = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    iterations = 3
+    for step in range(iterations):
+        for m in (scaled, plain):
+            m.train_step(real, step)
+    assert len(updates) == iterations and scaler.get_scale() == 2.0 ** (8 + iterations)
+    for n in plain.nets:
+        a, b = plain.raw(n).state_dict(), scaled.raw(n).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), f"{name}: {n}'s weights differ with loss scaling"

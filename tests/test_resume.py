@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness import checkpoint
-from tests.launch import launch, start, tiny_run
+from tests.launch import BIT_IDENTICAL, launch, start, tiny_run
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +26,7 @@ def _args(root, name, data_root):
         "eval.pixel_baseline=false",
         "log.wandb=disabled",
         "codegan.e_batch_size=64",
+        *BIT_IDENTICAL,
     ]
 
 

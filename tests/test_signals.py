@@ -12,14 +12,15 @@ import psutil
 import pytest
 
 from harness import checkpoint
-from tests.launch import BIN, CPU_DDP, REPO, env, run_folder, tiny_run
+from tests.launch import BIN, CPU_DDP, REPO, cpu_env, env, run_folder, tiny_run
 
 pytestmark = pytest.mark.slow
 
 
 def _popen(cmd: list[str], **kw) -> subprocess.Popen:
+    environ = (cpu_env if "--multi_gpu" in cmd else env)(OMP_NUM_THREADS="1")  # two gloo ranks: on CPUs
     return subprocess.Popen(
-        cmd, cwd=REPO, env=env(OMP_NUM_THREADS="1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw
+        cmd, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw
     )
 
 

@@ -19,6 +19,7 @@ from harness.evaluate.extractors import ExtractorContext, ExtractorUnavailable
 from harness.evaluate.quality import Extractor, gather_chunks, generate_uint8, reference_stats, run_batched, scores
 from harness.progress import bar
 from harness.seeding import derive_seed
+from harness.threads import main_process_threads
 
 
 class QualityEvaluator:
@@ -109,8 +110,10 @@ class QualityEvaluator:
                     logits.append(lg)
             feats_all = gather_chunks(acc, feats, per_rank, batch, chunks, n)
             logits_all = gather_chunks(acc, logits, per_rank, batch, chunks, n) if lg0 is not None else None
-            if self.main:
-                out.update(scores(ext.name, feats_all, logits_all, self.refs[ext.name], derive_seed(cfg.seed, "kid")))
+            if self.main:  # FID's sqrtm, KID, IS while the other ranks wait: with every thread the main may use
+                with main_process_threads(cfg, world, True):
+                    kid_seed = derive_seed(cfg.seed, "kid")
+                    out.update(scores(ext.name, feats_all, logits_all, self.refs[ext.name], kid_seed))
         if self.main:
             out["perf/quality_s"] = time.time() - t
         return out

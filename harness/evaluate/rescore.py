@@ -39,13 +39,14 @@ def locate(target: Path, best: bool) -> tuple[Path, Path]:
     return target, ckpt
 
 
-def launch_identity(run_dir: Path, ckpt: Path) -> tuple[int, str]:
-    """The world size and precision the run was trained with (run.json, else the checkpoint)."""
+def launch_identity(run_dir: Path, ckpt: Path) -> tuple[int, str, str]:
+    """The world size, precision and device type the run was trained with (run.json, else the checkpoint;
+    a run that records no device type was trained on a CPU)."""
     info = run_dir / "run.json"
     data = json.loads(info.read_text()) if info.is_file() else checkpoint.load(ckpt)
     if "world_size" not in data:
         raise ConfigError(f"{run_dir}: made by an older harness (no world size recorded); it cannot be re-scored")
-    return int(data["world_size"]), str(data["mixed_precision"])
+    return int(data["world_size"]), str(data["mixed_precision"]), str(data.get("device", "cpu"))
 
 
 def cli(argv: list[str]) -> int:
