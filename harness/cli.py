@@ -19,27 +19,13 @@ from collections.abc import Callable
 from harness.config import ConfigError
 from harness.data.cards import DataError
 from harness.errors import RunError
+from harness.launch_env import check_launch_env
 
 DEBUG_ENV = "CODEGAN_DEBUG"
 
 
 def debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-
-
-LAUNCH_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_PORT")  # set by launchers
-
-
-def check_launch_env() -> None:
-    """The launcher's variables, when set, are whole numbers (WORLD_SIZE at least 1): else one line, exit 2."""
-    for name in LAUNCH_ENV:
-        value = os.environ.get(name, "").strip()
-        least = 1 if name == "WORLD_SIZE" else 0
-        if value and not (value.isascii() and value.isdigit() and int(value) >= least):
-            raise ConfigError(
-                f"environment: {name}={os.environ[name]!r} is not an integer >= {least} (launchers such as"
-                " accelerate launch or torchrun set it; unset it to run one process)"
-            )
 
 
 def _prefix() -> str:

@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from harness.config import Config, ConfigError
 from harness.errors import RunError
+from harness.launch_env import launch_int
 
 T = TypeVar("T")
 LAUNCH_ENV = ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -29,23 +30,12 @@ LAUNCH_ENV = ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")
 
 def env_int(name: str, default: int) -> int:
     """An integer launcher variable, or ``default`` when it is unset or empty; anything else is one line."""
-    raw = os.environ.get(name, "")
-    if not raw.strip():
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(
-            f"environment variable {name}={raw!r} is not a whole number (left from another launch? unset it)"
-        ) from None
+    return launch_int(name, default)
 
 
 def env_world_size() -> int:
     """``WORLD_SIZE`` of the launcher's environment (1 when unset)."""
-    world = env_int("WORLD_SIZE", 1)
-    if world < 1:
-        raise ConfigError(f"environment variable WORLD_SIZE={world}: must be at least 1")
-    return world
+    return launch_int("WORLD_SIZE", 1)
 
 
 def active() -> bool:

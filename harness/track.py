@@ -105,20 +105,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [r for r in rows if isinstance(r, dict)]
 
 
-def forget_orphaned_wandb_service() -> None:
-    """Drop an inherited ``WANDB_SERVICE`` whose owner has died. W&B shares one service per process tree through
-    that variable; the service of a SIGKILLed process (a killed sweep trial) outlives it, still holding that
-    process's runs, and a retry connecting to it was refused: "run ID ... is in use"."""
+def forget_inherited_wandb_service() -> None:
+    """Drop an inherited ``WANDB_SERVICE``: every process that trains or scores starts its own W&B service. W&B
+    shares one service per process tree through that variable, and a shared service outlives a SIGKILLed child
+    (a killed sweep trial, a killed run) still holding its run open, so the retry was refused: "run ID ... is in
+    use". The token names the process that started the service; only this process's own one is kept."""
     token = os.environ.get("WANDB_SERVICE", "")
     parts = token.split("-")
-    if len(parts) < 3 or not parts[1].isdigit():
-        return
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
+    if len(parts) >= 3 and parts[1] != str(os.getpid()):
         os.environ.pop("WANDB_SERVICE", None)
-    except PermissionError:
-        pass
 
 
 def _wandb_error(what: str, run_dir: Path, exc: Exception) -> RunError:
@@ -155,7 +150,7 @@ class Tracker(NullTracker):
         # console capture (files/output.log) by wrapping sys.stdout/stderr: never the file descriptors of a process
         # that Ray, Accelerate or a test harness also watches
         settings = wandb.Settings(console="wrap", x_disable_stats=True, disable_git=True, save_code=False, silent=True)
-        forget_orphaned_wandb_service()
+        forget_inherited_wandb_service()
         try:
             run = wandb.init(
                 mode=cfg.log.wandb,

@@ -1,6 +1,7 @@
 """Faults of a long run: diverged losses, a second writer, a kill mid-log, a full disk, a finished run rerun."""
 
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -194,6 +195,18 @@ def test_a_disk_that_fills_during_a_run_is_one_line_naming_the_file(digits_shard
     assert proc.returncode == 1, proc.stderr[-3000:]
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: No space left on device: ") and f"{disk}/codegan-digits-" in line, line
+
+
+def test_an_inherited_wandb_service_is_never_shared(monkeypatch):
+    """A service started by a parent (a sweep driver, the test process) would outlive a killed child holding its run;
+    only one this process started itself is kept."""
+    from harness.track import forget_inherited_wandb_service
+
+    for owner, kept in ((os.getppid(), False), (os.getpid(), True), (1, False)):
+        token = f"3-{owner}-tcp-localhost-40000"
+        monkeypatch.setenv("WANDB_SERVICE", token)
+        forget_inherited_wandb_service()
+        assert (os.environ.get("WANDB_SERVICE") == token) is kept, owner
 
 
 def test_a_run_retried_after_a_sigkill_is_not_refused_by_the_dead_processs_wandb_service(digits_shards, tmp_path):
