@@ -5,17 +5,15 @@ maps images back to (z_n, z_c logits); G and E are updated jointly on the advers
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 
 from baselines.losses import categorical_code_loss
-from codegan.losses import noise_loss
 from harness import adversarial
 from harness.config import Config
 from harness.gan import DataInfo, GANMethod, frozen
-from harness.registry import register_method
 
 
-@register_method("clustergan")
 class ClusterGAN(GANMethod):
     argmax_tag = "enc"
 
@@ -29,7 +27,7 @@ class ClusterGAN(GANMethod):
     def encoder_losses(self, out: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(MSE of the z_n estimate, cross-entropy of the z_c logits) for encoder outputs ``out``."""
         out = out.float()
-        return noise_loss(out[:, : self.zn_dim], z), categorical_code_loss(out[:, self.zn_dim :], c)
+        return F.mse_loss(out[:, : self.zn_dim], z.float()), categorical_code_loss(out[:, self.zn_dim :], c)
 
     def g_step(self) -> dict[str, torch.Tensor]:
         b = self.cfg.baselines

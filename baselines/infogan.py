@@ -19,10 +19,8 @@ from baselines.losses import categorical_code_loss, gaussian_nll
 from harness import adversarial
 from harness.config import Config
 from harness.gan import DataInfo, GANMethod, frozen
-from harness.registry import register_method
 
 
-@register_method("infogan")
 class InfoGAN(GANMethod):
     argmax_tag = "q"
 

@@ -29,7 +29,6 @@ from torch import nn
 from baselines.infogan import InfoGAN
 from harness.config import Config, ConfigError, ModelConfig
 from harness.gan import DataInfo
-from harness.registry import register_method
 
 
 @dataclass
@@ -94,7 +93,6 @@ class CRHead(nn.Module):
         return self.out(self.trunk(torch.cat([x1, x2], 1)))
 
 
-@register_method("infogan-cr")
 class InfoGANCR(InfoGAN):
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
         if cfg.baselines.cont_dim < 1:

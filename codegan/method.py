@@ -11,17 +11,22 @@ the reference code's second view (docs/method.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from torch import nn
 
+from codegan import artifacts
 from codegan.losses import noise_loss, supcon_loss
+from codegan.stage import pretrain_config
 from harness import adversarial
 from harness.augment import second_view
 from harness.config import Config
+from harness.data.cards import load_card
 from harness.gan import DataInfo, GANMethod, frozen
-from harness.registry import register_method
 
 
 class TwoHeadEncoder(nn.Module):
@@ -76,7 +81,6 @@ def encoder_signature(cfg: Config, shape: tuple[int, int, int]) -> dict:
     return sig
 
 
-@register_method("codegan")
 class CoDeGAN(GANMethod):
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
         super().__init__(cfg, info, accelerator, generator)
@@ -92,23 +96,31 @@ class CoDeGAN(GANMethod):
     def encoder_names(self) -> tuple[str, ...]:
         return ("E",) if self.shared else ("Ec", "Ez")
 
-    @staticmethod
-    def pretrain_stage(cfg: Config) -> Config:
+    @classmethod
+    def stage_config(cls, cfg: Config) -> Config:
         """The config of the SimCLR run that pre-trains this config's E_c (``stage=pretrain``)."""
-        from codegan.pretrain import pretrain_config
-
         return pretrain_config(cfg)
 
     @classmethod
-    def pretraining(cls, cfg: Config) -> Config | None:
-        """The stage ``codegan.pretrain=simclr`` needs (None for none or an explicit artifact path)."""
-        return cls.pretrain_stage(cfg) if cfg.codegan.pretrain == "simclr" else None
+    def start_artifact(cls, cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] | None:
+        """``codegan.pretrain``: none, ``simclr`` (the cached artifact of this config's SimCLR stage, which runs
+        first when nothing is cached) or the path of an ``encoder.pt``."""
+        if cfg.codegan.pretrain == "none":
+            return None
+        card = load_card(cfg.data.dataset)
+        size = cfg.data.image_size or card.shape[1]
+        signature = encoder_signature(cfg, (card.shape[0], size, size))
+        stage = pretrain_config(cfg) if cfg.codegan.pretrain == "simclr" else None
+        return artifacts.resolve(cfg, signature, stage, run_stage)
 
-    signature = staticmethod(encoder_signature)
-
-    def load_encoder(self, state: dict) -> None:
+    def load_artifact(self, artifact: dict[str, Any]) -> None:
         """E_c's weights from a pre-training artifact (the whole shared encoder, or E_c alone)."""
-        self.raw(self.encoder_names[0]).load_state_dict(state)
+        self.raw(self.encoder_names[0]).load_state_dict(artifact["state"])
+        if self.acc.is_main_process:
+            print(f"E_c initialised from {artifact['path']}")
+
+    def labelled_count(self) -> int:
+        return self.cfg.codegan.few_labels
 
     def set_labelled(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """The few-label set (images in [0, 1] on the device, true classes), joined to every L_c batch."""

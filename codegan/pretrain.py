@@ -3,54 +3,32 @@ architecture the preset's CoDeGAN uses, run by the same Trainer as every method 
 
 from __future__ import annotations
 
-import copy
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 
+from codegan import artifacts
 from codegan.losses import nt_xent_loss
 from codegan.method import build_encoders, encoder_signature
-from harness import registry
+from codegan.stage import pretrain_config  # noqa: F401 - where stage configs were found before
 from harness.augment import random_hflip, random_resized_crop, second_view
 from harness.config import Config
 from harness.gan import DataInfo, GANMethod
-from harness.registry import register_method
 
 
-def pretrain_config(cfg: Config) -> Config:
-    """The pre-training run of ``cfg``'s E_c: method ``simclr`` with the ``pretrain`` section's budget.
-
-    Only what the stage depends on is kept (data, nets, E_c's shape, the pre-training and evaluation
-    settings), so every CoDeGAN config with the same encoder shares one stage run and one artifact. The
-    stage always starts from PyTorch's default initialisation: ``model.init`` is the GAN's setting, and
-    the artifact (keyed by architecture and pre-training settings) serves both.
-    """
-    p = cfg.pretrain
-    out = Config()
-    out.data, out.model, out.pretrain = copy.deepcopy(cfg.data), copy.deepcopy(cfg.model), copy.deepcopy(p)
-    out.model.init = "default"
-    out.eval, out.log = copy.deepcopy(cfg.eval), copy.deepcopy(cfg.log)
-    out.codegan.fc_dim, out.codegan.encoders = cfg.codegan.fc_dim, cfg.codegan.encoders
-    out.name, out.method, out.stage, out.seed = f"{cfg.name}-simclr", "simclr", "pretrain", p.seed
-    out.train.steps, out.train.batch_size, out.train.lr_e = p.steps, p.batch_size, p.lr
-    out.train.log_every, out.train.ckpt_every = cfg.train.log_every, cfg.train.ckpt_every
-    out.train.mixed_precision = cfg.train.mixed_precision
-    out.eval.quality = []
-    return out
-
-
-@register_method("simclr")
 class SimCLR(GANMethod):
     """NT-Xent on two augmented views of each real image; E_c's features are scored by k-means."""
 
     generates = False
-    pretrain_stage = staticmethod(lambda cfg: cfg)  # a SimCLR config is its own pre-training stage
+
+    @classmethod
+    def stage_config(cls, cfg: Config) -> Config:
+        return cfg  # a SimCLR config is its own pre-training stage
 
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
-        self.cfg, self.acc, self.rng = cfg, accelerator, generator
-        self.classes, self.shape, self.zn_dim = info.classes, info.shape, cfg.model.zn_dim
-        self.nets, self.opts = {}, {}
-        encoders = build_encoders(registry.arch(cfg.model.arch), self.shape, cfg)
+        super().__init__(cfg, info, accelerator, generator)  # no G or D: it does not generate
+        encoders = build_encoders(self.family, self.shape, cfg)
         self.enc_name = next(iter(encoders))
         self.add(self.enc_name, encoders[self.enc_name], cfg.pretrain.lr, cfg.pretrain.weight_decay)
         self.prepare()
@@ -83,3 +61,7 @@ class SimCLR(GANMethod):
         """What CoDeGAN loads: E_c's weights and the architecture they fit."""
         state = {k: v.detach().cpu() for k, v in self.raw(self.enc_name).state_dict().items()}
         return {"state": state, "signature": encoder_signature(self.cfg, self.shape)}
+
+    def save_artifact(self, run_dir: Path, result: dict[str, float]) -> Path:
+        """``encoder.pt`` in the run folder and its copy in the cache, where ``codegan.pretrain=simclr`` finds it."""
+        return artifacts.save_artifact(run_dir, self.artifact(), self.cfg, result)

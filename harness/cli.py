@@ -44,6 +44,22 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def take_plugins(argv: list[str]) -> list[str]:
+    """Load every ``--plugin MODULE`` (or ``--plugin=MODULE``) of ``argv`` (:mod:`harness.catalogue`); the rest."""
+    from harness.catalogue import use_plugin
+
+    rest, it = [], iter(argv)
+    for arg in it:
+        if arg == "--plugin" or arg.startswith("--plugin="):
+            module = arg.partition("=")[2] if "=" in arg else next(it, "")
+            if not module:
+                raise ConfigError("--plugin: needs a module name (--plugin mypackage.mymethod)")
+            use_plugin(module)
+        else:
+            rest.append(arg)
+    return rest
+
+
 def run_cli(main: Callable[[list[str]], int], argv: list[str] | None = None, prog: str = "error") -> int:
     """Call ``main(argv)`` and turn the harness's failures into one line on stderr and an exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -54,7 +70,7 @@ def run_cli(main: Callable[[list[str]], int], argv: list[str] | None = None, pro
     logging.raiseExceptions = False
     try:
         check_launch_env()
-        return main(argv)
+        return main(take_plugins(argv))
     except KeyboardInterrupt as exc:
         print(f"\n{_prefix()}{exc}" if str(exc) else f"\n{_prefix()}interrupted", file=sys.stderr)
         return 130

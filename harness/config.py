@@ -21,9 +21,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the key at fault."""
+from harness.errors import ConfigError
 
 
 def opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
@@ -277,8 +275,12 @@ class RuntimeConfig:
 
 @dataclass
 class Config:
-    name: str = opt("codegan-digits", "run name; the run folder is <log.root>/<name>-<config hash>")
-    method: str = opt("codegan", "registered method name: codegan | infogan | infogan-cr | clustergan | pixels-kmeans")
+    name: str = opt("codegan-digits", "run name; the run folder is <log.root>/<name>-<run hash>")
+    method: str = opt(
+        "codegan",
+        "method name: codegan | infogan | infogan-cr | clustergan | pixels-kmeans | simclr, or a plugin's"
+        " (codegan-run --list-methods)",
+    )
     stage: str = opt("train", "train | pretrain (SimCLR pre-training of this preset's E_c, then stop)")
     seed: int = opt(0, "master seed; rank, worker and k-means seeds derive from it")
     data: DataConfig = field(default_factory=DataConfig)
@@ -291,11 +293,26 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
+    def __post_init__(self) -> None:
+        for name, section in plugin_sections().items():  # the sections plugin methods bring
+            setattr(self, name, section())
+
+
+def plugin_sections() -> dict[str, type]:
+    """name -> dataclass of the config sections plugin methods add (:mod:`harness.catalogue`)."""
+    from harness.catalogue import sections
+
+    return sections()
+
+
+# the sections every method reads: what is trained on, with which networks and which schedule
+SHARED_SECTIONS = ("data.", "model.", "train.")
+
 
 ADAM_IMPLS = ("default", "foreach", "fused")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
-# Keys that do not change what a run computes: excluded from the config hash, changeable on resume.
+# Keys that do not change what a run computes: excluded from the run hash, changeable on resume.
 SCHEDULE_KEYS = frozenset(
     {
         "name",
@@ -421,6 +438,9 @@ def all_keys(cfg_type: type = Config, prefix: str = "") -> dict[str, tuple[Any, 
             out.update(all_keys(tp, key + "."))
         else:
             out[key] = (tp, getattr(default, name), f.metadata.get("help", ""))
+    if cfg_type is Config and not prefix:
+        for name, section in plugin_sections().items():
+            out.update(all_keys(section, name + "."))
     return out
 
 
@@ -481,7 +501,7 @@ def _set(cfg: Config, key: str, value: Any) -> None:
 
 
 def _section_names() -> set[str]:
-    return {n for n, tp in _resolved_types(Config).items() if dataclasses.is_dataclass(tp)}
+    return {n for n, tp in _resolved_types(Config).items() if dataclasses.is_dataclass(tp)} | set(plugin_sections())
 
 
 def _flatten(tree: dict, source: str) -> dict[str, Any]:
@@ -552,8 +572,9 @@ def _read_tree(p: Path) -> Any:
 def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a config YAML (safe loader) into flat dotted keys.
 
-    A top-level ``base: <path>`` (relative to the file) names a preset whose keys this file starts
-    from and overrides: baselines inherit the CoDeGAN preset of their dataset, so only the method differs.
+    A top-level ``base: <path>`` (relative to the file) or ``base: <preset name>`` names a preset whose keys this
+    file starts from and overrides: baselines inherit the CoDeGAN preset of their dataset, so only the method
+    differs (a plugin's preset says ``base: digits``).
     """
     from harness.presets import preset_path
 
@@ -564,7 +585,11 @@ def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(tree, dict):
         raise ConfigError(f"{p}: top level must be a mapping of config sections")
     base = tree.pop("base", None)
-    flat = load_yaml(p.parent / str(base), (*_seen, p.resolve())) if base else {}
+    if base:
+        relative = p.parent / str(base)
+        flat = load_yaml(relative if relative.is_file() else str(base), (*_seen, p.resolve()))
+    else:
+        flat = {}
     flat.update(_flatten(tree, str(p)))
     return flat
 
@@ -670,7 +695,10 @@ def validate(cfg: Config) -> None:
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    out = dataclasses.asdict(cfg)
+    for name in plugin_sections():
+        out[name] = dataclasses.asdict(getattr(cfg, name))
+    return out
 
 
 def from_dict(tree: dict[str, Any]) -> Config:
@@ -692,12 +720,19 @@ LATE_TRAINING_KEYS = frozenset({"train.tf32", "train.deterministic"})
 
 
 def training_config(cfg: Config) -> dict[str, Any]:
-    """The flat training config: every key that changes the weights a run produces."""
+    """The flat training config: every key that changes the weights a run produces. Of the method sections, only
+    the keys ``cfg``'s method reads (its catalogue entry's ``reads`` and its own section): another method's key
+    never changes this run's identity."""
+    from harness.catalogue import entry
+
+    method = entry(cfg.method)
     keys = all_keys()
     return {
         k: get(cfg, k)
         for k in keys
-        if is_training_key(k) and not (k in LATE_TRAINING_KEYS and get(cfg, k) == keys[k][1])
+        if is_training_key(k)
+        and ("." not in k or k.startswith(SHARED_SECTIONS) or method.reads_key(k))
+        and not (k in LATE_TRAINING_KEYS and get(cfg, k) == keys[k][1])
     }
 
 
@@ -705,7 +740,7 @@ def digest(obj: Any, n: int = 8) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
-def config_hash(cfg: Config) -> str:
+def training_hash(cfg: Config) -> str:
     """Short hash of the training config (what a run computes; not schedule, logging or evaluation keys)."""
     return digest(training_config(cfg))
 

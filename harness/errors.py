@@ -1,6 +1,11 @@
-"""Failures of a run that are neither configuration nor data: locks, checkpoints, disks, diverged losses."""
+"""The harness's failures: a configuration mistake (exit 2), and a run that cannot go on (locks, checkpoints,
+disks, diverged losses: exit 1). Data faults are :class:`harness.data.cards.DataError`."""
 
 from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A configuration mistake: the message names the key, file or value at fault."""
 
 
 class RunError(RuntimeError):

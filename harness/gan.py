@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from accelerate import Accelerator
@@ -17,13 +16,10 @@ from torch import nn
 
 from harness import adversarial, registry, step_options
 from harness.config import Config
+from harness.method import DataInfo, Method
 from harness.nets.init import init_weights
 
-
-@dataclass(frozen=True)
-class DataInfo:
-    classes: int
-    shape: tuple[int, int, int]  # C, H, W as the networks see it
+__all__ = ["DataInfo", "GANMethod", "frozen"]
 
 
 @contextlib.contextmanager
@@ -40,34 +36,30 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
                 p.requires_grad_(f)
 
 
-class GANMethod:
+class GANMethod(Method):
     """Shared plumbing; ``self.nets``/``self.opts`` hold the prepared (possibly DDP-wrapped) objects.
 
     The latent vector is ``[z_n, codes, onehot(c)]``: ``z_n ~ N(0, noise_std^2)`` of ``model.zn_dim``,
     ``code_dim`` continuous codes ~ U(-1, 1) (InfoGAN's; none by default), and the class code ``c``.
     """
 
-    name = "gan"
-    trains = True  # False: nothing to train (k-means baselines); the Trainer only evaluates
-    generates = True  # False: no generator (k-means baselines, encoder pre-training): no grids, FID or EMA
-    argmax_tag = ""  # methods with predict_class() report eval/acc_<tag>, ...
     code_dim = 0
     noise_std = 1.0
 
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
-        self.cfg, self.acc, self.rng = cfg, accelerator, generator
-        self.classes, self.shape, self.zn_dim = info.classes, info.shape, cfg.model.zn_dim
+        super().__init__(cfg, info, accelerator, generator)
+        self.zn_dim = cfg.model.zn_dim
         self.family = registry.arch(cfg.model.arch)
-        self.nets: dict[str, nn.Module] = {}
         self.opts: dict[str, torch.optim.Optimizer] = {}
-        t = cfg.train
+        if self.generates:
+            self.build_gan()
+
+    def build_gan(self) -> None:
+        """G and D with their optimizers (every method that generates has them)."""
+        cfg, t = self.cfg, self.cfg.train
         g_in = self.zn_dim + self.code_dim + self.classes
         self.add("G", self.family.generator(g_in, self.shape, cfg.model), t.lr_g, t.weight_decay)
         self.add("D", self.family.discriminator(self.shape, cfg.model), t.lr_d, 0.0)
-
-    @property
-    def device(self) -> torch.device:
-        return self.acc.device
 
     def add(
         self, name: str, net: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float] | None = None
@@ -204,8 +196,11 @@ class GANMethod:
         finally:
             net.train(was_training)
 
-    def generator_net(self) -> nn.Module:
-        return self.raw("G")
+    def generator_net(self) -> nn.Module | None:
+        return self.raw("G") if "G" in self.nets else None
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {n: self.raw(n) for n in self.nets}
 
     def state_dict(self) -> dict:
         return {
@@ -217,9 +212,6 @@ class GANMethod:
         for n in self.nets:
             self.raw(n).load_state_dict(state["nets"][n])
             self.opts[n].load_state_dict(state["opts"][n])
-
-    def class_features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
 
     def g_step(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -1,7 +1,8 @@
 """What makes two runs, or two results, the same experiment.
 
 * A **run** (its folder ``<name>-<run hash>``) is what is *trained*: the training config (every key but
-  schedule, logging, evaluation and process keys), the world size, the mixed precision and the device type
+  schedule, logging, evaluation and process keys; of the method sections only the keys its method reads,
+  :func:`harness.config.training_config`), the world size, the mixed precision and the device type
   (``cpu`` or ``cuda``). A changed precision, world size or device type is another run folder, never a
   silently reused result. ``IDENTITY_VERSION`` numbers the formula; folders named by earlier formulas are
   still found (:mod:`harness.identity_versions`).
@@ -19,7 +20,8 @@ from typing import Any
 from harness.config import Config, all_keys, digest, get, training_config
 from harness.distributed import env_world_size
 
-# 1: training config, world size, precision. 2: and the device type.
+# 1: training config (every method's keys), world size, precision. 2: the device type, and only the keys of the
+# run's own method (another method's key no longer splits its results).
 IDENTITY_VERSION = 2
 
 # evaluation keys that do not change what is measured (batching, pictures, the side baseline)

@@ -1,7 +1,8 @@
 """Presets by name or path: ``fashion-mnist`` (CoDeGAN's), ``infogan/fashion-mnist``, ``codegan/configs/x.yaml``.
 
-Presets ship inside the packages (``codegan/configs``, ``baselines/configs``), so a name works from any
-folder and from an installed wheel; a path (absolute, or relative to the current folder) works too.
+Presets ship inside the packages (``codegan/configs``, ``baselines/configs``, and a plugin's folder named by its
+catalogue entry's ``presets``: ``<method>/<dataset>``), so a name works from any folder and from an installed
+wheel; a path (absolute, or relative to the current folder) works too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,29 @@ CODEGAN = ROOT / "codegan" / "configs"
 BASELINES = ROOT / "baselines" / "configs"
 
 
+def plugin_presets() -> dict[str, Path]:
+    """method -> the folder of its presets (``<dataset>.yaml``), for plugin methods that ship some."""
+    from importlib.resources import files
+
+    from harness.catalogue import entries
+
+    out = {}
+    for name, e in entries().items():
+        if e.presets:
+            package, _, rest = e.presets.partition("/")
+            out[name] = Path(str(files(package))) / rest
+    return out
+
+
 def preset_names() -> list[str]:
-    """Every preset's short name: ``<dataset>`` for CoDeGAN's, ``<method>/<dataset>`` for the baselines'."""
+    """Every preset's short name: ``<dataset>`` for CoDeGAN's, ``<method>/<dataset>`` for the baselines' and
+    the plugins'."""
     names = sorted(p.stem for p in CODEGAN.glob("*.yaml"))
     for p in sorted(BASELINES.glob("*.yaml")):
         method, dataset = _split_baseline(p.stem)
         names.append(f"{method}/{dataset}")
+    for method, folder in plugin_presets().items():
+        names += [f"{method}/{p.stem}" for p in sorted(folder.glob("*.yaml"))]
     return names
 
 
@@ -37,7 +55,8 @@ def _candidates(name: str) -> list[Path]:
         return [CODEGAN / f"{name}.yaml", BASELINES / f"{name}.yaml"]
     if head == "codegan":
         return [CODEGAN / f"{tail}.yaml"]
-    return [BASELINES / f"{head}-{tail}.yaml"]
+    plugin = plugin_presets().get(head)
+    return [BASELINES / f"{head}-{tail}.yaml", *([plugin / f"{tail}.yaml"] if plugin else [])]
 
 
 def preset_path(name_or_path: str | Path) -> Path:

@@ -1,7 +1,8 @@
-"""Name -> implementation registries for methods, network families and image-quality feature extractors.
+"""Name -> implementation registries for network families and image-quality feature extractors, and the
+method lookup (the methods themselves are listed in :mod:`harness.catalogue`).
 
-Configs and sweeps refer to implementations by these names. Built-in methods register themselves
-when their module is imported; :func:`method` imports them on first use.
+Configs and sweeps refer to implementations by these names. Built-in families and extractors register
+themselves when their module is imported; the lookups import them on first use.
 """
 
 from __future__ import annotations
@@ -10,28 +11,13 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-METHODS: dict[str, Any] = {}
 ARCHS: dict[str, Any] = {}
 EXTRACTORS: dict[str, Any] = {}
-BUILTIN_METHOD_MODULES = (
-    "codegan.method",
-    "codegan.pretrain",
-    "baselines.infogan",
-    "baselines.infogan_cr",
-    "baselines.clustergan",
-    "baselines.pixels",
-)
 BUILTIN_ARCH_MODULES = ("harness.nets.families",)
 BUILTIN_EXTRACTOR_MODULES = ("harness.evaluate.extractors",)
-
-
-def register_method(name: str) -> Callable:
-    def wrap(cls: Any) -> Any:
-        METHODS[name] = cls
-        cls.name = name
-        return cls
-
-    return wrap
+# the names those modules register, so that checking a config imports neither (nor torch)
+BUILTIN_ARCHS = ("dcgan", "resnet")
+BUILTIN_EXTRACTORS = ("domain", "inception")
 
 
 def register_extractor(name: str) -> Callable:
@@ -60,7 +46,10 @@ def _lookup(table: dict[str, Any], modules: tuple[str, ...], name: str, what: st
 
 
 def method(name: str) -> Any:
-    return _lookup(METHODS, BUILTIN_METHOD_MODULES, name, "method")
+    """The class implementing method ``name`` (:func:`harness.catalogue.load`)."""
+    from harness import catalogue
+
+    return catalogue.load(name)
 
 
 def arch(name: str) -> Any:
@@ -71,28 +60,23 @@ def extractor(name: str) -> Any:
     return _lookup(EXTRACTORS, BUILTIN_EXTRACTOR_MODULES, name, "eval.quality extractor")
 
 
-def method_names() -> list[str]:
-    for mod in BUILTIN_METHOD_MODULES:
-        importlib.import_module(mod)
-    return sorted(METHODS)
-
-
 def check_names(cfg: Any) -> None:
     """Every name a config uses must be registered: method, network family, extractors, dataset card."""
+    from harness import catalogue
     from harness.config import ConfigError
     from harness.data.cards import DataError, load_card
 
-    for key, lookup, value in (
-        ("method", method, [cfg.method]),
-        ("model.arch", arch, [cfg.model.arch]),
-        ("eval.quality", extractor, list(cfg.eval.quality)),
-    ):
-        for name in value:
-            try:
-                lookup(name)
-            except KeyError as exc:
-                raise ConfigError(f"{key}: {exc.args[0]}") from None
-    from harness.data.foreign import foreign_urls
+    known = {"model.arch": {*BUILTIN_ARCHS, *ARCHS}, "eval.quality": {*BUILTIN_EXTRACTORS, *EXTRACTORS}}
+    try:
+        catalogue.entry(cfg.method)
+    except KeyError as exc:
+        raise ConfigError(f"method: {exc.args[0]}") from None
+    for key, names in (("model.arch", [cfg.model.arch]), ("eval.quality", list(cfg.eval.quality))):
+        for name in names:
+            if name not in known[key]:
+                what = "model.arch" if key == "model.arch" else "eval.quality extractor"
+                raise ConfigError(f"{key}: unknown {what} '{name}'; registered: {', '.join(sorted(known[key]))}")
+    from harness.data.shard_urls import foreign_urls
 
     try:
         if foreign_urls(cfg, cfg.data.dataset) is not None:

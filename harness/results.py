@@ -21,14 +21,6 @@ STD_NOTE = "± is the sample standard deviation over training seeds (ddof = 1); 
 ONE_NOTE = "With n = 1 the single value is shown, marked (n=1), with no ±."
 # the parts of a result identity beside the training config, and how tables name them
 PARTS = {"step": "step", "world_size": "world size", "mixed_precision": "precision", "data": "data", "start": "start"}
-NAMES = {
-    "codegan": "CoDeGAN",
-    "infogan": "InfoGAN",
-    "infogan-cr": "InfoGAN-CR",
-    "clustergan": "ClusterGAN",
-    "simclr": "SimCLR + k-means",
-    "pixels-kmeans": "k-means on pixels",
-}
 PIXELS_LABEL = "k-means on raw pixels (beside every run)"
 PIXELS = "baseline/pixels_"  # the pixel baseline's metric prefix
 
@@ -60,16 +52,10 @@ class Record:
 
 
 def method_label(train: dict[str, Any]) -> str:
-    """The paper's name for a run's method (and the variant its training config selects)."""
-    method = str(train.get("method", ""))
-    name = NAMES.get(method, method)
-    if method == "codegan" and train.get("codegan.pretrain", "none") != "none":
-        name += " (self)"
-    if method == "codegan" and train.get("codegan.few_labels"):
-        name += f" ({train['codegan.few_labels']} labels)"
-    if method == "infogan" and train.get("train.gan_loss", "bce") != "bce":
-        name += f" ({train['train.gan_loss']})"
-    return name
+    """The paper's name for a run's method (and the variant its training config selects): the catalogue's."""
+    from harness.catalogue import label
+
+    return label(train)
 
 
 def flat_identity(identity: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,8 @@ def format_report(result: dict[str, float], run_dir: Path, wall: float, wandb_ru
     lines = [f"run folder: {run_dir}", f"wall time:  {wall:.1f} s"]
     if "eval/acc" in result:
         lines.append("class features + k-means: " + "   ".join(f"{n.upper()} {pm('eval/', n)}" for n in names))
-    for tag in ("q", "enc"):
+    tags = sorted(k.removeprefix("eval/acc_") for k in result if k.startswith("eval/acc_") and k != "eval/acc_std")
+    for tag in tags:  # a method's argmax head (argmax_tag: InfoGAN's q, ClusterGAN's enc)
         if f"eval/acc_{tag}" in result:
             scores = "   ".join(f"{n.upper()} {result[f'eval/{n}_{tag}']:.3f}" for n in names)
             lines.append(f"argmax of the code head ({tag}): {scores}")

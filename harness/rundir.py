@@ -1,4 +1,4 @@
-"""The run folder: ``<log.root>/<name>-<config hash>/`` with config.yaml, metrics, checkpoints, summary."""
+"""The run folder: ``<log.root>/<name>-<run hash>/`` with config.yaml, metrics, checkpoints, summary."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from accelerate.utils import gather_object
 
-from harness import checkpoint, distributed, encoders, identity_versions, registry
+from harness import catalogue, checkpoint, distributed, identity_versions, registry
 from harness.checkpoint import check_checkpoint
 from harness.config import Config, ConfigError
 from harness.data.remote import Limits
@@ -44,7 +44,6 @@ from harness.threads import main_process_threads
 from harness.track import NullTracker, Tracker
 
 EvalCallback = Callable[[int, dict[str, float], Path | None], None]
-POSTFIX = ("d_loss", "g_lc", "e_lc", "g_mi_cat", "g_cr", "e_zc")  # what the progress bar shows
 
 
 class Trainer:
@@ -63,15 +62,16 @@ class Trainer:
         and device."""
         self.t0 = time.time()
         if cfg.stage == "pretrain":
-            cls = registry.method(cfg.method)
-            if not hasattr(cls, "pretrain_stage"):
+            stage = registry.method(cfg.method).stage_config(cfg)
+            if stage is None:
                 raise ConfigError(f"stage=pretrain: method '{cfg.method}' has no pre-training stage")
-            cfg = cls.pretrain_stage(cfg)
+            cfg = stage
         self.cfg, self.init_from, self.on_eval, self.checkpoint_path = cfg, init_from, on_eval, checkpoint_path
         world, precision = launch_settings(cfg)
         check_precision(precision)
         distributed.join(cfg)  # the ranks meet first: a pre-training stage runs on all of them
-        self.artifact = encoders.resolve(cfg, lambda stage: Trainer(stage).fit())  # may pre-train first
+        # what the method starts from (a pre-trained encoder): it may run a pre-training stage first
+        self.artifact = registry.method(cfg.method).start_artifact(cfg, lambda stage: Trainer(stage).fit())
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
         launch = (self.acc.num_processes, str(self.acc.mixed_precision), self.acc.device.type)
@@ -117,12 +117,10 @@ class Trainer:
                     "mixed_precision": self.precision, "device": self.device_type}  # fmt: skip
             write_json(self.run_dir / identity_versions.RUN_INFO, info)
         if self.artifact is not None and self.start == 0:
-            self.method.load_encoder(self.artifact["state"])
-            if self.main:
-                print(f"E_c initialised from {self.artifact['path']}")
-        if cfg.codegan.few_labels and hasattr(self.method, "set_labelled"):
+            self.method.load_artifact(self.artifact)
+        if self.method.labelled_count():
             few = balanced_subset(
-                self.location, self.manifest, "train", cfg.codegan.few_labels, derive_seed(cfg.seed, "few"),
+                self.location, self.manifest, "train", self.method.labelled_count(), derive_seed(cfg.seed, "few"),
                 Limits.of(cfg.data),
             )  # fmt: skip
             self.method.set_labelled(
@@ -200,7 +198,7 @@ class Trainer:
     def save(self, step: int, best: dict[str, Any] | None = None) -> Path | None:
         """Checkpoint ``step`` (every rank must call it); with ``best``, write it as checkpoints/best.pt.
         Weights that are not finite are never written (every rank checks its identical copy)."""
-        bad = all_finite({n: self.method.raw(n) for n in self.method.nets})
+        bad = all_finite(self.method.networks())
         if bad:
             raise NonFiniteError(f"the weights of {bad} are NaN or infinite at step {step}; no checkpoint written")
         rng_states = gather_object([self.rng.get_state()]) if self.acc.num_processes > 1 else [self.rng.get_state()]
@@ -251,7 +249,7 @@ class Trainer:
         net = self.ema.net if self.ema else None
         progress = self.main and self.cfg.log.progress
         if self.acc.num_processes > 1:  # BatchNorm statistics drift apart between DDP forwards: rank 0's, as saved
-            distributed.broadcast_buffers([self.method.raw(n) for n in self.method.nets] + ([net] if net else []))
+            distributed.broadcast_buffers(list(self.method.networks().values()) + ([net] if net else []))
         if self.quality:
             metrics.update(self.quality(self.method, net, progress))
         if self.main:
@@ -272,7 +270,7 @@ class Trainer:
         """Clustering scores and the sample grid, titled with ``so_far``'s image scores and the ACC (main process)."""
         t = time.time()
         data = self.data.eval_data
-        if getattr(self.method, "pixels", False):  # k-means on pixels: the cached baseline itself
+        if self.method.scores_pixels:  # k-means on pixels: the cached baseline itself
             metrics = dict(pixel_baseline(data, self.manifest, self.cfg, prefix="eval/", progress=progress))
         else:
             metrics = dict(cluster_eval(self.method, data, self.info.classes, self.size, self.cfg, progress))
@@ -343,8 +341,8 @@ class Trainer:
             bad = self.data.bad_shards
             result.update({"data/skipped": skipped_all, "data/eval_skipped": eval_skipped, "data/bad_shards": bad})
         if self.main:
-            if hasattr(self.method, "artifact"):
-                path = encoders.save_artifact(self.run_dir, self.method.artifact(), cfg, result)
+            path = self.method.save_artifact(self.run_dir, result)
+            if path is not None:
                 self.tracker.log_artifact(path, f"encoder-{self.run_dir.name}", "model")
             final = checkpoint.latest(self.run_dir / "checkpoints")
             if cfg.log.checkpoint_artifacts and final is not None:
@@ -396,6 +394,7 @@ class Trainer:
         stop = StopRequest()
         guard = StepGuard(acc, cfg.train.sync_every or (1 if acc.device.type == "cpu" else 25), stop)
         imgs_per_step = cfg.train.batch_size * acc.num_processes
+        shown = set(catalogue.entry(cfg.method).progress)  # the losses on the progress bar
         progress = bar(
             total=steps * imgs_per_step,
             initial=self.start * imgs_per_step,
@@ -440,7 +439,7 @@ class Trainer:
                         values["data/skipped"] = skipped_all
                     self.tracker.log(step, values)
                     progress.set_postfix(
-                        {k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if k.split("/")[-1] in POSTFIX}
+                        {k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if k.split("/")[-1] in shown}
                     )
                 if eval_now:
                     metrics = self.evaluate(step)
@@ -466,7 +465,7 @@ class Trainer:
             return
         out = self.run_dir / "trace" / f"rank{self.acc.process_index}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        nets = {n: self.method.raw(n) for n in self.method.nets}
+        nets = self.method.networks()
         out.write_text(json.dumps({"steps": steps, "indices": self.trace, "param_digest": param_digest(nets)}))
 
     def _record(self, step: int, metrics: dict[str, float]) -> dict[str, Any]:

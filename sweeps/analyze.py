@@ -22,8 +22,8 @@ from typing import Any
 import pandas as pd
 
 from harness.config import ConfigError, build_config
-from harness.results import NAMES, ONE_NOTE, STD_NOTE, distinguishing, flat_identity, pm, short_names, show
-from sweeps.spec import DEFAULT_WEIGHT_KEYS, SweepSpec, load_spec
+from harness.results import ONE_NOTE, STD_NOTE, distinguishing, flat_identity, method_label, pm, short_names, show
+from sweeps.spec import SweepSpec, default_weight_keys, load_spec
 
 
 def lower_is_better(key: str) -> bool:
@@ -344,11 +344,11 @@ def plot(curve_df: pd.DataFrame, front: pd.DataFrame, fid: str | None, out: Path
     left = axes[0][0]
     acc_label = "ACC (Hungarian), mean ± sample std; higher is better"
     weights = sorted(
-        {f"{r.weight_key.split('.')[-1]} ({NAMES.get(r.method, r.method)})" for r in curve_df.itertuples()}
+        {f"{r.weight_key.split('.')[-1]} ({method_label({'method': r.method})})" for r in curve_df.itertuples()}
     )
     labels: list[tuple[float, float, str, Any, int]] = []  # FID, ACC, weight, colour, curve
     for i, (curve, c) in enumerate(curve_df.groupby("curve", sort=True)):
-        label = NAMES.get(c["method"].iloc[0], c["method"].iloc[0]) + curve.removeprefix(c["method"].iloc[0])
+        label = method_label({"method": c["method"].iloc[0]}) + curve.removeprefix(c["method"].iloc[0])
         yerr = c["eval/acc_std"].fillna(0)
         line = left.errorbar(c["weight"], c["eval/acc_mean"], yerr=yerr, marker="o", capsize=3, label=label)
         if not fid:
@@ -460,7 +460,7 @@ def _fill_datasets(results: pd.DataFrame, spec: SweepSpec | None) -> pd.DataFram
 def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None = None) -> dict[str, pd.DataFrame]:
     folder = Path(folder)
     spec = spec or (load_spec(folder / "sweep.yaml") if (folder / "sweep.yaml").is_file() else None)
-    weight_keys = spec.weight_keys if spec else dict(DEFAULT_WEIGHT_KEYS)
+    weight_keys = spec.weight_keys if spec else default_weight_keys()
     results = _fill_datasets(trial_rows(folder), spec)
     results.to_csv(folder / "results.csv", index=False)
     agg = aggregate(results)

@@ -65,11 +65,16 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     process with one line when no cluster answered within ``timeout_s``), or start a local instance."""
     import ray
 
+    from harness.catalogue import PLUGINS_ENV
+
     local_ray_env()
     if ray.is_initialized():
         return
+    # trial workers load the same --plugin methods as the driver (installed ones they find themselves)
+    env = {PLUGINS_ENV: os.environ[PLUGINS_ENV]} if os.environ.get(PLUGINS_ENV) else {}
+    runtime_env = {"env_vars": env} if env else None
     if not address:  # a new local instance: never join a cluster another process left running on this machine
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
         return
     t0 = time.monotonic()
     if address != "auto":
@@ -83,7 +88,7 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     watchdog.daemon = True
     watchdog.start()
     try:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
     finally:
         watchdog.cancel()
 

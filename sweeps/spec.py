@@ -23,6 +23,7 @@ be a config key; mistakes are reported with the closest valid key.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,14 @@ TOP_KEYS = {
 }
 DISTRIBUTIONS = {"grid", "choice", "uniform", "loguniform", "randint"}
 SCHEDULERS = {"none", "asha", "pbt"}
+
+
 # the disentanglement weight each method's trade-off curve is ordered by
-DEFAULT_WEIGHT_KEYS = {
-    "codegan": "codegan.beta_c",
-    "infogan": "baselines.lambda_mi",
-    "infogan-cr": "baselines.lambda_mi",
-    "clustergan": "baselines.cluster_beta_c",
-}
+def default_weight_keys() -> dict[str, str]:
+    """method -> the loss weight its trade-off curve varies (the catalogue's ``weight_key``)."""
+    from harness.catalogue import entries
+
+    return {name: e.weight_key for name, e in entries().items() if e.weight_key}
 
 
 @dataclass
@@ -89,7 +91,7 @@ class SweepSpec:
     max_concurrent: int = 0
     keep_checkpoints: int = 0  # Tune checkpoints kept per trial; 0: 4 with PBT (clones start from them), else 2
     wandb: dict[str, str] = field(default_factory=lambda: {"mode": "offline", "project": "codegan-bench"})
-    weight_keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_WEIGHT_KEYS))
+    weight_keys: dict[str, str] = field(default_factory=default_weight_keys)
 
 
 def _resolve(path: str) -> Path:
@@ -100,6 +102,17 @@ def _resolve(path: str) -> Path:
     if p.is_absolute():
         return p
     return p.resolve() if p.is_file() else REPO / p
+
+
+def _preset(name_or_path: str) -> Path:
+    """A preset file (:func:`_resolve`), or a preset name (``infogan/digits``, a plugin's ``toygan/digits``)."""
+    path = _resolve(name_or_path)
+    if not path.is_file() and Path(name_or_path).suffix not in (".yaml", ".yml"):
+        from harness.presets import preset_path
+
+        with contextlib.suppress(ConfigError):
+            return preset_path(name_or_path).resolve()
+    return path
 
 
 def _check_key(key: str, where: str) -> None:
@@ -140,7 +153,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     for required in ("name", "presets", "space"):
         if required not in raw:
             raise ConfigError(f"{p}: missing '{required}'")
-    presets = {m: _resolve(f) for m, f in raw["presets"].items()}
+    presets = {m: _preset(str(f)) for m, f in raw["presets"].items()}
     for method, preset in presets.items():
         if not preset.is_file():
             raise ConfigError(f"{p}: presets.{method}: no such file {preset}")
@@ -173,7 +186,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         max_concurrent=int(raw.get("max_concurrent", 0)),
         keep_checkpoints=int(raw.get("keep_checkpoints", 0)),
         wandb={"mode": "offline", "project": "codegan-bench", **(raw.get("wandb") or {})},
-        weight_keys={**DEFAULT_WEIGHT_KEYS, **(raw.get("weight_keys") or {})},
+        weight_keys={**default_weight_keys(), **(raw.get("weight_keys") or {})},
     )
     for method, preset in presets.items():  # every preset with the common overrides must be a valid run
         build_config(preset, values={**overrides, "method": method})

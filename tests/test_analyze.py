@@ -20,7 +20,7 @@ from harness.identity import result_identity, result_key, run_hash
 from harness.results import STD_NOTE
 from harness.wandb_files import read_records
 from sweeps.analyze import aggregate, analyze, curves, pareto, plot, trial_rows
-from sweeps.spec import DEFAULT_WEIGHT_KEYS
+from sweeps.spec import default_weight_keys
 from tests.launch import REPO
 
 PRESETS = {"codegan": REPO / "codegan/configs/digits.yaml", "infogan": REPO / "baselines/configs/infogan-digits.yaml"}
@@ -113,7 +113,7 @@ def test_analysis_files_plot_and_wandb_run_in_the_sweeps_project(sweep):
 
 
 def test_trade_off_plot_has_title_error_bars_on_both_axes_and_separate_labels(sweep, tmp_path):
-    cur = curves(aggregate(trial_rows(sweep)), DEFAULT_WEIGHT_KEYS)
+    cur = curves(aggregate(trial_rows(sweep)), default_weight_keys())
     fig = plot(cur, pareto(cur, "eval/fid_domain_mean"), "eval/fid_domain_mean", tmp_path / "plot.png")
     assert "digits" in fig._suptitle.get_text() and "60 steps" in fig._suptitle.get_text()
     assert "sample standard deviation" in fig._suptitle.get_text()

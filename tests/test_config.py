@@ -1,6 +1,6 @@
 import pytest
 
-from harness.config import ConfigError, all_keys, build_config, config_hash, help_text, parse_override
+from harness.config import ConfigError, all_keys, build_config, help_text, parse_override, training_hash
 from harness.presets import preset_names, preset_path
 from harness.run import main
 
@@ -49,8 +49,8 @@ def test_yaml_unknown_section_and_key(tmp_path):
 def test_hash_ignores_schedule_logging_and_evaluation_keys():
     base = build_config()
     same = ["train.steps=5", "log.wandb=disabled", "name=x", "eval.fid_samples=50", "eval.quality=[]"]
-    assert config_hash(base) == config_hash(build_config(None, same))
-    assert config_hash(base) != config_hash(build_config(None, ["codegan.beta_c=1"]))
+    assert training_hash(base) == training_hash(build_config(None, same))
+    assert training_hash(base) != training_hash(build_config(None, ["codegan.beta_c=1"]))
 
 
 def test_help_lists_every_key_with_the_values_of_the_preset_that_will_run(capsys):

@@ -103,8 +103,8 @@ def test_the_switches_are_set_and_cleared_per_run(monkeypatch):
 
 
 def test_the_key_is_part_of_the_run_identity_only_when_set():
-    from harness.config import config_hash
+    from harness.config import training_hash
 
     base = build_config("digits")
-    assert config_hash(build_config("digits", ["train.deterministic=false"])) == config_hash(base) == "9a60b220"
-    assert config_hash(build_config("digits", ["train.deterministic=true"])) != config_hash(base)
+    assert training_hash(build_config("digits", ["train.deterministic=false"])) == training_hash(base) == "19399cfe"
+    assert training_hash(build_config("digits", ["train.deterministic=true"])) != training_hash(base)

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from codegan.artifacts import ARTIFACT
 from codegan.losses import nt_xent_loss
 from harness.config import ConfigError, build_config
-from harness.encoders import ARTIFACT
 from harness.train import Trainer, train
 
 

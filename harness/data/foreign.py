@@ -18,62 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from harness.cache import cache_dir
-from harness.config import Config
 from harness.data.cards import Card, DataError
 from harness.data.manifest import Manifest, ShardInfo, SplitInfo, atomic_write_text, is_remote
 from harness.data.remote import DEFAULT, Limits
 from harness.data.samples import check_members, decode_image, label_of, read_shard
 from harness.data.tarstream import iter_samples
 from harness.progress import bar
-
-SPLIT_PREFIXES = {"train": ("train",), "test": ("test", "val", "valid", "eval")}
-
-
-def expand(spec: str | list[str]) -> list[str]:
-    """webdataset's URL expansion of each item: ``::`` lists, ``{000..011}`` braces, ``$WDS_*`` variables."""
-    from webdataset.shardlists import expand_urls
-
-    items = [spec] if isinstance(spec, str) else list(spec)
-    return [url for item in items if item for url in expand_urls(item)]
-
-
-def is_pattern(root: str) -> bool:
-    """A ``data.root`` that names shards rather than a folder holding ``<dataset>/``."""
-    return "{" in root or "::" in root or root.rstrip("/").endswith((".tar", ".tgz", ".tar.gz"))
-
-
-def folder_shards(folder: Path) -> dict[str, list[str]] | None:
-    """The ``.tar`` files of a folder without a manifest, split by name (``train*``, ``test*``/``val*``;
-    a folder with neither holds only training shards), or None when it is not such a folder."""
-    if not folder.is_dir() or (folder / "manifest.json").exists():
-        return None
-    tars = sorted(str(p) for p in folder.glob("*.tar"))
-    if not tars:
-        return None
-    out: dict[str, list[str]] = {}
-    for split, prefixes in SPLIT_PREFIXES.items():
-        found = [t for t in tars if Path(t).name.startswith(prefixes)]
-        if found:
-            out[split] = found
-    return out or {"train": tars}
-
-
-def foreign_urls(cfg: Config, card_name: str) -> dict[str, list[str]] | None:
-    """The splits' shard URLs when the run reads foreign shards; None for harness-built ones."""
-    from harness.data.cards import data_root
-
-    d = cfg.data
-    if d.train_urls or is_pattern(d.root):
-        out = {"train": expand(d.train_urls or d.root)}
-        if d.eval_urls:
-            out["test"] = expand(d.eval_urls)
-        return out
-    if d.eval_urls:
-        raise DataError("data.eval_urls is set without data.train_urls")
-    if is_remote(d.root):
-        return None
-    root = data_root(d.root)
-    return folder_shards(root / card_name) or (folder_shards(root) if d.root else None)
 
 
 def _key(urls: dict[str, list[str]], name: str) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 from harness.config import Config
 from harness.data.build import ensure_built
 from harness.data.cards import Card, DataError, load_card
-from harness.data.foreign import foreign_urls, scan
+from harness.data.foreign import scan
 from harness.data.manifest import Manifest, dataset_location, is_remote, read_manifest, shard_problems
 from harness.data.remote import Limits
+from harness.data.shard_urls import foreign_urls
 from harness.data.stream import load_split
 
 

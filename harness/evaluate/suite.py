@@ -37,7 +37,7 @@ def cluster_eval(
     feats = batched(method.class_features, method.device, data["image"], size, cfg.eval.batch_size)
     desc = "eval: k-means" if progress else None
     out = kmeans_scores(feats, labels, classes, kmeans_seeds(cfg), cfg.eval.kmeans_n_init, desc=desc)
-    if hasattr(method, "predict_class"):
+    if method.argmax_tag:
         pred = batched(method.predict_class, method.device, data["image"], size, cfg.eval.batch_size)
         out.update({f"eval/{k}_{method.argmax_tag}": v for k, v in assignment_scores(labels, pred).items()})
     return out

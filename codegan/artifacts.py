@@ -1,8 +1,8 @@
-"""Pre-trained encoder artifacts: written by a ``stage=pretrain`` run, found again by ``codegan.pretrain``.
+"""CoDeGAN's pre-trained E_c artifacts: written by a ``stage=pretrain`` run, found again by ``codegan.pretrain``.
 
 An artifact (``encoder.pt`` in the pre-training run folder, copied to the project cache under a key of
 dataset, encoder architecture and pre-training settings) holds E_c's weights, the architecture
-signature they fit, the run's config hash and its own k-means scores ("SimCLR + k-means").
+signature they fit, the run's training-config hash and its own k-means scores ("SimCLR + k-means").
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from typing import Any
 
 import torch
 
-from harness import distributed, registry
+from harness import distributed
 from harness.cache import cache_dir, cache_lock
 from harness.checkpoint import atomic_save
-from harness.config import Config, ConfigError, config_hash, to_dict
-from harness.data.cards import load_card
+from harness.config import Config, ConfigError, to_dict, training_hash
 
 ARTIFACT = "encoder.pt"
 
@@ -38,7 +37,7 @@ def cached_path(cfg: Config, signature: dict) -> Path:
 
 def save_artifact(run_dir: Path, payload: dict, cfg: Config, metrics: dict[str, float]) -> Path:
     """``<run>/encoder.pt`` (atomic) plus its copy in the cache; returns the run-folder path."""
-    full = {**payload, "config_hash": config_hash(cfg), "metrics": metrics}
+    full = {**payload, "config_hash": training_hash(cfg), "metrics": metrics}
     path = run_dir / ARTIFACT
     atomic_save(path, full)
     cached = cached_path(cfg, payload["signature"])
@@ -65,20 +64,14 @@ def load_artifact(path: Path, signature: dict) -> dict[str, Any]:
     return art
 
 
-def resolve(cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] | None:
-    """The artifact ``codegan.pretrain`` names (weights, signature, path), or None. With ``simclr`` and
-    nothing cached, ``run_stage(stage config)`` pre-trains it first (once, even for concurrent trials).
+def resolve(cfg: Config, signature: dict, stage: Config | None, run_stage: Callable[[Config], Any]) -> dict[str, Any]:
+    """The artifact ``codegan.pretrain`` names (weights, signature, path) for an E_c of ``signature``: the file it
+    names, or, with ``simclr``, the cached artifact of ``stage``, which ``run_stage(stage)`` pre-trains first when
+    nothing is cached (once, even for concurrent trials).
 
     The ranks of one data-parallel job run the stage together: rank 0 decides whether it is needed (holding
     the lock that makes separate jobs take turns), every rank trains, and rank 0 reads the artifact it wrote,
     after writing it, and hands it to the others (their file system need not show it, nor show it yet)."""
-    cls = registry.method(cfg.method)
-    if not hasattr(cls, "pretraining") or cfg.codegan.pretrain == "none":
-        return None
-    card = load_card(cfg.data.dataset)
-    size = cfg.data.image_size or card.shape[1]
-    signature = cls.signature(cfg, (card.shape[0], size, size))
-    stage = cls.pretraining(cfg)
     if stage is None:
         path = Path(cfg.codegan.pretrain).expanduser()
     else:

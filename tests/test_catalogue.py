@@ -1,0 +1,78 @@
+"""The catalogue of methods and what it decides: labels, sweep weights, progress keys, and which config keys are a
+run's identity (only its own method's, beside data, model and train)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from harness import catalogue, registry
+from harness.catalogue import MethodEntry, PluginError
+from harness.config import ConfigError, build_config, training_config
+from harness.identity import run_hash
+from harness.results import method_label
+from sweeps.spec import default_weight_keys
+from tests.launch import REPO
+
+
+def test_every_builtin_method_loads_and_subclasses_the_contract():
+    from harness.method import Method
+
+    for name, entry in catalogue.entries().items():
+        if entry.origin != "built-in":
+            continue
+        cls = registry.method(name)
+        assert issubclass(cls, Method) and cls.name == name
+        assert all(k.split("/")[-1] == k for k in entry.progress)
+
+
+def test_the_static_name_lists_match_what_the_modules_register():
+    for name in registry.BUILTIN_ARCHS:
+        registry.arch(name)
+    for name in registry.BUILTIN_EXTRACTORS:
+        registry.extractor(name)
+    assert set(registry.ARCHS) == set(registry.BUILTIN_ARCHS)
+    assert set(registry.EXTRACTORS) == set(registry.BUILTIN_EXTRACTORS)
+
+
+def test_another_methods_key_leaves_a_runs_identity_alone():
+    codegan = build_config("digits")
+    infogan = build_config("infogan/digits")
+    assert not any(k.startswith(("baselines.",)) for k in training_config(codegan))
+    assert not any(k.startswith(("codegan.", "pretrain.")) for k in training_config(infogan))
+    assert "baselines.cr_weight" not in training_config(infogan)
+    assert "baselines.cr_weight" in training_config(build_config("infogan-cr/digits"))
+    assert run_hash(build_config("digits", ["baselines.lambda_mi=2"]), 1, "no") == run_hash(codegan, 1, "no")
+    assert run_hash(build_config("infogan/digits", ["codegan.beta_c=3"]), 1, "no") == run_hash(infogan, 1, "no")
+    assert run_hash(build_config("infogan/digits", ["baselines.lambda_mi=2"]), 1, "no") != run_hash(infogan, 1, "no")
+    assert run_hash(build_config("digits", ["train.lr_g=0.00123"]), 1, "no") != run_hash(codegan, 1, "no")
+
+
+def test_labels_weights_and_refusals():
+    assert method_label({"method": "codegan", "codegan.pretrain": "simclr"}) == "CoDeGAN (self)"
+    assert method_label({"method": "infogan", "train.gan_loss": "hinge"}) == "InfoGAN (hinge)"
+    assert method_label({"method": "someone-elses"}) == "someone-elses"
+    assert default_weight_keys()["infogan-cr"] == "baselines.lambda_mi"
+    with pytest.raises(PluginError, match="already codegan.method:CoDeGAN"):
+        catalogue.add(MethodEntry("codegan", "elsewhere:Other", "Other"))
+    with pytest.raises(PluginError, match="is not module:Class"):
+        catalogue.add(MethodEntry("nocolon", "elsewhere.Other", "Other"))
+    with pytest.raises(ConfigError, match="method: unknown method 'nope'; registered: clustergan, codegan"):
+        build_config("digits", ["method=nope"])
+
+
+@pytest.mark.parametrize("module", ["no_such_plugin_module", "json"])
+def test_a_bad_plugin_is_one_line_and_exit_2(module):
+    proc = subprocess.run([sys.executable, "-m", "harness.run", "--plugin", module, "--print-config"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"config error: --plugin {module}"), line
+
+
+def test_a_config_is_built_without_importing_torch():
+    code = ("import sys; from harness.config import build_config, training_config; from harness.catalogue import"
+            " entries; cfg = build_config('infogan/digits'); training_config(cfg); entries();"
+            " print(sorted(m for m in ('torch', 'accelerate', 'ray', 'wandb') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
