@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import torch
 
 from harness import distributed
+from harness.atomic import atomic_copy, atomic_write_bytes, torch_bytes
 from harness.cache import cache_dir, cache_lock
-from harness.checkpoint import atomic_save
 from harness.config import Config, ConfigError, to_dict, training_hash
 
 ARTIFACT = "encoder.pt"
@@ -39,11 +38,9 @@ def save_artifact(run_dir: Path, payload: dict, cfg: Config, metrics: dict[str, 
     """``<run>/encoder.pt`` (atomic) plus its copy in the cache; returns the run-folder path."""
     full = {**payload, "config_hash": training_hash(cfg), "metrics": metrics}
     path = run_dir / ARTIFACT
-    atomic_save(path, full)
+    atomic_write_bytes(path, torch_bytes(full))
     cached = cached_path(cfg, payload["signature"])
-    tmp = cached.with_name(f".{cached.name}.tmp")
-    shutil.copyfile(path, tmp)
-    tmp.replace(cached)
+    atomic_copy(path, cached)
     return path
 
 

@@ -7,17 +7,14 @@ passed over for the one before it on resume. Files are read with ``weights_only=
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from harness.data.manifest import atomic_write_text
+from harness.atomic import atomic_write_bytes, atomic_write_text, torch_bytes
 from harness.errors import RunError
 
 _NAME = re.compile(r"^step-(\d{8})\.pt$")
@@ -46,24 +43,11 @@ def atomic_save(final: Path, payload: dict) -> None:
     device``) instead of torch's stream-writer error; the temporary file is removed whatever happens,
     and an earlier checkpoint is never touched.
     """
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    data = torch_bytes(payload)
     try:
-        with open(tmp, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-        dir_fd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write_bytes(final, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        need = f"{len(buf.getbuffer()) / 2**20:.1f} MiB"
+        need = f"{len(data) / 2**20:.1f} MiB"
         raise RunError(
             f"cannot write {final} ({need}): {exc.strerror or exc}; earlier checkpoints are intact"
         ) from None

@@ -16,9 +16,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from harness.config import ConfigError
-from harness.data.cards import DataError
-from harness.errors import RunError
+from harness.errors import ConfigError, DataError, RunError
 from harness.launch_env import check_launch_env
 
 DEBUG_ENV = "CODEGAN_DEBUG"

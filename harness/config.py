@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError
+from harness.errors import MAX_YAML_BYTES, ConfigError
 
 
 def opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
@@ -537,9 +537,6 @@ PIPE_ENV = "CODEGAN_ALLOW_PIPE"
 
 def pipe_allowed() -> bool:
     return os.environ.get(PIPE_ENV, "") not in ("", "0")
-
-
-MAX_YAML_BYTES = 1 << 20  # presets, sweep files and cards are a few KB; nothing larger is parsed
 
 
 def read_yaml_text(p: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 INT_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_PORT")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEGAN = ROOT / "codegan" / "configs"

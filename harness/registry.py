@@ -63,8 +63,8 @@ def extractor(name: str) -> Any:
 def check_names(cfg: Any) -> None:
     """Every name a config uses must be registered: method, network family, extractors, dataset card."""
     from harness import catalogue
-    from harness.config import ConfigError
-    from harness.data.cards import DataError, load_card
+    from harness.data.cards import load_card
+    from harness.errors import ConfigError, DataError
 
     known = {"model.arch": {*BUILTIN_ARCHS, *ARCHS}, "eval.quality": {*BUILTIN_EXTRACTORS, *EXTRACTORS}}
     try:

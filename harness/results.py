@@ -21,6 +21,14 @@ STD_NOTE = "± is the sample standard deviation over training seeds (ddof = 1); 
 ONE_NOTE = "With n = 1 the single value is shown, marked (n=1), with no ±."
 # the parts of a result identity beside the training config, and how tables name them
 PARTS = {"step": "step", "world_size": "world size", "mixed_precision": "precision", "data": "data", "start": "start"}
+LOWER_IS_BETTER = ("fid", "kid")  # the image-quality distances; every other score is better higher
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether a smaller value of metric ``key`` (``eval/fid_domain``, ``best/eval/kid_inception``) is better."""
+    return any(f"/{name}_" in key for name in LOWER_IS_BETTER)
+
+
 PIXELS_LABEL = "k-means on raw pixels (beside every run)"
 PIXELS = "baseline/pixels_"  # the pixel baseline's metric prefix
 
@@ -226,6 +234,11 @@ def pm(mean: float, sd: float | None, digits: int = 3) -> str:
     if sd is None or sd != sd:
         return f"{mean:.{digits}f} (n=1)"
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def kmeans_pm(metrics: dict[str, float], key: str, digits: int = 3) -> str:
+    """One computation's ``value ± its k-means spread`` (``<key>_std``), marked as that spread."""
+    return pm(metrics[key], metrics.get(f"{key}_std"), digits) + " (k-means)"
 
 
 def mean_sd(values: list[float], digits: int = 3, n: int | None = None) -> str:

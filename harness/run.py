@@ -61,8 +61,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def format_report(result: dict[str, float], run_dir: Path, wall: float, wandb_run: Path | None = None) -> str:
     """The final report; ``wandb_run``: the offline W&B run folder this command wrote (its sync command is shown)."""
 
-    def pm(prefix: str, name: str) -> str:
-        return f"{result[prefix + name]:.3f} ± {result[prefix + name + '_std']:.3f}"
+    from harness.results import pm as plus_minus
+
+    def pm(prefix: str, name: str) -> str:  # one run: the spread over its k-means seeds
+        return plus_minus(result[prefix + name], result.get(prefix + name + "_std"))
 
     names = ("acc", "purity", "nmi", "ari")
     lines = [f"run folder: {run_dir}", f"wall time:  {wall:.1f} s"]

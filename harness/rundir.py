@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
+from harness.atomic import atomic_write_text
 from harness.config import Config, ConfigError, all_keys, build_config, get, is_training_key, to_dict
-from harness.data.manifest import atomic_write_text
 
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from harness.data.manifest import atomic_write_text
+from harness.atomic import atomic_write_text
 from harness.errors import RunError
 
 LOCK = ".lock"

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import atomic_write_text
 from harness.config import Config, digest, to_dict
-from harness.data.manifest import atomic_write_text
 from harness.errors import RunError
 from harness.evaluate.grids import save_png
+from harness.results import LOWER_IS_BETTER
 
 ID_FILE = "wandb_id.txt"
 
@@ -90,8 +91,8 @@ def define_summaries(run: Any) -> None:
     """W&B summaries a leaderboard wants: the best ACC and the lowest FID/KID of the whole run."""
     run.define_metric("eval/acc", summary="max")
     run.define_metric("eval/purity", summary="max")
-    for prefix in ("eval/fid_*", "eval/kid_*"):
-        run.define_metric(prefix, summary="min")
+    for name in LOWER_IS_BETTER:
+        run.define_metric(f"eval/{name}_*", summary="min")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -20,22 +20,24 @@ import torch
 from accelerate.utils import gather_object
 
 from harness import catalogue, checkpoint, distributed, identity_versions, registry
+from harness.cadence import Rate, due
 from harness.checkpoint import check_checkpoint
 from harness.config import Config, ConfigError
 from harness.data.remote import Limits
-from harness.data.setup import RunData
+from harness.data.run_data import RunData
 from harness.data.stream import ShardStream, balanced_subset, make_loader
 from harness.data.transforms import to_unit
 from harness.ema import EMA
 from harness.errors import NonFiniteError
 from harness.evaluate.pixels import pixel_baseline
-from harness.evaluate.quality_eval import QualityEvaluator
+from harness.evaluate.quality import QualityEvaluator
 from harness.evaluate.suite import cluster_eval, grid_title, sample_grid
 from harness.gan import DataInfo
 from harness.guard import StepGuard, StopRequest, die_with_parent
 from harness.identity import eval_settings, launch_settings
 from harness.progress import bar
-from harness.records import eval_tag, keep_earlier_result, result_record, write_eval
+from harness.result_files import eval_tag, keep_earlier_result, result_record, write_eval
+from harness.results import lower_is_better
 from harness.rundir import read_summary, write_config, write_json, write_summary
 from harness.runlock import RunLock
 from harness.runtime import all_finite, check_precision, make_accelerator, param_digest, together
@@ -237,7 +239,7 @@ class Trainer:
             if self.main and step == self.cfg.train.steps:
                 print(f"warning: train.best_by={key} was never measured (eval/ keys: {sorted(metrics)})")
             return
-        lower = any(f"/{p}_" in key for p in ("fid", "kid"))
+        lower = lower_is_better(key)
         prev = checkpoint.best_info(self.run_dir / "checkpoints")
         if prev is None or (value < prev["value"] if lower else value > prev["value"]):
             self.save(step, best={"metric": key, "value": value, "step": step})
@@ -377,6 +379,40 @@ class Trainer:
     def _loop(self, steps: int) -> tuple[float, float, int]:
         """Steps ``start+1 .. steps``; returns (images/s at the last log, loop seconds, samples skipped)."""
         cfg, acc = self.cfg, self.acc
+        batches, stop = self._train_batches(), StopRequest()
+        guard = StepGuard(acc, cfg.train.sync_every or (1 if acc.device.type == "cpu" else 25), stop)
+        imgs_per_step = cfg.train.batch_size * acc.num_processes
+        progress = self._train_bar(steps, imgs_per_step)
+        rate_since, t_loop = Rate(self.start, imgs_per_step), time.time()
+        rate, skipped, skipped_all, latest = 0.0, 0, 0, {}
+        try:
+            for step in range(self.start + 1, steps + 1):
+                batch = next(batches)
+                skipped += int(batch["skipped"])
+                latest.update(self._step(batch, step, steps, guard))  # G/E losses persist between G steps
+                progress.update(imgs_per_step)
+                now = due(cfg.train, step, steps)
+                if (guard.due(step) or now.any) and guard.check(step):
+                    self.save(step)
+                    raise KeyboardInterrupt(f"stopped at step {step}; resume with --resume {self.run_dir}")
+                if now.log:
+                    rate, skipped_all = rate_since(step), self._sum_skipped(skipped)
+                    self._log_train(step, latest, rate, skipped_all, progress)
+                if now.eval:
+                    metrics = self.evaluate(step)
+                    path = self.save(step) if step % cfg.train.ckpt_every == 0 else None
+                    if self.on_eval:
+                        self.on_eval(step, metrics, path)
+                elif now.ckpt:
+                    self.save(step)
+        finally:
+            progress.close()
+            stop.restore()
+        return rate, time.time() - t_loop, skipped_all
+
+    def _train_batches(self) -> Any:
+        """This rank's training batches from ``start`` on (the same order whatever the interruptions)."""
+        cfg, acc = self.cfg, self.acc
         stream = ShardStream(
             self.location,
             self.manifest,
@@ -390,68 +426,40 @@ class Trainer:
             on_error=cfg.data.on_error,
             limits=Limits.of(cfg.data),
         )
-        batches = iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
-        stop = StopRequest()
-        guard = StepGuard(acc, cfg.train.sync_every or (1 if acc.device.type == "cpu" else 25), stop)
-        imgs_per_step = cfg.train.batch_size * acc.num_processes
-        shown = set(catalogue.entry(cfg.method).progress)  # the losses on the progress bar
-        progress = bar(
+        return iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
+
+    def _train_bar(self, steps: int, imgs_per_step: int) -> Any:
+        return bar(
             total=steps * imgs_per_step,
             initial=self.start * imgs_per_step,
-            disable=not (self.main and cfg.log.progress),
-            desc=f"train {self.manifest.dataset} {cfg.method}",
+            disable=not (self.main and self.cfg.log.progress),
+            desc=f"train {self.manifest.dataset} {self.cfg.method}",
             unit="img",
             unit_scale=True,
         )
-        t_loop, t_mark, mark = time.time(), time.time(), self.start
-        rate, step, skipped, skipped_all = 0.0, self.start, 0, 0
-        latest: dict[str, torch.Tensor] = {}
-        try:
-            for step in range(self.start + 1, steps + 1):
-                batch = next(batches)
-                skipped += int(batch["skipped"])
-                real = to_unit(batch["image"].to(acc.device, non_blocking=True), self.size)
-                if cfg.train.lr_decay == "linear":
-                    self.method.set_lr_scale(1.0 - (step - 1) / steps)
-                logs = self.method.train_step(real, step - 1)
-                guard.watch(step, logs)
-                latest.update(logs)  # G/E losses persist between G steps
-                if self.ema is not None:
-                    self.ema.update(self.method.generator_net())
-                if cfg.train.trace:
-                    self.trace.extend(batch["index"].tolist())
-                progress.update(imgs_per_step)
-                last = step == steps
-                log_now = step % cfg.train.log_every == 0 or last
-                eval_now = bool(cfg.train.eval_every) and step % cfg.train.eval_every == 0 and not last
-                ckpt_now = step % cfg.train.ckpt_every == 0 and not last
-                if (guard.due(step) or log_now or eval_now or ckpt_now or last) and guard.check(step):
-                    self.save(step)
-                    raise KeyboardInterrupt(f"stopped at step {step}; resume with --resume {self.run_dir}")
-                if log_now:
-                    now = time.time()
-                    rate = (step - mark) * imgs_per_step / max(now - t_mark, 1e-9)
-                    t_mark, mark = now, step
-                    values = {f"train/{k}": float(v) for k, v in latest.items()}
-                    values["perf/img_per_s"] = rate
-                    skipped_all = self._sum_skipped(skipped)
-                    if cfg.data.on_error == "skip":
-                        values["data/skipped"] = skipped_all
-                    self.tracker.log(step, values)
-                    progress.set_postfix(
-                        {k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if k.split("/")[-1] in shown}
-                    )
-                if eval_now:
-                    metrics = self.evaluate(step)
-                    path = self.save(step) if step % cfg.train.ckpt_every == 0 else None
-                    if self.on_eval:
-                        self.on_eval(step, metrics, path)
-                elif ckpt_now:
-                    self.save(step)
-        finally:
-            progress.close()
-            stop.restore()
-        return rate, time.time() - t_loop, skipped_all
+
+    def _step(self, batch: dict[str, Any], step: int, steps: int, guard: StepGuard) -> dict[str, torch.Tensor]:
+        """One training iteration on ``batch`` (``step`` counts from 1); its losses."""
+        real = to_unit(batch["image"].to(self.acc.device, non_blocking=True), self.size)
+        if self.cfg.train.lr_decay == "linear":
+            self.method.set_lr_scale(1.0 - (step - 1) / steps)
+        logs = self.method.train_step(real, step - 1)
+        guard.watch(step, logs)
+        if self.ema is not None:
+            self.ema.update(self.method.generator_net())
+        if self.cfg.train.trace:
+            self.trace.extend(batch["index"].tolist())
+        return logs
+
+    def _log_train(self, step: int, latest: dict[str, torch.Tensor], rate: float, skipped: int, progress: Any) -> None:
+        """The training losses, the image rate and (skip mode) the samples skipped; the method's losses on the bar."""
+        values = {f"train/{k}": float(v) for k, v in latest.items()}
+        values["perf/img_per_s"] = rate
+        if self.cfg.data.on_error == "skip":
+            values["data/skipped"] = skipped
+        self.tracker.log(step, values)
+        shown = catalogue.entry(self.cfg.method).progress
+        progress.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if k.split("/")[-1] in shown})
 
     def _sum_skipped(self, skipped: int) -> int:
         """Training samples skipped on all ranks (one all-reduce per log step)."""

@@ -42,8 +42,8 @@ from typing import Any
 import torch
 
 from harness import registry
+from harness.atomic import atomic_write_text
 from harness.config import build_config
-from harness.data.manifest import atomic_write_text
 from harness.gan import DataInfo
 from harness.rundir import versions
 from harness.runtime import make_accelerator
@@ -173,7 +173,7 @@ def bench_quality(root: str, samples: int) -> dict:
     from harness.data.build import ensure_built
     from harness.data.manifest import read_manifest
     from harness.data.stream import load_split
-    from harness.evaluate.quality_eval import QualityEvaluator
+    from harness.evaluate.quality import QualityEvaluator
 
     cfg = build_config(PRESETS / "digits.yaml", ["log.wandb=disabled", f"eval.fid_samples={samples}"])
     acc = make_accelerator(cfg)

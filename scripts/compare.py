@@ -27,7 +27,7 @@ from typing import Any
 from harness.config import build_config
 from harness.identity import eval_hash
 from harness.progress import bar
-from harness.results import STD_NOTE, mean_sd, run_record
+from harness.results import STD_NOTE, kmeans_pm, mean_sd, run_record
 from harness.train import Trainer
 
 COLUMNS = ("eval/acc", "eval/purity", "eval/nmi", "eval/ari", "eval/fid_domain")
@@ -55,7 +55,7 @@ def cell(runs: list[dict[str, Any]], key: str) -> str:
     """Mean ± sample std over the runs' seeds; one run: its value ± its k-means spread, marked as such."""
     values = [r["metrics"][key] for r in runs if key in r["metrics"]]
     if len(values) == 1 and len(runs) == 1 and f"{key}_std" in runs[0]["metrics"]:
-        return f"{values[0]:.3f} ± {runs[0]['metrics'][f'{key}_std']:.3f} (k-means)"
+        return kmeans_pm(runs[0]["metrics"], key)
     return mean_sd(values, n=len(runs))
 
 

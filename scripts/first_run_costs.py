@@ -34,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     from harness.data.build import build
     from harness.data.manifest import read_manifest
     from harness.data.stream import load_split
-    from harness.evaluate.extractor import train_extractor
+    from harness.evaluate.domain import train_extractor
     from harness.evaluate.extractors import DomainExtractor, ExtractorContext
+    from harness.evaluate.fid import reference_stats
     from harness.evaluate.pixels import pixel_baseline
-    from harness.evaluate.quality import reference_stats
     from harness.train import train
 
     cfg = build_config(args.dataset, [f"data.root={work / 'data'}", "log.wandb=disabled"])

@@ -136,7 +136,7 @@ for module, package in need.items():
         print(f"missing Python package: {package} (import {module}: {type(exc).__name__}: {exc}); carry its wheel"
               " in .whl, see the top of scripts/gpu_check.sh")
 if not missing:  # the harness itself, as the check runs it
-    for module in ("harness.train", "harness.evaluate.quality", "scripts.bench", "scripts.gpu_report"):
+    for module in ("harness.train", "harness.evaluate.fid", "scripts.bench", "scripts.gpu_report"):
         importlib.import_module(module)
     import torch
     print(f"imports ok: torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)")

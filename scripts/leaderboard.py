@@ -41,6 +41,7 @@ from harness.results import (
     Record,
     group,
     identity_cells,
+    kmeans_pm,
     load_records,
     mean_sd,
     pixel_groups,
@@ -143,7 +144,7 @@ def _scores(recs: list[Record], prefix: str, fids: list[str]) -> dict[str, str]:
     if prefix == PIXELS and n == 1:  # one computation: the spread over its own k-means seeds
         for s, name in SCORES.items():
             if f"{PIXELS}{s}_std" in recs[0].metrics:
-                row[name] = f"{recs[0].metrics[PIXELS + s]:.3f} ± {recs[0].metrics[f'{PIXELS}{s}_std']:.3f} (k-means)"
+                row[name] = kmeans_pm(recs[0].metrics, PIXELS + s)
     for key in fids:
         values = [r.metrics[key] for r in recs if key in r.metrics] if prefix == "eval/" else []
         row[f"FID ({key.removeprefix('eval/fid_')})"] = mean_sd(values, digits=2, n=n)

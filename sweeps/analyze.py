@@ -22,12 +22,18 @@ from typing import Any
 import pandas as pd
 
 from harness.config import ConfigError, build_config
-from harness.results import ONE_NOTE, STD_NOTE, distinguishing, flat_identity, method_label, pm, short_names, show
+from harness.results import (
+    ONE_NOTE,
+    STD_NOTE,
+    distinguishing,
+    flat_identity,
+    lower_is_better,
+    method_label,
+    pm,
+    short_names,
+    show,
+)
 from sweeps.spec import SweepSpec, default_weight_keys, load_spec
-
-
-def lower_is_better(key: str) -> bool:
-    return "/fid_" in key or "/kid_" in key
 
 
 def _reports(trial_dir: Path) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import checkpoint
+from harness.atomic import atomic_copy
 from harness.config import build_config
 from harness.errors import RunError
 from harness.results import short_names, show
@@ -147,9 +148,7 @@ def start_of(run_dir: Path, trial_id: str, restored: tuple[Path, dict[str, Any]]
         if not latest or latest[-1][0] < int(meta["step"]):
             final = checkpoint.checkpoint_path(own / "checkpoints", int(meta["step"]))
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-            shutil.copyfile(file, tmp)
-            os.replace(tmp, final)
+            atomic_copy(file, final)
         return own, None
     name = run_dir.name.rsplit("-", 1)[0]
     return run_dir.with_name(f"{name}-from-{meta['run_hash']}-{meta['step']}-{_run_hash(run_dir)}"), file

@@ -32,15 +32,23 @@ def test_keep_limits_history_and_load_is_weights_only(tmp_path):
         checkpoint.load(bad)
 
 
-def test_a_full_disk_leaves_no_temp_file_and_keeps_the_last_checkpoint(tmp_path):
-    """The temporary file is /dev/full (a real ENOSPC on write): one message naming the file, nothing left."""
+def test_a_full_disk_leaves_no_temp_file_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    """The temporary file's descriptor is /dev/full (a real ENOSPC on write): one message naming the file, nothing
+    left."""
     import os
 
+    from harness import atomic
     from harness.errors import RunError
 
     checkpoint.save(tmp_path, 10, {"step": 10, "w": torch.ones(3)}, keep=2)
     final = checkpoint.checkpoint_path(tmp_path, 20)
-    (tmp_path / f".{final.name}.{os.getpid()}.tmp").symlink_to("/dev/full")
+
+    def full_disk(dir, prefix, suffix):  # noqa: A002 - mkstemp's names
+        name = os.path.join(dir, f"{prefix}full{suffix}")
+        open(name, "wb").close()
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", full_disk)
     with pytest.raises(RunError) as err:
         checkpoint.atomic_save(final, {"step": 20, "w": torch.ones(1000)})
     assert str(err.value).startswith(f"cannot write {final} (")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from harness.evaluate.rescore import main as eval_main
-from harness.wandb_files import offline_runs
 from tests.launch import CPU_DDP, launch, run_folder
 from tests.legacy import as_version_1
+from tests.wandb_files import offline_runs
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,11 @@ import pytest
 from harness.config import build_config
 from harness.results import PIXELS_LABEL, STD_NOTE, group, load_records, select
 from harness.train import train
-from harness.wandb_files import offline_runs, read_records
 from scripts import compare
 from scripts.leaderboard import main as leaderboard
 from scripts.leaderboard import table, wandb_record
 from tests.launch import REPO, tiny_run
+from tests.wandb_files import offline_runs, read_records
 
 PRESET = REPO / "codegan" / "configs" / "digits.yaml"
 FAST = ["train.steps=2", "eval.kmeans_seeds=2", "eval.quality=[]"]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from harness.wandb_files import read_history
 from tests.launch import launch, run_folder
+from tests.wandb_files import read_history
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_offline_wandb_history_has_eval_acc(finished_run):
     assert set(acc) == {30, 60}
     assert acc[60] == pytest.approx(summary["metrics"]["eval/acc"])
     assert any("train/g_lc" in row for row in history)
-    from harness.wandb_files import offline_runs, read_records
+    from tests.wandb_files import offline_runs, read_records
 
     records = read_records(offline_runs(folder)[0])
     (run,) = [r["run"] for r in records if r.get("type") == "run"]

@@ -13,7 +13,7 @@ from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
 from harness.errors import RunError
 from harness.evaluate.extractors import DomainExtractor, ExtractorContext, InceptionExtractor
-from harness.evaluate.quality import fid, inception_score, kid, moments, run_batched, scores
+from harness.evaluate.fid import fid, inception_score, kid, moments, run_batched, scores
 from harness.evaluate.suite import grid_title
 from harness.train import train
 from tests.launch import run_folder, tiny_run

@@ -9,8 +9,8 @@ import torch
 from harness.config import build_config
 from harness.evaluate.rescore import main as eval_main
 from harness.train import train
-from harness.wandb_files import offline_runs, read_records
 from tests.launch import CPU_DDP, launch, run_folder, tiny_run
+from tests.wandb_files import offline_runs, read_records
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from harness.config import build_config
 from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
 from harness.evaluate.extractors import DomainExtractor, ExtractorContext
-from harness.evaluate.quality import fid, reference_stats, run_batched
+from harness.evaluate.fid import fid, reference_stats, run_batched
 from harness.evaluate.score import main as score
 from harness.train import train
 from tests.launch import run_folder, tiny_run

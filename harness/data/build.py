@@ -86,11 +86,6 @@ def built_problem(card: Card, out: Path, check_hashes: bool = True, shard_size: 
     return None
 
 
-def is_built(card: Card, out: Path, check_hashes: bool = True, shard_size: int = 0) -> bool:
-    """True when ``out`` holds a manifest for this exact card (and shard size) whose shards exist (and match)."""
-    return built_problem(card, out, check_hashes, shard_size) is None
-
-
 def build(
     dataset: str,
     root: str = "",

@@ -10,12 +10,11 @@ from typing import Any
 
 import yaml
 
+from harness.errors import MAX_YAML_BYTES
+from harness.errors import DataError as DataError  # the data modules import it from here
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the repository, or site-packages when installed
 CARDS_DIR = PACKAGE_ROOT / "harness" / "cards"  # shipped inside the package: names work from any folder
-
-
-class DataError(RuntimeError):
-    """A dataset problem; the message names the file, shard or sample at fault."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,6 @@ def load_card(name_or_path: str) -> Card:
         raise DataError(
             f"no dataset card '{name_or_path}' (looked for {path}); known datasets: {', '.join(available_cards())}"
         )
-    from harness.config import MAX_YAML_BYTES
-
     if path.stat().st_size > MAX_YAML_BYTES:
         raise DataError(f"{path}: {path.stat().st_size} bytes, more than a dataset card may hold ({MAX_YAML_BYTES})")
     text = path.read_text()

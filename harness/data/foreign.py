@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import atomic_write_text
 from harness.cache import cache_dir
 from harness.data.cards import Card, DataError
-from harness.data.manifest import Manifest, ShardInfo, SplitInfo, atomic_write_text, is_remote
+from harness.data.manifest import Manifest, ShardInfo, SplitInfo, is_remote
 from harness.data.remote import DEFAULT, Limits
 from harness.data.samples import check_members, decode_image, label_of, read_shard
 from harness.data.tarstream import iter_samples

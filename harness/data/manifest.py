@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import atomic_write_text as atomic_write_text  # imported from here by older code
 from harness.data.cards import DataError
 from harness.data.remote import DEFAULT, MAX_MANIFEST_BYTES, MAX_SHARD_BYTES, Limits, fetch
+from harness.data.shard_urls import is_remote as is_remote  # the data modules import it from here
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -146,35 +146,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path`` (an OSError names ``path``)."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; shared shard folders and caches need readers
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:  # a failed write names no file by itself (a full disk): name the one being written
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def is_remote(location: str) -> bool:
-    return "://" in location or location.startswith("pipe:")
 
 
 def member_url(location: str, name: str) -> str:

@@ -5,12 +5,19 @@ without torch): a config is checked with it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.config import Config
 from harness.data.cards import DataError
-from harness.data.manifest import is_remote
+
+if TYPE_CHECKING:
+    from harness.config import Config
 
 SPLIT_PREFIXES = {"train": ("train",), "test": ("test", "val", "valid", "eval")}
+
+
+def is_remote(location: str) -> bool:
+    """A URL or a ``pipe:`` command, not a local path."""
+    return "://" in location or location.startswith("pipe:")
 
 
 def expand(spec: str | list[str]) -> list[str]:

@@ -1,1 +1,2 @@
-"""Evaluation: clustering scores of class features, sample grids (image quality lives in quality.py)."""
+"""Evaluation: clustering scores of class features and sample grids; FID, KID and IS (fid.py), during training
+(quality.py) or of any images (score.py)."""

@@ -12,8 +12,8 @@ import torch
 from harness.cache import cache_dir
 from harness.data.manifest import Manifest, sha256_file
 from harness.data.remote import DEFAULT, Limits
-from harness.evaluate.extractor import train_extractor
-from harness.evaluate.quality import Extractor
+from harness.evaluate.domain import train_extractor
+from harness.evaluate.fid import Extractor
 from harness.registry import register_extractor
 
 INCEPTION_NAME = "inception-2015-12-05.pt"  # the file name clean-fid's InceptionV3W loads
@@ -41,7 +41,7 @@ class DomainExtractor(Extractor):
     has_logits = True
 
     def __init__(self, ctx: ExtractorContext):
-        from harness.evaluate.extractor import load_extractor
+        from harness.evaluate.domain import load_extractor
 
         path, info = train_extractor(
             ctx.location,

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.atomic import atomic_write_text
 from harness.cache import cache_dir
 from harness.config import Config
-from harness.data.manifest import Manifest, atomic_write_text
+from harness.data.manifest import Manifest
 from harness.evaluate.cluster import kmeans_scores
 from harness.seeding import derive_seed
 

@@ -1,206 +1,119 @@
-"""Image quality: FID and KID with clean-fid's distances, IS from a classifier's logits.
-
-Generated images are drawn in memory (class codes uniform, a fixed seeded set of latents at every
-evaluation), quantised to uint8 like real images, split across ranks and gathered. Each feature
-extractor's name is part of the metric keys (``eval/fid_domain``, ``eval/fid_inception``), so a domain
-classifier's FID is never shown as an Inception FID. Reference statistics of the real split are
-computed once per (dataset, split, resolution, extractor weights) and cached in the project's cache.
-"""
+"""The image-quality evaluation of a run: extractors and reference statistics set up once, then FID,
+KID and IS of the generator at every evaluation, with generation and features split across ranks."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from collections.abc import Callable
-from pathlib import Path
+import time
 from typing import Any
 
-import numpy as np
 import torch
-from cleanfid.fid import frechet_distance, kernel_distance
 
-from harness.cache import cache_dir
+from harness import registry
+from harness.config import Config
 from harness.data.manifest import Manifest
-from harness.data.transforms import to_unit
+from harness.data.remote import Limits
+from harness.data.stream import load_split
 from harness.errors import RunError
-
-KID_REFERENCE_MAX = 10_000  # reference features kept for KID (clean-fid draws subsets of <= 1,000)
-
-
-def quantise(x: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] -> uint8, as a PNG writer would store them."""
-    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+from harness.evaluate.extractors import ExtractorContext, ExtractorUnavailable
+from harness.evaluate.fid import Extractor, gather_chunks, generate_uint8, reference_stats, run_batched, scores
+from harness.progress import bar
+from harness.seeding import derive_seed
+from harness.threads import main_process_threads
 
 
-def resized_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Real uint8 images brought to the generator's resolution the way training sees them."""
-    if images.shape[-1] == size:
-        return images
-    return quantise(to_unit(images, size))
+class QualityEvaluator:
+    def __init__(
+        self,
+        cfg: Config,
+        acc: Any,
+        location: str,
+        man: Manifest,
+        size: int,
+        real: dict[str, torch.Tensor] | None = None,
+    ):
+        """``real``: the main process's already-loaded copy of ``eval.fid_split``, if it has one."""
+        self.cfg, self.acc, self.size = cfg, acc, size
+        self.shape = (man.shape[0], size, size)
+        self.main = acc.is_main_process
+        limits = Limits.of(cfg.data)
+        progress = self.main and cfg.log.progress
+        ctx = ExtractorContext(
+            location, size, acc.device, cfg.eval.inception_weights, progress, man, cfg.data.on_error, limits
+        )
+        self.extractors: list[Extractor] = []
+        for name in cfg.eval.quality:
+            missing: ExtractorUnavailable | None = None
+            with acc.main_process_first():  # every rank leaves it, so none is left waiting
+                try:
+                    self.extractors.append(registry.extractor(name)(ctx))
+                except ExtractorUnavailable as exc:
+                    missing = exc
+            if missing is not None:  # asked for and not computable: stop before any work, never a silent gap
+                raise RunError(
+                    f"eval/*_{name} (eval.quality) cannot be computed: {missing}, or leave {name} out of eval.quality"
+                )
+        self.refs: dict[str, dict] = {}
+        if self.main and self.extractors:
+            loaded = {"split": real}
 
+            def real_images() -> torch.Tensor:  # read the split only when some statistics are not cached
+                if loaded["split"] is None:
+                    loaded["split"] = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error, limits)
+                return loaded["split"]["image"]
 
-def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """Salimans et al.'s IS, ``exp E_x KL(p(y|x) || p(y))``, mean and std over ``splits`` equal parts.
+            for ext in self.extractors:
+                self.refs[ext.name] = reference_stats(
+                    ext, real_images, man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device,
+                    progress=cfg.log.progress,
+                )  # fmt: skip
 
-    Every part holds ``n // splits`` samples (the last ``n mod splits`` are left out): an uneven last
-    part would bias the mean (a part of one image has IS exactly 1).
-    """
-    logp = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1)
-    splits = max(1, min(splits, len(logp)))
-    size = len(logp) // splits
-    scores = []
-    for part in logp[: size * splits].split(size):
-        p_y = torch.logsumexp(part, 0) - math.log(len(part))
-        scores.append(float(torch.exp((part.exp() * (part - p_y)).sum(1).mean())))
-    return float(np.mean(scores)), float(np.std(scores))
+    def __bool__(self) -> bool:
+        return bool(self.extractors)
 
+    def classifier(self) -> Any:
+        """uint8 images -> class logits of the first extractor that has them (the domain classifier), or None."""
+        for ext in self.extractors:
+            if getattr(ext, "has_logits", False):
+                return lambda images, ext=ext: ext.features(images)[1]
+        return None
 
-def kid_subsets(
-    feats: np.ndarray, ref: np.ndarray, seed: int, subsets: int = 100, subset_size: int = 1000
-) -> np.ndarray:
-    """clean-fid's kernel distance of each of ``subsets`` seeded subset draws (it uses numpy's global
-    generator; one call per subset draws exactly what one call over all subsets would), so that KID is
-    their mean and its standard deviation their spread, as torch-fidelity reports it."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        return np.array([kernel_distance(feats, ref, 1, subset_size) for _ in range(subsets)])
-    finally:
-        np.random.set_state(state)
+    def __call__(self, method: Any, net: torch.nn.Module | None = None, progress: bool = False) -> dict[str, float]:
+        """FID/KID/IS per extractor (on the main process; other ranks return {}); every rank must call it.
 
-
-def kid(feats: np.ndarray, ref: np.ndarray, seed: int) -> float:
-    """clean-fid's kernel distance (100 subsets of up to 1,000) with its subset draws seeded."""
-    return float(kid_subsets(feats, ref, seed).mean())
-
-
-def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of features; at least two finite rows are needed (else the matrix square root
-    of FID would work on NaNs)."""
-    feats = np.asarray(feats, dtype=np.float64)
-    if len(feats) < 2:
-        raise RunError(f"FID needs at least 2 feature rows, got {len(feats)}")
-    if not np.isfinite(feats).all():
-        raise RunError("features hold NaN or infinity (a diverged generator?); FID is undefined")
-    return feats.mean(0), np.cov(feats, rowvar=False)
-
-
-def fid(feats: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray) -> float:
-    mu, sigma = moments(feats)
-    return float(frechet_distance(mu, sigma, ref_mu, ref_sigma))
-
-
-class Extractor:
-    """A named feature extractor: uint8 images (N, C, H, W) -> features (and logits, for IS)."""
-
-    name = ""
-    identity = ""  # digest of the weights: part of every reference-statistics cache key
-
-    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        raise NotImplementedError
-
-
-def run_batched(
-    extractor: Extractor, images: torch.Tensor, batch: int, device: torch.device, desc: str | None = None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Features (and logits) of many images, batch by batch on ``device``; results stay on ``device``."""
-    from harness.progress import bar
-
-    feats, logits = [], []
-    for chunk in bar(images.split(batch), desc=desc, unit="batch", disable=desc is None):
-        f, lg = extractor.features(chunk.to(device))
-        feats.append(f.float())
-        if lg is not None:
-            logits.append(lg.float())
-    return torch.cat(feats), (torch.cat(logits) if logits else None)
-
-
-def _split_key(man: Manifest, split: str) -> str:
-    return hashlib.sha256(json.dumps([s.sha256 for s in man.splits[split].shards]).encode()).hexdigest()[:12]
-
-
-def reference_stats(
-    extractor: Extractor,
-    real: torch.Tensor | Callable[[], torch.Tensor],
-    man: Manifest,
-    split: str,
-    size: int,
-    batch: int,
-    device: torch.device,
-    cache: Path | None = None,
-    progress: bool = False,
-) -> dict[str, np.ndarray]:
-    """mu, sigma and (up to 10,000) features of a real split, cached by dataset, split, size and weights.
-
-    ``real`` is the split's uint8 images, or a function returning them (called only on a cache miss).
-    """
-    folder = cache or cache_dir("fid-stats")
-    name = f"{man.dataset}-{split}-{_split_key(man, split)}-{size}px-{extractor.name}-{extractor.identity[:12]}.npz"
-    path = folder / name
-    if path.is_file():
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    images = real() if callable(real) else real
-    if progress:
-        print(f"one-time: {extractor.name} reference statistics of {man.dataset}/{split} ({len(images)} images,"
-              f" {size}px); cached in {path}", flush=True)  # fmt: skip
-    desc = f"reference statistics {man.dataset}/{split} (once)" if progress else None
-    feats, _ = run_batched(extractor, resized_uint8(images, size), batch, device, desc)
-    feats_np = feats.cpu().numpy().astype(np.float64)
-    mu, sigma = moments(feats_np)
-    keep = np.random.default_rng(0).permutation(len(feats_np))[:KID_REFERENCE_MAX]
-    stats = {"mu": mu, "sigma": sigma, "feats": feats_np[np.sort(keep)].astype(np.float32)}
-    tmp = path.with_name(f".{name}.tmp.npz")
-    np.savez(tmp, **stats)
-    tmp.replace(path)
-    return stats
-
-
-@torch.no_grad()
-def generate_uint8(
-    sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    latent: Callable[..., tuple[torch.Tensor, torch.Tensor]],
-    n: int,
-    batch: int,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """``n`` generated images as uint8, class codes uniform, drawn with ``generator`` (on the device)."""
-    out = []
-    for start in range(0, n, batch):
-        z, c = latent(min(batch, n - start), generator=generator)
-        out.append(quantise(sample(z, c)))
-    return torch.cat(out)
-
-
-def scores(
-    name: str, feats: np.ndarray, logits: np.ndarray | None, ref: dict[str, np.ndarray], seed: int
-) -> dict[str, float]:
-    """``eval/fid_<name>``, ``eval/kid_<name>`` (+ ``_std`` over its subsets) and, with logits,
-    ``eval/is_<name>`` (+ ``_std`` over its splits)."""
-    parts = kid_subsets(feats.astype(np.float64), ref["feats"].astype(np.float64), seed)
-    out = {
-        f"eval/fid_{name}": fid(feats, ref["mu"], ref["sigma"]),
-        f"eval/kid_{name}": float(parts.mean()),
-        f"eval/kid_{name}_std": float(parts.std()),
-    }
-    if logits is not None:
-        out[f"eval/is_{name}"], out[f"eval/is_{name}_std"] = inception_score(logits)
-    return out
-
-
-def gather_chunks(acc: Any, parts: list[torch.Tensor], per_rank: int, batch: int, chunks: int, n: int) -> np.ndarray:
-    """Rows of chunks made round-robin by the ranks (rank r made chunks r, r + W, ...), back in chunk order.
-
-    ``parts[0]`` is an empty (0, width) tensor that fixes the width on every rank; each rank pads its list to
-    ``per_rank`` chunks of ``batch`` rows so the gather has equal sizes."""
-    head, parts = parts[0], parts[1:]
-    if acc.num_processes == 1:
-        return torch.cat([head, *parts])[:n].cpu().numpy().astype(np.float64)
-    padded = [torch.cat([p, p.new_zeros(batch - len(p), p.shape[1])]) if len(p) < batch else p for p in parts]
-    while len(padded) < per_rank:
-        padded.append(head.new_zeros(batch, head.shape[1]))
-    gathered = acc.gather(torch.stack(padded).contiguous())  # (world * per_rank, batch, width)
-    world = acc.num_processes
-    ordered = [gathered[(k % world) * per_rank + k // world] for k in range(chunks)]
-    return torch.cat(ordered)[:n].cpu().numpy().astype(np.float64)
+        The ``eval.fid_samples`` images are cut into chunks of ``eval.batch_size``, chunk ``k`` drawn with
+        its own seed and made by rank ``k mod world``: the same images whatever the number of processes,
+        so a re-scoring on another world size measures the same thing.
+        """
+        t = time.time()
+        cfg, acc = self.cfg, self.acc
+        n, batch, world = cfg.eval.fid_samples, cfg.eval.batch_size, acc.num_processes
+        chunks = math.ceil(n / batch)
+        mine = list(range(acc.process_index, chunks, world))
+        per_rank = math.ceil(chunks / world)  # every rank gathers as many chunks (the last ones padded)
+        images = []
+        names = ", ".join(e.name for e in self.extractors)
+        for k in bar(mine, desc=f"eval: FID/KID/IS ({names})", unit="chunk", disable=not progress, leave=False):
+            gen = torch.Generator(device=acc.device).manual_seed(derive_seed(cfg.seed, "fid", k))
+            size = min(batch, n - k * batch)
+            images.append(generate_uint8(lambda z, c: method.sample(z, c, net), method.latent, size, size, gen))
+        out: dict[str, float] = {}
+        probe = torch.zeros(2, *self.shape, dtype=torch.uint8, device=acc.device)  # widths, for a rank with no chunk
+        for ext in self.extractors:
+            f0, lg0 = ext.features(probe)
+            feats = [f0.new_zeros(0, f0.shape[1])]
+            logits = [lg0.new_zeros(0, lg0.shape[1])] if lg0 is not None else []
+            for chunk in images:
+                f, lg = run_batched(ext, chunk, batch, acc.device)
+                feats.append(f)
+                if lg0 is not None:
+                    logits.append(lg)
+            feats_all = gather_chunks(acc, feats, per_rank, batch, chunks, n)
+            logits_all = gather_chunks(acc, logits, per_rank, batch, chunks, n) if lg0 is not None else None
+            if self.main:  # FID's sqrtm, KID, IS while the other ranks wait: with every thread the main may use
+                with main_process_threads(cfg, world, True):
+                    kid_seed = derive_seed(cfg.seed, "kid")
+                    out.update(scores(ext.name, feats_all, logits_all, self.refs[ext.name], kid_seed))
+        if self.main:
+            out["perf/quality_s"] = time.time() - t
+        return out

@@ -154,7 +154,7 @@ def run_samples(run_dir: Path, checkpoint: Path | None, n: int) -> tuple[torch.T
     it (released), and the run's own reference split."""
     import torch
 
-    from harness.evaluate.quality import generate_uint8
+    from harness.evaluate.fid import generate_uint8
     from harness.evaluate.rescore import launch_identity, locate
     from harness.rundir import config_for_resume
     from harness.seeding import derive_seed
@@ -230,7 +230,7 @@ def cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from harness.evaluate.quality import fid, inception_score, kid_subsets, moments, reference_stats, run_batched
+    from harness.evaluate.fid import fid, inception_score, kid_subsets, moments, reference_stats, run_batched
     from harness.seeding import derive_seed
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
@@ -269,7 +269,7 @@ def cli(argv: list[str]) -> int:
     def images_of(item: Any) -> torch.Tensor:
         if isinstance(item, Reference):
             from harness.data.stream import load_split
-            from harness.evaluate.quality import resized_uint8
+            from harness.evaluate.fid import resized_uint8
 
             return resized_uint8(load_split(item.location, item.manifest, item.split)["image"], size)
         return to_batch(item, channels, size)

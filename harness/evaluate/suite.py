@@ -10,8 +10,8 @@ import torch
 from harness.config import Config
 from harness.data.transforms import to_unit
 from harness.evaluate.cluster import assignment_scores, kmeans_scores
+from harness.evaluate.fid import quantise
 from harness.evaluate.grids import add_title, class_grid, label_rows, match_codes
-from harness.evaluate.quality import quantise
 from harness.seeding import derive_seed
 
 

@@ -5,7 +5,7 @@ clothes are a poor yardstick anyway; a classifier of the domain itself gives FID
 penultimate layer) and Inception-Score logits. It is trained once per (dataset, resolution) and cached
 in the project's cache with its test accuracy:
 
-    python -m harness.evaluate.extractor train <dataset> [--size N] [--steps N] [--root DIR]
+    python -m harness.evaluate.domain train <dataset> [--size N] [--steps N] [--root DIR]
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.atomic import atomic_write_bytes, atomic_write_text
 from harness.cache import cache_dir, cache_lock
 from harness.data.build import ensure_built
 from harness.data.cards import DataError
-from harness.data.manifest import Manifest, atomic_write_text, read_manifest
+from harness.data.manifest import Manifest, read_manifest
 from harness.data.remote import DEFAULT, Limits
 from harness.data.stream import ShardStream, load_split, make_loader
 from harness.data.transforms import to_unit
@@ -162,16 +163,14 @@ def train_extractor(
             trained_on,
             time.time() - t0,
         )
-        tmp = path.with_suffix(".pt.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write_bytes(path, data)
         atomic_write_text(path.with_suffix(".json"), json.dumps(asdict(info), indent=1))
         return path, info
 
 
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.evaluate.extractor",
+        prog="python -m harness.evaluate.domain",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
