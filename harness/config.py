@@ -15,6 +15,7 @@ import math
 import os
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,17 +24,29 @@ import yaml
 
 from harness.errors import MAX_YAML_BYTES, ConfigError
 
+ADAM_IMPLS = ("default", "foreach", "fused")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
-def opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
-    """A dataclass field with a default and a help text (lists get a default factory)."""
+
+def opt(
+    default: Any,
+    help: str,  # noqa: A002 - mirrors argparse's name
+    *,
+    choices: tuple[str, ...] = (),
+    gt: float | None = None,
+    ge: float | None = None,
+) -> Any:
+    """A dataclass field with a default, a help text and its bounds: one of ``choices``, ``> gt``, ``>= ge``
+    (checked by :func:`validate`; lists get a default factory)."""
+    meta = {"help": help, "choices": tuple(choices), "gt": gt, "ge": ge}
     if isinstance(default, list):
-        return field(default_factory=lambda d=default: list(d), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda d=default: list(d), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class DataConfig:
-    dataset: str = opt("digits", "dataset card name (harness/cards/<name>.yaml) or path to a card YAML")
+    dataset: str = opt("digits", "dataset card name (datasets/cards/<name>.yaml) or path to a card YAML")
     root: str = opt(
         "",
         "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA, else datasets/ of a checkout or the"
@@ -46,55 +59,70 @@ class DataConfig:
         " several items or '::'-joined lists, http(s):// or pipe:CMD; scanned once (counts, classes, shape)",
     )
     eval_urls: list[str] = opt([], "held-out shards not built here (the eval.split=test of train_urls), as above")
-    image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size")
-    num_workers: int = opt(0, "DataLoader worker processes per rank; must divide data.streams")
-    streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is")
+    image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size", ge=0)
+    num_workers: int = opt(0, "DataLoader worker processes per rank; must divide data.streams", ge=0)
+    streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is", gt=0)
     verify: bool = opt(True, "check each local shard's sha256 against the manifest before training")
-    on_error: str = opt("stop", "bad shard or sample: stop (error naming it) | skip (skip, count and log it)")
+    on_error: str = opt(
+        "stop", "bad shard or sample: stop (error naming it) | skip (skip, count and log it)", choices=("stop", "skip")
+    )
     remote_timeout_s: float = opt(
         30.0,
         "a remote read (http(s), pipe:, ...) fails when it cannot connect within this, or when a window of"
         " this many seconds brings fewer than data.remote_min_bytes_per_s",
+        gt=0,
     )
-    remote_min_bytes_per_s: float = opt(1024.0, "the low-speed limit of remote reads (see data.remote_timeout_s)")
+    remote_min_bytes_per_s: float = opt(1024.0, "the low-speed limit of remote reads (see data.remote_timeout_s)", gt=0)
 
 
 @dataclass
 class ModelConfig:
     arch: str = opt("dcgan", "network family for G, D and E: dcgan (28x28-style) | resnet (SNGAN-style, 32x32)")
-    zn_dim: int = opt(30, "dimension of the continuous noise z_n")
-    g_width: int = opt(64, "base channel width of G's last conv (doubled once towards the input)")
-    d_width: int = opt(64, "base channel width of D")
-    e_width: int = opt(64, "base channel width of the encoder")
-    hidden: int = opt(1024, "width of the fully connected layers of G, D and E (and of E_c's projection head)")
+    zn_dim: int = opt(30, "dimension of the continuous noise z_n", gt=0)
+    g_width: int = opt(64, "base channel width of G's last conv (doubled once towards the input)", gt=0)
+    d_width: int = opt(64, "base channel width of D", gt=0)
+    e_width: int = opt(64, "base channel width of the encoder", gt=0)
+    hidden: int = opt(1024, "width of the fully connected layers of G, D and E (and of E_c's projection head)", gt=0)
     spectral_norm: bool = opt(True, "spectral normalisation of D's layers (resnet family)")
     init: str = opt(
         "default",
         "weight initialisation of every network: default (PyTorch's) | normal02 (Conv, ConvTranspose and Linear"
         " weights ~ N(0, 0.02), biases 0, BatchNorm left as is: the reference code's 28x28 networks)",
+        choices=("default", "normal02"),
     )
 
 
 @dataclass
 class TrainConfig:
-    steps: int = opt(2000, "training iterations (one real batch, one D update each)")
-    batch_size: int = opt(64, "real images per D update per rank (the reference code's d_bs)")
-    g_batch_size: int = opt(64, "generated images per G update per rank (g_bs)")
-    critic: int = opt(1, "D updates per G update: G (and E) update when step % critic == 0")
-    lr_g: float = opt(1e-4, "Adam learning rate of G")
-    lr_d: float = opt(1e-4, "Adam learning rate of D")
-    lr_e: float = opt(1e-4, "Adam learning rate of the encoder(s)")
+    steps: int = opt(2000, "training iterations (one real batch, one D update each)", gt=0)
+    batch_size: int = opt(64, "real images per D update per rank (the reference code's d_bs)", gt=0)
+    g_batch_size: int = opt(64, "generated images per G update per rank (g_bs)", gt=0)
+    critic: int = opt(1, "D updates per G update: G (and E) update when step % critic == 0", gt=0)
+    lr_g: float = opt(1e-4, "Adam learning rate of G", gt=0)
+    lr_d: float = opt(1e-4, "Adam learning rate of D", gt=0)
+    lr_e: float = opt(1e-4, "Adam learning rate of the encoder(s)", gt=0)
     betas: list[float] = opt([0.5, 0.9], "Adam betas for every optimizer")
-    weight_decay: float = opt(2.5e-5, "Adam weight decay of G and the encoder (the reference 28x28 value)")
-    gan_loss: str = opt("wgan-gp", "adversarial loss: wgan-gp | hinge | bce (non-saturating, the original GAN/InfoGAN)")
-    gp_weight: float = opt(10.0, "WGAN-GP gradient-penalty weight (computed in fp32)")
-    lr_decay: str = opt("none", "learning-rate schedule of every optimizer: none | linear (to 0 at train.steps)")
+    weight_decay: float = opt(2.5e-5, "Adam weight decay of G and the encoder (the reference 28x28 value)", ge=0)
+    gan_loss: str = opt(
+        "wgan-gp",
+        "adversarial loss: wgan-gp | hinge | bce (non-saturating, the original GAN/InfoGAN)",
+        choices=("wgan-gp", "hinge", "bce"),
+    )
+    gp_weight: float = opt(10.0, "WGAN-GP gradient-penalty weight (computed in fp32)", ge=0)
+    lr_decay: str = opt(
+        "none",
+        "learning-rate schedule of every optimizer: none | linear (to 0 at train.steps)",
+        choices=("none", "linear"),
+    )
     ema_decay: float = opt(0.0, "EMA decay of G's weights used for sampling; 0 = off")
-    mixed_precision: str = opt("auto", "auto (from accelerate launch) | no | fp16 | bf16")
+    mixed_precision: str = opt(
+        "auto", "auto (from accelerate launch) | no | fp16 | bf16", choices=("auto", "no", "fp16", "bf16")
+    )
     optimizer_impl: str = opt(
         "fused",
         "Adam implementation (same update): default (PyTorch's: a loop over tensors on CPU, foreach on CUDA) | foreach"
         " | fused (one kernel; the default: it measured fastest, scripts/bench.py)",
+        choices=ADAM_IMPLS,
     )
     channels_last: bool = opt(
         True,
@@ -111,6 +139,7 @@ class TrainConfig:
         "torch.compile of each network's forward and backward: none | default | reduce-overhead (CUDA graphs; on CPU"
         " as default) | max-autotune (on CPU without CUDA graphs) | max-autotune-no-cudagraphs; the gradient"
         " penalty's double backward stays eager. Off by default: no faster on CPU, and compiling takes a minute",
+        choices=COMPILE_MODES,
     )
     tf32: bool = opt(
         False,
@@ -124,32 +153,41 @@ class TrainConfig:
         " (whose CUDA backward has no deterministic form); slower on GPUs (docs/gpu.md). CPU runs are"
         " bit-identical without it",
     )
-    log_every: int = opt(50, "steps between loss logs")
-    eval_every: int = opt(0, "steps between evaluations; 0 = only at the end")
-    ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved")
+    log_every: int = opt(50, "steps between loss logs", gt=0)
+    eval_every: int = opt(0, "steps between evaluations; 0 = only at the end", ge=0)
+    ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved", gt=0)
     sync_every: int = opt(
         0,
         "steps between the all-rank checks for stop requests and non-finite losses (one small all-reduce);"
         " 0 = every step on CPU, every 25 steps on GPU (a check is also made at every log, eval and checkpoint)",
+        ge=0,
     )
-    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
+    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep", gt=0)
     best_by: str = opt("", "keep checkpoints/best.pt by this metric (eval/fid_*, eval/kid_*: lowest; else highest)")
     trace: bool = opt(False, "debug: every rank writes the sample keys it read and a weight digest")
 
 
 @dataclass
 class CoDeGANConfig:
-    beta_c: float = opt(100.0, "weight of the contrastive class term L_c in G's loss (reference beta_1)")
-    beta_z: float = opt(5e-4, "weight of the noise-reconstruction term L_z (reference beta_2)")
-    tau: float = opt(0.07, "SupCon temperature")
+    beta_c: float = opt(100.0, "weight of the contrastive class term L_c in G's loss (reference beta_1)", ge=0)
+    beta_z: float = opt(5e-4, "weight of the noise-reconstruction term L_z (reference beta_2)", ge=0)
+    tau: float = opt(0.07, "SupCon temperature", gt=0)
     base_tau: float = opt(
-        0.07, "SupCon base temperature (the loss is scaled by tau / base_tau); 0 = follow tau (no rescaling)"
+        0.07, "SupCon base temperature (the loss is scaled by tau / base_tau); 0 = follow tau (no rescaling)", ge=0
     )
-    fc_dim: int = opt(120, "dimension of E_c's L2-normalised class feature")
-    e_batch_size: int = opt(300, "generated images per encoder update per rank (E_c's when encoders=separate)")
-    ez_batch_size: int = opt(0, "generated images per E_z update when encoders=separate; 0 = e_batch_size")
-    encoders: str = opt("shared", "shared (one trunk, E_c and E_z heads: 28x28) | separate (E_c and E_z nets: 32x32)")
-    augment: str = opt("crop", "L_c's second view: crop (RandomResizedCrop) | color (+ flip, colour jitter, grey)")
+    fc_dim: int = opt(120, "dimension of E_c's L2-normalised class feature", gt=0)
+    e_batch_size: int = opt(300, "generated images per encoder update per rank (E_c's when encoders=separate)", gt=0)
+    ez_batch_size: int = opt(0, "generated images per E_z update when encoders=separate; 0 = e_batch_size", ge=0)
+    encoders: str = opt(
+        "shared",
+        "shared (one trunk, E_c and E_z heads: 28x28) | separate (E_c and E_z nets: 32x32)",
+        choices=("shared", "separate"),
+    )
+    augment: str = opt(
+        "crop",
+        "L_c's second view: crop (RandomResizedCrop) | color (+ flip, colour jitter, grey)",
+        choices=("crop", "color"),
+    )
     chain_step: str = opt(
         "auto",
         "iteration from which E_c is updated (before it a pre-trained E_c stays frozen; E_z of separate encoders"
@@ -162,6 +200,7 @@ class CoDeGANConfig:
         "continuous",
         "crop boxes of the second view: continuous (real-valued boxes, shrunk to fit, bilinear grid_sample) |"
         " integer (torchvision's RandomResizedCrop: integer boxes, 10 tries then the centre crop, bilinear resize)",
+        choices=("continuous", "integer"),
     )
     color_per_sample: bool = opt(
         True,
@@ -176,35 +215,39 @@ class CoDeGANConfig:
     pretrain: str = opt(
         "none", "E_c initialisation: none | simclr (cached artifact, else pre-train first) | path to encoder.pt"
     )
-    few_labels: int = opt(0, "class-balanced labelled real images joining L_c's batch with their labels; 0 = none")
+    few_labels: int = opt(
+        0, "class-balanced labelled real images joining L_c's batch with their labels; 0 = none", ge=0
+    )
 
 
 @dataclass
 class PretrainConfig:
-    steps: int = opt(3000, "SimCLR pre-training steps of E_c (stage=pretrain, or codegan.pretrain=simclr)")
-    batch_size: int = opt(256, "real images per SimCLR step per rank (two views each)")
-    lr: float = opt(1e-3, "Adam learning rate of the pre-training")
-    weight_decay: float = opt(1e-6, "Adam weight decay of the pre-training")
-    tau: float = opt(0.5, "NT-Xent temperature")
+    steps: int = opt(3000, "SimCLR pre-training steps of E_c (stage=pretrain, or codegan.pretrain=simclr)", gt=0)
+    batch_size: int = opt(256, "real images per SimCLR step per rank (two views each)", gt=0)
+    lr: float = opt(1e-3, "Adam learning rate of the pre-training", gt=0)
+    weight_decay: float = opt(1e-6, "Adam weight decay of the pre-training", ge=0)
+    tau: float = opt(0.5, "NT-Xent temperature", gt=0)
     crop_scale: list[float] = opt([0.3, 1.0], "area range of the views' RandomResizedCrop")
     flip: bool = opt(True, "random horizontal flips in the views")
-    seed: int = opt(0, "seed of the pre-training run (one encoder serves every CoDeGAN seed, as in the paper)")
+    seed: int = opt(0, "seed of the pre-training run (one encoder serves every CoDeGAN seed, as in the paper)", ge=0)
 
 
 @dataclass
 class BaselinesConfig:
-    lambda_mi: float = opt(1.0, "InfoGAN: weight of the categorical MI term, CE of Q's logits vs the code (paper: 1)")
-    cont_dim: int = opt(0, "InfoGAN: continuous codes, uniform in [-1, 1] (paper, MNIST: 2); 0 = none")
-    lambda_cont: float = opt(0.1, "InfoGAN: weight of the continuous codes' Gaussian NLL (paper: 0.1-1)")
+    lambda_mi: float = opt(
+        1.0, "InfoGAN: weight of the categorical MI term, CE of Q's logits vs the code (paper: 1)", ge=0
+    )
+    cont_dim: int = opt(0, "InfoGAN: continuous codes, uniform in [-1, 1] (paper, MNIST: 2); 0 = none", ge=0)
+    lambda_cont: float = opt(0.1, "InfoGAN: weight of the continuous codes' Gaussian NLL (paper: 0.1-1)", ge=0)
     mi_trains_d_trunk: bool = opt(
         True, "InfoGAN: true = the MI term also trains D's trunk (original); false = G and Q head only (StudioGAN)"
     )
-    q_hidden: int = opt(128, "InfoGAN: hidden units of the Q head on D's trunk features")
-    cluster_beta_n: float = opt(10.0, "ClusterGAN: weight of the z_n MSE term (Mukherjee et al.: 10)")
-    cluster_beta_c: float = opt(10.0, "ClusterGAN: weight of the z_c cross-entropy term (Mukherjee et al.: 10)")
-    cluster_sigma_n: float = opt(0.1, "ClusterGAN: standard deviation of z_n (Mukherjee et al.: 0.1)")
+    q_hidden: int = opt(128, "InfoGAN: hidden units of the Q head on D's trunk features", gt=0)
+    cluster_beta_n: float = opt(10.0, "ClusterGAN: weight of the z_n MSE term (Mukherjee et al.: 10)", ge=0)
+    cluster_beta_c: float = opt(10.0, "ClusterGAN: weight of the z_c cross-entropy term (Mukherjee et al.: 10)", ge=0)
+    cluster_sigma_n: float = opt(0.1, "ClusterGAN: standard deviation of z_n (Mukherjee et al.: 0.1)", gt=0)
     cr_weight: float = opt(
-        1.0, "InfoGAN-CR: weight of the contrastive regulariser in G's loss once it is on (Lin et al.: 1-3)"
+        1.0, "InfoGAN-CR: weight of the contrastive regulariser in G's loss once it is on (Lin et al.: 1-3)", ge=0
     )
     cr_start: float = opt(
         0.89,
@@ -217,31 +260,33 @@ class BaselinesConfig:
         " a class code that is not shared differs whenever it is > 0; 0 = drawn independently (Lin et al.'s dSprites)",
     )
     cr_lr: float = opt(
-        0.0, "InfoGAN-CR: Adam learning rate of the CR head (betas 0.5, 0.999); 0 = train.lr_d (as Lin et al.)"
+        0.0, "InfoGAN-CR: Adam learning rate of the CR head (betas 0.5, 0.999); 0 = train.lr_d (as Lin et al.)", ge=0
     )
 
 
 @dataclass
 class EvalConfig:
-    split: str = opt("test", "real split whose class features are clustered")
-    kmeans_seeds: int = opt(5, "k-means repeats, each with its own derived seed; metrics are mean and std")
-    kmeans_n_init: int = opt(10, "k-means n_init (explicit: scikit-learn's default changed in 1.4)")
-    batch_size: int = opt(500, "images per forward pass during evaluation")
-    grid_columns: int = opt(10, "sample-grid columns (different z); rows are class codes")
+    split: str = opt("test", "real split whose class features are clustered", choices=("train", "test"))
+    kmeans_seeds: int = opt(5, "k-means repeats, each with its own derived seed; metrics are mean and std", gt=0)
+    kmeans_n_init: int = opt(10, "k-means n_init (explicit: scikit-learn's default changed in 1.4)", gt=0)
+    batch_size: int = opt(500, "images per forward pass during evaluation", gt=0)
+    grid_columns: int = opt(10, "sample-grid columns (different z); rows are class codes", gt=0)
     pixel_baseline: bool = opt(True, "also score k-means on raw pixels of the same split (once per split; cached)")
-    pixel_pca: int = opt(50, "the pixel baseline's k-means runs on this many principal components; 0 = all pixels")
+    pixel_pca: int = opt(
+        50, "the pixel baseline's k-means runs on this many principal components; 0 = all pixels", ge=0
+    )
     quality: list[str] = opt(
         ["domain"], "image-quality extractors (FID, KID; IS from logits): domain | inception; [] = none"
     )
-    fid_samples: int = opt(10000, "generated images per FID/KID/IS evaluation (the paper: 50,000 on CIFAR-10)")
-    fid_split: str = opt("train", "real split of the FID/KID reference statistics")
+    fid_samples: int = opt(10000, "generated images per FID/KID/IS evaluation (the paper: 50,000 on CIFAR-10)", gt=0)
+    fid_split: str = opt("train", "real split of the FID/KID reference statistics", choices=("train", "test"))
     inception_weights: str = opt("", "local inception-2015-12-05.pt for offline machines; empty = download once")
 
 
 @dataclass
 class LogConfig:
     root: str = opt("runs", "folder holding run folders")
-    wandb: str = opt("offline", "W&B mode: offline | online | disabled")
+    wandb: str = opt("offline", "W&B mode: offline | online | disabled", choices=("offline", "online", "disabled"))
     project: str = opt("codegan-bench", "W&B project")
     group: str = opt("", "W&B group (sweeps set it)")
     run_name: str = opt("", "W&B run name; empty = '<method> <dataset> seed <seed>' (sweeps add the swept values)")
@@ -258,11 +303,13 @@ class RuntimeConfig:
         60.0,
         "a launch of several processes (WORLD_SIZE > 1) fails with one line when its ranks have not all met within"
         " this (a WORLD_SIZE, RANK, MASTER_ADDR or MASTER_PORT left in the environment, a rank that never started)",
+        gt=0,
     )
     dist_timeout_s: float = opt(
         1800.0,
         "how long a rank waits in a collective (gloo or NCCL) for the others, e.g. while the main process alone"
         " trains the domain classifier or computes reference statistics, before the run fails",
+        gt=0,
     )
     eval_threads: int = opt(
         0,
@@ -270,6 +317,7 @@ class RuntimeConfig:
         " classifier, reference statistics) while the other ranks wait (accelerate launch sets OMP_NUM_THREADS=1);"
         " 0 = with several processes, every CPU this process may run on but one per other rank on the machine,"
         " with one process, as it is",
+        ge=0,
     )
 
 
@@ -281,8 +329,10 @@ class Config:
         "method name: codegan | infogan | infogan-cr | clustergan | pixels-kmeans | simclr, or a plugin's"
         " (codegan-run --list-methods)",
     )
-    stage: str = opt("train", "train | pretrain (SimCLR pre-training of this preset's E_c, then stop)")
-    seed: int = opt(0, "master seed; rank, worker and k-means seeds derive from it")
+    stage: str = opt(
+        "train", "train | pretrain (SimCLR pre-training of this preset's E_c, then stop)", choices=("train", "pretrain")
+    )
+    seed: int = opt(0, "master seed; rank, worker and k-means seeds derive from it", ge=0)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -308,9 +358,6 @@ def plugin_sections() -> dict[str, type]:
 # the sections every method reads: what is trained on, with which networks and which schedule
 SHARED_SECTIONS = ("data.", "model.", "train.")
 
-
-ADAM_IMPLS = ("default", "foreach", "fused")
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 # Keys that do not change what a run computes: excluded from the run hash, changeable on resume.
 SCHEDULE_KEYS = frozenset(
@@ -339,84 +386,6 @@ SCHEDULE_KEYS = frozenset(
     }
 )
 
-_CHOICES = {
-    "train.gan_loss": ("wgan-gp", "hinge", "bce"),
-    "train.lr_decay": ("none", "linear"),
-    "stage": ("train", "pretrain"),
-    "codegan.encoders": ("shared", "separate"),
-    "codegan.augment": ("crop", "color"),
-    "codegan.crop_mode": ("continuous", "integer"),
-    "model.init": ("default", "normal02"),
-    "data.on_error": ("stop", "skip"),
-    "train.mixed_precision": ("auto", "no", "fp16", "bf16"),
-    "train.optimizer_impl": ADAM_IMPLS,
-    "train.compile": COMPILE_MODES,
-    "log.wandb": ("offline", "online", "disabled"),
-    "eval.split": ("train", "test"),
-    "eval.fid_split": ("train", "test"),
-}
-_POSITIVE = (
-    "train.steps",
-    "train.batch_size",
-    "train.g_batch_size",
-    "train.critic",
-    "train.lr_g",
-    "train.lr_d",
-    "train.lr_e",
-    "train.log_every",
-    "train.ckpt_every",
-    "train.keep_checkpoints",
-    "model.zn_dim",
-    "model.g_width",
-    "model.d_width",
-    "model.e_width",
-    "model.hidden",
-    "codegan.tau",
-    "codegan.fc_dim",
-    "codegan.e_batch_size",
-    "eval.kmeans_seeds",
-    "eval.kmeans_n_init",
-    "eval.batch_size",
-    "eval.grid_columns",
-    "eval.fid_samples",
-    "data.streams",
-    "data.remote_timeout_s",
-    "data.remote_min_bytes_per_s",
-    "baselines.q_hidden",
-    "runtime.rendezvous_timeout_s",
-    "runtime.dist_timeout_s",
-    "pretrain.steps",
-    "pretrain.batch_size",
-    "pretrain.lr",
-    "pretrain.tau",
-    "baselines.cluster_sigma_n",
-)
-_NON_NEGATIVE = (
-    "seed",
-    "codegan.base_tau",
-    "train.sync_every",
-    "eval.pixel_pca",
-    "data.image_size",
-    "data.num_workers",
-    "train.weight_decay",
-    "train.gp_weight",
-    "train.eval_every",
-    "codegan.beta_c",
-    "codegan.beta_z",
-    "codegan.ez_batch_size",
-    "codegan.few_labels",
-    "pretrain.weight_decay",
-    "pretrain.seed",
-    "baselines.lambda_mi",
-    "baselines.cont_dim",
-    "baselines.lambda_cont",
-    "baselines.cluster_beta_n",
-    "baselines.cluster_beta_c",
-    "baselines.cr_weight",
-    "baselines.cr_lr",
-    "runtime.eval_threads",
-)
-
 
 def _fields(obj_type: type) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(obj_type)}
@@ -426,21 +395,33 @@ def _resolved_types(obj_type: type) -> dict[str, Any]:
     return typing.get_type_hints(obj_type)
 
 
-def all_keys(cfg_type: type = Config, prefix: str = "") -> dict[str, tuple[Any, Any, str]]:
-    """Every dotted leaf key -> (type, default, help)."""
-    out: dict[str, tuple[Any, Any, str]] = {}
+def _leaves(cfg_type: type, prefix: str = "") -> Iterator[tuple[str, Any, Any, dataclasses.Field]]:
+    """(dotted key, type, default, field) of every leaf of ``cfg_type``, plugin sections included at the top."""
     hints = _resolved_types(cfg_type)
     default = cfg_type()
     for name, f in _fields(cfg_type).items():
-        key = f"{prefix}{name}"
         tp = hints[name]
         if dataclasses.is_dataclass(tp):
-            out.update(all_keys(tp, key + "."))
+            yield from _leaves(tp, f"{prefix}{name}.")
         else:
-            out[key] = (tp, getattr(default, name), f.metadata.get("help", ""))
+            yield f"{prefix}{name}", tp, getattr(default, name), f
     if cfg_type is Config and not prefix:
         for name, section in plugin_sections().items():
-            out.update(all_keys(section, name + "."))
+            yield from _leaves(section, name + ".")
+
+
+def all_keys(cfg_type: type = Config, prefix: str = "") -> dict[str, tuple[Any, Any, str]]:
+    """Every dotted leaf key -> (type, default, help)."""
+    return {key: (tp, default, f.metadata.get("help", "")) for key, tp, default, f in _leaves(cfg_type, prefix)}
+
+
+def bounds() -> dict[str, dict[str, Any]]:
+    """Every bounded key -> its bounds (``choices``, ``gt``, ``ge``), as its field declares them."""
+    out = {}
+    for key, _, _, f in _leaves(Config):
+        b = {k: f.metadata.get(k) for k in ("choices", "gt", "ge") if f.metadata.get(k) not in (None, ())}
+        if b:
+            out[key] = b
     return out
 
 
@@ -492,7 +473,8 @@ def _set(cfg: Config, key: str, value: Any) -> None:
     if key not in keys:
         raise ConfigError(f"unknown config key '{key}'{_closest(key, sorted(keys))}")
     if keys[key][0] is str and isinstance(value, bool):  # YAML 1.1 reads a bare no/off/yes as a boolean
-        value = next((w for w in _CHOICES.get(key, ()) if yaml.safe_load(w) is value), value)
+        choices = bounds().get(key, {}).get("choices", ())
+        value = next((w for w in choices if yaml.safe_load(w) is value), value)
     obj: Any = cfg
     parts = key.split(".")
     for part in parts[:-1]:
@@ -650,15 +632,14 @@ def _check_finite(cfg: Config) -> None:
 def validate(cfg: Config) -> None:
     """Reject impossible values, naming the key."""
     _check_finite(cfg)
-    for key, choices in _CHOICES.items():
-        if get(cfg, key) not in choices:
-            raise ConfigError(f"{key}: {get(cfg, key)!r} is not one of {', '.join(choices)}")
-    for key in _POSITIVE:
-        if get(cfg, key) <= 0:
-            raise ConfigError(f"{key}: must be > 0, got {get(cfg, key)}")
-    for key in _NON_NEGATIVE:
-        if get(cfg, key) < 0:
-            raise ConfigError(f"{key}: must be >= 0, got {get(cfg, key)}")
+    for key, b in bounds().items():  # what each field declares (opt's choices, gt, ge)
+        value = get(cfg, key)
+        if b.get("choices") and value not in b["choices"]:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(b['choices'])}")
+        if b.get("gt") is not None and value <= b["gt"]:
+            raise ConfigError(f"{key}: must be > {b['gt']:g}, got {value}")
+        if b.get("ge") is not None and value < b["ge"]:
+            raise ConfigError(f"{key}: must be >= {b['ge']:g}, got {value}")
     if len(cfg.train.betas) != 2 or not all(0 <= b < 1 for b in cfg.train.betas):
         raise ConfigError(f"train.betas: need two values in [0, 1), got {cfg.train.betas}")
     if not 0 <= cfg.train.ema_decay < 1:
@@ -744,7 +725,7 @@ def training_hash(cfg: Config) -> str:
 
 def help_text(cfg: Config | None = None) -> str:
     """The ``--help`` listing: every key, its value (the default, or ``cfg``'s) and what it does, by section."""
-    lines, section = [], None
+    lines, section, limits = [], None, bounds()
     for key, (tp, default, text) in all_keys().items():
         if cfg is not None:
             default = get(cfg, key)
@@ -753,5 +734,10 @@ def help_text(cfg: Config | None = None) -> str:
             section = head
             lines.append(f"\n[{head or 'top level'}]")
         name = getattr(tp, "__name__", str(tp))
+        b = limits.get(key, {})
+        if b.get("gt") is not None:
+            name += f", > {b['gt']:g}"
+        if b.get("ge") is not None:
+            name += f", >= {b['ge']:g}"
         lines.append(f"  {key} = {json.dumps(default)}  ({name})\n      {text}")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from harness.config import Config, all_keys, digest, get, training_config
-from harness.distributed import env_world_size
+from harness.launch_env import launch_int
 
 # 1: training config (every method's keys), world size, precision. 2: the device type, and only the keys of the
 # run's own method (another method's key no longer splits its results).
@@ -31,7 +31,7 @@ EVAL_NEUTRAL = frozenset({"eval.batch_size", "eval.grid_columns", "eval.pixel_ba
 def launch_settings(cfg: Config) -> tuple[int, str]:
     """(world size, mixed precision) this process runs with, read before the Accelerator exists: from the
     launcher's environment (``accelerate launch``, torchrun, Ray Train) unless the config names a precision."""
-    world = env_world_size()
+    world = launch_int("WORLD_SIZE", 1)
     precision = cfg.train.mixed_precision
     if precision == "auto":
         precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "") or "no"

@@ -67,6 +67,18 @@ def use_wandb_dirs(folder: Path) -> None:
             Path(value).mkdir(parents=True, exist_ok=True)
 
 
+def analysis_run(folder: Path, mode: str, project: str, name: str, job_type: str = "analysis", **init: Any) -> Any:
+    """A W&B run of a summary (a sweep's analysis, the leaderboard, learning curves) kept in ``folder``: its own
+    W&B service and directories there, no console capture or system stats; ``init``: more of ``wandb.init``'s."""
+    use_wandb_dirs(folder)
+    forget_inherited_wandb_service()
+    import wandb
+
+    settings = wandb.Settings(console="off", silent=True, x_disable_stats=True)
+    return wandb.init(mode=mode, project=project, name=name, job_type=job_type, dir=str(folder), settings=settings,
+                      **init)  # fmt: skip
+
+
 def run_label(cfg: Config) -> str:
     from pathlib import Path as _P
 

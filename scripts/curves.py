@@ -150,13 +150,11 @@ def plot(curves: dict[str, dict[str, Any]], rows: list[dict[str, Any]], fid: str
 def log_wandb(out: Path, table: list[dict[str, Any]], mode: str, project: str) -> None:
     if mode == "disabled" or not table:
         return
-    from harness.track import use_wandb_dirs
-
-    use_wandb_dirs(out.parent)
     import wandb
 
-    run = wandb.init(mode=mode, project=project, name=f"curves {out.stem}", job_type="analysis", dir=str(out.parent),
-                     settings=wandb.Settings(console="off", silent=True, x_disable_stats=True))  # fmt: skip
+    from harness.track import analysis_run
+
+    run = analysis_run(out.parent, mode, project, f"curves {out.stem}")
     columns = list(table[0])
     data = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in table])
     for metric in sorted({r["metric"] for r in table}):

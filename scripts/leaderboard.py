@@ -317,15 +317,13 @@ def flat_rows(tables: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[
 def log_table(tables: dict[str, list[dict[str, str]]], out: Path, mode: str, project: str) -> None:
     if mode == "disabled" or not tables:
         return
-    from harness.track import use_wandb_dirs
-
-    use_wandb_dirs(out)
     import wandb
 
+    from harness.track import analysis_run
+
     columns, data = flat_rows(tables)
-    run = wandb.init(mode=mode, project=project, name="leaderboard", job_type="leaderboard", dir=str(out),
-                     tags=["leaderboard", *tables], notes=" ".join(NOTES),
-                     settings=wandb.Settings(console="off", silent=True, x_disable_stats=True))  # fmt: skip
+    run = analysis_run(out, mode, project, "leaderboard", "leaderboard", tags=["leaderboard", *tables],
+                       notes=" ".join(NOTES))  # fmt: skip
     run.log({"leaderboard": wandb.Table(columns=columns, data=data)})
     run.finish()
 

@@ -398,24 +398,11 @@ def log_wandb(
     """The analysis as a W&B run of job type ``analysis`` in the sweep's project and group."""
     if mode == "disabled":
         return
-    import os
-
-    from harness.track import wandb_env
-
-    for key, value in wandb_env(folder).items():
-        os.environ[key] = value
-        Path(value).mkdir(parents=True, exist_ok=True)
     import wandb
 
-    run = wandb.init(
-        mode=mode,
-        project=project,
-        group=name,
-        name=f"{name}-analysis",
-        dir=str(folder),
-        job_type="analysis",
-        settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
-    )
+    from harness.track import analysis_run
+
+    run = analysis_run(folder, mode, project, f"{name}-analysis", group=name)
     for key, df in tables.items():
         if not df.empty:  # W&B columns take one type: swept values mix numbers with "-" (not swept)
             mixed = [c for c in df.columns if df[c].dtype == object or c.startswith("param/")]

@@ -20,6 +20,18 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -
     return proc
 
 
+def test_the_wheel_lists_every_package_of_the_tree():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    tree = {
+        ".".join(p.parent.relative_to(REPO).parts)
+        for top in ("harness", "codegan", "baselines", "sweeps", "scripts")
+        for p in (REPO / top).rglob("__init__.py")
+    }
+    assert listed == tree | {"harness.cards"}, "pyproject.toml's [tool.setuptools] packages: " + str(listed ^ tree)
+
+
 def test_the_wheel_runs_a_preset_by_name_from_another_folder(tmp_path):
     dist, venv, elsewhere = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -27,8 +39,15 @@ def test_the_wheel_runs_a_preset_by_name_from_another_folder(tmp_path):
     env.update({"CODEGAN_DATA": str(tmp_path / "data"), "CODEGAN_CACHE": str(tmp_path / "cache")})
     env["WANDB_SILENT"] = "true"
     src = tmp_path / "src"  # a copy: an in-tree build would leave build/ and egg-info in the checkout
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "datasets", "build", "*.egg-info",
-                                                             "__pycache__", ".pytest_cache", "bench"))  # fmt: skip
+    skip = shutil.ignore_patterns(
+        ".venv", ".git", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache", "bench"
+    )
+
+    def ignore(folder: str, names: list[str]) -> set[str]:  # built shards stay behind; the cards travel
+        built = {n for n in names if Path(folder) == REPO / "datasets" and n not in ("cards", "README.md")}
+        return set(skip(folder, names)) | built
+
+    shutil.copytree(REPO, src, ignore=ignore)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
          tmp_path, env)  # fmt: skip
     (wheel,) = dist.glob("codegan_bench-*.whl")

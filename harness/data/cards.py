@@ -14,7 +14,12 @@ from harness.errors import MAX_YAML_BYTES
 from harness.errors import DataError as DataError  # the data modules import it from here
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the repository, or site-packages when installed
-CARDS_DIR = PACKAGE_ROOT / "harness" / "cards"  # shipped inside the package: names work from any folder
+# datasets/cards of a source checkout; installed, the same files are the package data harness/cards, so names work
+# from any folder
+CARDS_DIR = next(
+    (d for d in (PACKAGE_ROOT / "datasets" / "cards", PACKAGE_ROOT / "harness" / "cards") if d.is_dir()),
+    PACKAGE_ROOT / "datasets" / "cards",
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class Card:
 
 
 def card_path(name_or_path: str) -> Path:
-    """A card file from a dataset name (``harness/cards/<name>.yaml``) or an explicit path."""
+    """A card file from a dataset name (``datasets/cards/<name>.yaml``) or an explicit path."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml"):
         return p

@@ -33,7 +33,7 @@ def _card(name: str) -> Card | None:
         return None
 
 
-def locate(cfg: Config, main: bool, acc: Any = None) -> tuple[str, Manifest, bool]:
+def shard_location(cfg: Config, main: bool, acc: Any = None) -> tuple[str, Manifest, bool]:
     """(location, manifest, foreign) of a run's shards; builds harness shards on first use (main first)."""
     card = _card(cfg.data.dataset)
     name = card.name if card is not None else cfg.data.dataset
@@ -62,7 +62,7 @@ class RunData:
 
     def __init__(self, cfg: Config, acc: Any):
         main = acc.is_main_process
-        self.location, self.manifest, self.foreign = locate(cfg, main, acc)
+        self.location, self.manifest, self.foreign = shard_location(cfg, main, acc)
         self.bad_shards = 0
         if main and cfg.data.verify and not self.foreign and not is_remote(self.location):
             problems = shard_problems(self.location, self.manifest, ["train", cfg.eval.split])

@@ -24,7 +24,7 @@ from harness import checkpoint
 from harness.config import ConfigError
 
 
-def locate(target: Path, best: bool) -> tuple[Path, Path]:
+def run_and_checkpoint(target: Path, best: bool) -> tuple[Path, Path]:
     """(run folder, checkpoint) from a run folder (its latest or best checkpoint) or a checkpoint file."""
     if target.is_file():
         if target.parent.name != "checkpoints":
@@ -61,7 +61,7 @@ def cli(argv: list[str]) -> int:
     from harness.rundir import config_for_resume
     from harness.train import Trainer
 
-    run_dir, ckpt = locate(args.target, args.best)
+    run_dir, ckpt = run_and_checkpoint(args.target, args.best)
     cfg = config_for_resume(run_dir, args.overrides, rescore=True)
     t0 = time.time()
     trainer = Trainer(cfg, run_dir=run_dir, checkpoint_path=ckpt, identity=launch_identity(run_dir, ckpt))

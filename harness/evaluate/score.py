@@ -155,12 +155,12 @@ def run_samples(run_dir: Path, checkpoint: Path | None, n: int) -> tuple[torch.T
     import torch
 
     from harness.evaluate.fid import generate_uint8
-    from harness.evaluate.rescore import launch_identity, locate
+    from harness.evaluate.rescore import launch_identity, run_and_checkpoint
     from harness.rundir import config_for_resume
     from harness.seeding import derive_seed
     from harness.train import Trainer
 
-    run_dir, ckpt = locate(checkpoint or run_dir, best=False)
+    run_dir, ckpt = run_and_checkpoint(checkpoint or run_dir, best=False)
     quiet = ["eval.quality=[]", "eval.pixel_baseline=false", "log.wandb=disabled", "log.progress=false"]
     cfg = config_for_resume(run_dir, quiet, rescore=True)
     trainer = Trainer(cfg, run_dir=run_dir, checkpoint_path=ckpt, identity=launch_identity(run_dir, ckpt))
