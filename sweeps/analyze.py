@@ -320,8 +320,8 @@ def matplotlib_bbox(x0: float, y0: float, x1: float, y1: float) -> Any:
 
 
 def _span(values: pd.Series, unit: str) -> str:
-    distinct = sorted({int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
-                       for v in values if v not in ("-", "") and not pd.isna(v)}, key=str)  # fmt: skip
+    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").dropna()  # "-": not reached
+    distinct = sorted({int(v) if float(v).is_integer() else float(v) for v in numbers})
     if not distinct:
         return f"? {unit}"
     text = f"{distinct[0]:,}" if len(distinct) == 1 else f"{distinct[0]:,}–{distinct[-1]:,}"

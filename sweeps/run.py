@@ -174,7 +174,9 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=spec.keep_checkpoints or (4 if spec.scheduler.kind == "pbt" else 2)
+            # without PBT every Tune checkpoint is kept: a driver killed between Tune deleting an old one and
+            # recording the new one resumed the trial from the deleted one and lost it
+            num_to_keep=spec.keep_checkpoints or (4 if spec.scheduler.kind == "pbt" else None)
         ),
         progress_reporter=reporter(spec, trials),
         verbose=1,

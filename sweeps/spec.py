@@ -13,7 +13,7 @@
     scheduler: {kind: asha, metric: eval/acc, mode: max, grace_period: 1, reduction_factor: 2}
     resources: {cpu: 1, gpu: 0, workers: 1}
     max_failures: 1
-    keep_checkpoints: 0                                     # Tune checkpoints per trial (0: 4 with pbt, else 2)
+    keep_checkpoints: 0                                     # Tune checkpoints per trial (0: 4 with pbt, else all)
     wandb: {mode: offline, project: codegan-bench}
 
 A path (the sweep file itself and the presets it names) is taken from the working folder when a file is
@@ -89,7 +89,7 @@ class SweepSpec:
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 1
     max_concurrent: int = 0
-    keep_checkpoints: int = 0  # Tune checkpoints kept per trial; 0: 4 with PBT (clones start from them), else 2
+    keep_checkpoints: int = 0  # Tune checkpoints kept per trial; 0: 4 with PBT (clones start from them), else all
     wandb: dict[str, str] = field(default_factory=lambda: {"mode": "offline", "project": "codegan-bench"})
     weight_keys: dict[str, str] = field(default_factory=default_weight_keys)
 
