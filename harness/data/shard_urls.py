@@ -5,12 +5,9 @@ without torch): a config is checked with it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from harness.data.cards import DataError
-
-if TYPE_CHECKING:
-    from harness.config import Config
 
 SPLIT_PREFIXES = {"train": ("train",), "test": ("test", "val", "valid", "eval")}
 
@@ -49,8 +46,9 @@ def folder_shards(folder: Path) -> dict[str, list[str]] | None:
     return out or {"train": tars}
 
 
-def foreign_urls(cfg: Config, card_name: str) -> dict[str, list[str]] | None:
-    """The splits' shard URLs when the run reads foreign shards; None for harness-built ones."""
+def foreign_urls(cfg: Any, card_name: str) -> dict[str, list[str]] | None:
+    """The splits' shard URLs when the run reads foreign shards; None for harness-built ones (``cfg``: a
+    :class:`harness.config.Config`, not imported here: the config layer calls this)."""
     from harness.data.cards import data_root
 
     d = cfg.data
