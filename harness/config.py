@@ -60,7 +60,13 @@ class DataConfig:
     )
     eval_urls: list[str] = opt([], "held-out shards not built here (the eval.split=test of train_urls), as above")
     image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size", ge=0)
-    num_workers: int = opt(0, "DataLoader worker processes per rank; must divide data.streams", ge=0)
+    num_workers: int = opt(
+        -1,
+        "DataLoader worker processes per rank; must divide data.streams. -1 = auto: none on a CPU (the step needs"
+        " its cores), on a GPU the largest divisor of data.streams that leaves a core per local rank (decoding"
+        " then runs beside the step, not in series with it)",
+        ge=-1,
+    )
     streams: int = opt(4, "independent shard streams per rank; fixes the sample order whatever num_workers is", gt=0)
     verify: bool = opt(True, "check each local shard's sha256 against the manifest before training")
     on_error: str = opt(
@@ -655,7 +661,7 @@ def validate(cfg: Config) -> None:
         lo_hi = get(cfg, key)
         if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
             raise ConfigError(f"{key}: need 0 < low <= high <= 1, got {lo_hi}")
-    if cfg.data.num_workers and cfg.data.streams % cfg.data.num_workers:
+    if cfg.data.num_workers > 0 and cfg.data.streams % cfg.data.num_workers:
         raise ConfigError(f"data.num_workers: {cfg.data.num_workers} does not divide data.streams={cfg.data.streams}")
     if cfg.train.best_by and not cfg.train.best_by.startswith("eval/"):
         raise ConfigError(

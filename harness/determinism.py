@@ -53,10 +53,11 @@ CUDA_NONDETERMINISTIC = frozenset(
 
 def configure(enabled: bool) -> None:
     """Turn the deterministic mode on or off for this process (a sequence of runs in one process sets it
-    for each)."""
+    for each); off, cuDNN benchmarks its algorithms (no effect on a CPU)."""
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.use_deterministic_algorithms(enabled)
     torch.backends.cudnn.deterministic = enabled
-    if enabled:
-        torch.backends.cudnn.benchmark = False
+    # the harness's shapes are fixed for a whole run, so cuDNN's autotuner pays for itself after a few steps;
+    # it picks among algorithms by timing, which deterministic mode cannot allow
+    torch.backends.cudnn.benchmark = not enabled

@@ -90,11 +90,17 @@ class GANMethod(Method):
         self.nets = {n: step_options.compile_net(net, t.compile, self.device) for n, net in nets}
         self.opts = dict(zip(names, prepared[len(names) :], strict=True))
         self._new_graph_step = step_options.uses_cuda_graphs(t.compile, self.device)
+        # unwrapped once: Accelerate's unwrap_model and its optimizer wrapper cost host time on every call, and a
+        # step calls raw() and the optimizers several times (the wrapper adds nothing without gradient accumulation,
+        # which the harness never asks it for; loss scaling goes through the scaler itself, in step())
+        self._eager = {n: self.acc.unwrap_model(net, keep_torch_compile=False) for n, net in self.nets.items()}
+        self._inner = {n: getattr(o, "optimizer", o) for n, o in self.opts.items()}
 
     def raw(self, name: str) -> nn.Module:
         """The eager network without its DDP or compile wrapper (for forwards that must not synchronise, and for
         the gradient penalty's double backward)."""
-        return self.acc.unwrap_model(self.nets[name], keep_torch_compile=False)
+        eager = getattr(self, "_eager", {}).get(name)
+        return eager if eager is not None else self.acc.unwrap_model(self.nets[name], keep_torch_compile=False)
 
     # latent codes ------------------------------------------------------------------------
     def latent(
@@ -134,16 +140,21 @@ class GANMethod(Method):
         skipped when they overflowed; the scale itself changes once per iteration, in :meth:`update_scale`
         (Accelerate's optimizer wrapper would update it after every optimizer: the second optimizer of one
         backward would unscale with another scale, and the scale would grow once per optimizer step)."""
-        opts = [self.opts[n] for n in ((names,) if isinstance(names, str) else names)]
+        inner = getattr(self, "_inner", None)  # the optimizers unwrapped at prepare() (else Accelerate's wrappers)
+        keys = (names,) if isinstance(names, str) else names
+        opts = [inner[n] for n in keys] if inner else [self.opts[n] for n in keys]
         for opt in opts:
             opt.zero_grad(set_to_none=True)
-        self.acc.backward(loss)
         scaler = self.acc.scaler
+        if inner:
+            (loss if scaler is None else scaler.scale(loss)).backward()
+        else:
+            self.acc.backward(loss)
         for opt in opts:
             if scaler is None:
                 opt.step()
             else:
-                scaler.step(opt.optimizer)
+                scaler.step(getattr(opt, "optimizer", opt))
                 self._scaled_steps = True
         if getattr(self, "_new_graph_step", False):  # CUDA graphs: the next update may overwrite their outputs
             torch.compiler.cudagraph_mark_step_begin()

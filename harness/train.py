@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from harness.checkpoint import check_checkpoint
 from harness.config import Config, ConfigError
 from harness.data.remote import Limits
 from harness.data.run_data import RunData
-from harness.data.stream import ShardStream, balanced_subset, make_loader
+from harness.data.stream import ShardStream, balanced_subset, loader_workers, make_loader
 from harness.data.transforms import to_unit
 from harness.ema import EMA
 from harness.errors import NonFiniteError
@@ -426,7 +427,9 @@ class Trainer:
             on_error=cfg.data.on_error,
             limits=Limits.of(cfg.data),
         )
-        return iter(make_loader(stream, cfg.data.num_workers, pin_memory=acc.device.type == "cuda"))
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        workers = loader_workers(cfg.data.num_workers, cfg.data.streams, acc.device.type, local)
+        return iter(make_loader(stream, workers, pin_memory=acc.device.type == "cuda"))
 
     def _train_bar(self, steps: int, imgs_per_step: int) -> Any:
         return bar(

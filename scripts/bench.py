@@ -57,7 +57,7 @@ from scripts.bench_step import (
     verdicts,
 )
 
-SECTIONS = ("step", "tar", "pipeline", "quality")
+SECTIONS = ("step", "host", "tar", "pipeline", "quality")
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
@@ -246,19 +246,23 @@ def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None
         for name, error in s.get("failed_variants", {}).items():
             print(f"    {name}: FAILED, {error}")
         name, best = max(s["variants"].items(), key=lambda kv: kv[1]["real_img_per_s"])
-        frac, mm = best["fraction_of_matmul_rate"], s["matmul_gflop_per_s"]
+        best_precision = best.get("mixed_precision", s["mixed_precision"])
+        frac = best["fraction_of_matmul_rate"]
+        mm = s.get("matmul_gflop_per_s_by_precision", {}).get(best_precision, s["matmul_gflop_per_s"])
         print(
             f"    fastest: {name}, {best['real_img_per_s']:.0f} real img/s, {best['gflop_per_s']:.1f} GFLOP/s ="
             f" {100 * frac['median']:.0f}% ({100 * frac['min']:.0f}-{100 * frac['max']:.0f}%) of a"
-            f" {'fp32' if s['mixed_precision'] == 'no' else s['mixed_precision']} matmul's rate in the same"
+            f" {'fp32' if best_precision == 'no' else best_precision} matmul's rate in the same"
             f" rounds ({mm['median']:.0f} GFLOP/s)"
         )
+        if "bf16_vs_fp32_defaults" in s:  # the same step in both precisions, round by round
+            print(f"    defaults+bf16 against the fp32 defaults: {_fmt_ratio(s['bf16_vs_fp32_defaults'])}")
         if (kind, s["preset"]) in GOALS:
             print(f"    {GOALS[kind, s['preset']]}")
         for name, v in s["variants"].items():
             if v["options"]["compile"] != "none":
                 print(f"    {name}: first iteration {v['first_iteration_s']:.1f} s (compilation included)")
-        for which in ("eager", "defaults"):
+        for which in ("eager", "defaults", "defaults+bf16"):
             top = s.get(f"profile_{which}")
             if top:
                 ops = ", ".join(f"{r['op'].removeprefix('aten::')} {r['self_ms_per_iter']:.1f}" for r in top[:8])
@@ -278,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="add torch.profiler's top ops of eager and defaults")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--host-presets", nargs="+", default=["fashion-mnist"], help="presets of the host section")
     parser.add_argument("--data-root", default="")
     parser.add_argument("--pipeline-dataset", default="fashion-mnist", help="shards for the input-pipeline figure")
     parser.add_argument("--pipeline-batches", type=int, default=200)
@@ -316,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     print(f"{preset} ({precision}) failed: {error}", file=sys.stderr)
                 atomic_write_text(out, json.dumps(result, indent=1))  # what is done survives a timeout
+    if "host" in args.sections:
+        from scripts.bench_host import bench_host
+
+        result["host"] = [bench_host(p, args.overrides) for p in args.host_presets]
+        atomic_write_text(out, json.dumps(result, indent=1))
     if "tar" in args.sections:
         result["tar"] = bench_tar(args.data_root)
     if "pipeline" in args.sections:
@@ -339,6 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     mm = m["matmul_gflop_per_s"]
     print(f"matmul at the start: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s")
     print_steps(result.get("steps", []), m)
+    for h in result.get("host", []):
+        ms = h["host_ms_per_iter"]
+        print(
+            f"\nhost, {h['preset']} at tiny sizes: {h['aten_calls_per_iter']} aten calls/iter,"
+            f" {ms['median']:.1f} ms/iter ({ms['min']:.1f}-{ms['max']:.1f}), {100 * h['accelerate_share']:.0f}% in"
+            f" Accelerate; through its wrappers on every use {h['with_wrappers_ms_per_iter']['median']:.1f} ms"
+            f" ({100 * h['accelerate_share_with_wrappers']:.0f}% in Accelerate),"
+            f" {_fmt_ratio(h['wrappers_over_direct'])} slower; eager ceiling"
+            f" {h['eager_ceiling_img_per_s']:,.0f} real img/s at batch {h['preset_batch']}"
+        )
     if "tar" in result:
         t = result["tar"]
         lo, hi = t["ratio_min_max"]

@@ -20,10 +20,11 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness import determinism, registry
+from harness import determinism, registry, step_options
 from harness.config import TrainConfig, build_config
 from harness.data.cards import load_card
 from harness.gan import DataInfo, GANMethod
+from harness.identity import launch_settings
 from harness.runtime import make_accelerator
 
 PRESETS = Path(__file__).resolve().parents[1] / "codegan" / "configs"
@@ -46,19 +47,27 @@ OPTIONS = {
     "max-autotune": ["train.compile=max-autotune"],
     "tf32": ["train.tf32=true"],
     "deterministic": ["train.deterministic=true"],
+    "bf16": ["train.mixed_precision=bf16"],
 }
 OPTION_KEYS = ("optimizer_impl", "channels_last", "gemm_conv_transpose", "compile", "tf32", "deterministic")
-CPU_VARIANTS = ["eager", "foreach", "fused", "channels_last", "gemm_convt", "compile", "defaults"]
-CUDA_VARIANTS = ["eager", "fused", "channels_last", "tf32", "compile", "reduce-overhead", "defaults"]
+CPU_VARIANTS = ["eager", "foreach", "fused", "channels_last", "gemm_convt", "compile", "defaults", "bf16",
+                "defaults+bf16"]  # fmt: skip
+CUDA_VARIANTS = ["eager", "fused", "channels_last", "tf32", "compile", "reduce-overhead", "defaults", "defaults+bf16"]
 
 
 def variant_overrides(name: str) -> list[str]:
     """``eager``; an option (``fused``), or several joined by ``+`` (``fused+channels_last``), on top of eager;
-    ``defaults``: the options as the config's defaults set them."""
+    ``defaults``: the options as the config's defaults set them, and ``defaults+<option>`` those and one more
+    (``defaults+bf16``: the default step in bf16)."""
     if name == "eager":
         return list(EAGER)
     if name == "defaults":
         return []
+    if name.startswith("defaults+"):
+        extra = name.split("+")[1:]
+        if any(p not in OPTIONS for p in extra):
+            raise ValueError(f"unknown variant '{name}' (defaults+<option>: {' | '.join(OPTIONS)})")
+        return [o for p in extra for o in OPTIONS[p]]
     parts = name.split("+")
     unknown = [p for p in parts if p not in OPTIONS]
     if unknown:
@@ -126,8 +135,16 @@ class Variant:
         self.step += 1
 
     def activate(self) -> None:
-        """The process-wide switches of this variant (``train.deterministic``), set before each of its blocks."""
+        """The process-wide switches of this variant (``train.deterministic``, ``train.tf32``), set before each of
+        its blocks: built last, one variant's would otherwise hold for all."""
         determinism.configure(self.method.cfg.train.deterministic)
+        step_options.set_tf32(self.method.cfg.train.tf32)
+
+    @property
+    def precision(self) -> str:
+        """The variant's own precision, from its config (Accelerate's state is one per process: it reports the
+        precision of the Accelerator made last, for every variant)."""
+        return launch_settings(self.method.cfg)[1]
 
     def parts(self) -> dict[str, Callable[[], object]]:
         m = self.method
@@ -255,10 +272,11 @@ def bench_variants(
     if parts:
         flops.update({k: count_flops(fn) for k, fn in eager.parts().items()})
     log(f"{preset}: {len(variants)} variants x {rounds} rounds x {iters} iterations ({', '.join(names)})")
-    precision = str(eager.method.acc.mixed_precision)
-    rates: list[float] = []  # the matmul yardstick in the step's precision, measured in every round beside it
+    # the matmul yardstick in each variant's precision, measured in every round beside it
+    rates: dict[str, list[float]] = {v.precision: [] for v in variants}
     for r in range(rounds):
-        rates.append(matmul_rate(device, MATMUL_DTYPES.get(precision, torch.float32)))
+        for p, got in rates.items():
+            got.append(matmul_rate(device, MATMUL_DTYPES.get(p, torch.float32)))
         order = list(variants) if r % 2 == 0 else variants[::-1]
         for v in order:
             try:
@@ -293,7 +311,10 @@ def bench_variants(
             "cpu_time_speedup_vs_eager": _spread(cpu_ratios) if device.type == "cpu" else None,
             "real_img_per_s": batch * 1000 / ms["median"],
             "gflop_per_s": flops["step"] / 1e6 / ms["median"],
-            "fraction_of_matmul_rate": _spread([flops["step"] / 1e6 / x / m for x, m in zip(v.ms, rates, strict=True)]),
+            "mixed_precision": v.precision,
+            "fraction_of_matmul_rate": _spread(
+                [flops["step"] / 1e6 / x / m for x, m in zip(v.ms, rates[v.precision], strict=True)]
+            ),
             "parts_ms": {k: _spread(x) for k, x in v.parts_ms.items()},
             "parts_cpu_ms": {k: _spread(x) for k, x in v.parts_cpu_ms.items()} if device.type == "cpu" else None,
             "first_iteration_s": v.first_s,
@@ -303,22 +324,28 @@ def bench_variants(
         "preset": preset,
         "image_shape": list(eager.real.shape[1:]),
         "batch": {"d": cfg.train.batch_size, "g": cfg.train.g_batch_size, "e": cfg.codegan.e_batch_size},
-        "mixed_precision": str(eager.method.acc.mixed_precision),
+        "mixed_precision": eager.precision,
         "overrides": overrides,
         "rounds": rounds,
         "iters_per_round": iters,
         "gflop_per_iter": {k: f / 1e9 for k, f in flops.items()},
-        "matmul_gflop_per_s": _spread(rates),
+        "matmul_gflop_per_s": _spread(rates[eager.precision]),
+        "matmul_gflop_per_s_by_precision": {p: _spread(r) for p, r in rates.items()},
         "variants": result_variants,
         "failed_variants": failed,
         "load_before": list(load_before),
         "load_after": list(os.getloadavg()),
     }
+    pair = result_variants.get("defaults"), result_variants.get("defaults+bf16")
+    if all(pair):  # the default step in bf16 against itself in fp32, round by round
+        out["bf16_vs_fp32_defaults"] = _spread(
+            [a / b for a, b in zip(pair[0]["rounds_ms"], pair[1]["rounds_ms"], strict=True)]
+        )
     if profile:
         out["profile_eager"] = profile_top(eager)
-        defaults = [v for v in variants if v.name == "defaults"]
-        if defaults:
-            out["profile_defaults"] = profile_top(defaults[0])
+        for v in variants:
+            if v.name in ("defaults", "defaults+bf16"):
+                out[f"profile_{v.name}"] = profile_top(v)
     determinism.configure(False)
     return out
 

@@ -100,6 +100,7 @@ def test_the_switches_are_set_and_cleared_per_run(monkeypatch):
     assert not torch.backends.cudnn.benchmark and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     make_accelerator(build_config("digits"))
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+    assert torch.backends.cudnn.benchmark  # fixed shapes: cuDNN picks its fastest algorithms
 
 
 def test_the_key_is_part_of_the_run_identity_only_when_set():

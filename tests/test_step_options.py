@@ -211,3 +211,15 @@ def test_the_device_read_check_can_fail():
         float(x.sum())
         _ = x[x > 0]
     assert reads.seen == ["aten::_local_scalar_dense", "boolean-mask index"]
+
+
+def test_the_benchmark_names_bf16_beside_the_defaults_and_labels_each_variant_by_its_own_precision():
+    from scripts.bench_step import build_variant, variant_overrides
+
+    assert variant_overrides("defaults+bf16") == ["train.mixed_precision=bf16"]
+    assert variant_overrides("bf16") == [*EAGER, "train.mixed_precision=bf16"]
+    with pytest.raises(ValueError, match="unknown variant"):
+        variant_overrides("defaults+nope")
+    fp32 = build_variant("digits", "defaults", ["train.batch_size=8"])
+    bf16 = build_variant("digits", "defaults+bf16", ["train.batch_size=8"])  # made last: Accelerate's state says bf16
+    assert (fp32.precision, bf16.precision) == ("no", "bf16")

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -55,3 +57,13 @@ def test_too_many_readers_is_an_error(digits_shards, man):
         ShardStream(str(digits_shards), man, "train", 8, seed=0, world=400, streams=4)
     with pytest.raises(DataError, match="no 'val' split"):
         ShardStream(str(digits_shards), man, "val", 8, seed=0)
+
+
+def test_auto_loader_workers_leave_the_cpu_to_the_step_and_divide_the_streams(monkeypatch):
+    from harness.data.stream import loader_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert loader_workers(-1, 4, "cpu") == 0 and loader_workers(2, 4, "cpu") == 2  # as set, when set
+    assert loader_workers(-1, 4, "cuda") == 4  # 16 cores: every stream its own worker
+    assert loader_workers(-1, 6, "cuda", local_ranks=4) == 3  # 4 cores a rank, one for the step: 3 divides 6
+    assert loader_workers(-1, 4, "cuda", local_ranks=16) == 0  # no core to spare

@@ -22,6 +22,7 @@ DataLoader workers, so a run is reproducible and resumable at any batch:
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -192,6 +193,18 @@ class ShardStream(IterableDataset):
         while True:
             yield next(iters[b % self.streams])
             b += n
+
+
+def loader_workers(requested: int, streams: int, device_type: str, local_ranks: int = 1) -> int:
+    """``data.num_workers`` as set, or for -1 (auto): 0 on a CPU; on a GPU the largest divisor of ``streams`` no
+    larger than the cores this rank may use, less one for the training thread."""
+    if requested >= 0:
+        return requested
+    if device_type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    spare = max(0, cores // max(1, local_ranks) - 1)
+    return max((d for d in range(1, streams + 1) if streams % d == 0 and d <= spare), default=0)
 
 
 def make_loader(stream: ShardStream, num_workers: int, pin_memory: bool = False) -> torch.utils.data.DataLoader:
