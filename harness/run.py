@@ -104,12 +104,16 @@ def print_config(cfg: Config, preset: str, resume: Path | None = None) -> str:
     import yaml
 
     from harness.config import all_keys, get, to_dict
-    from harness.identity import launch_settings, run_hash
+    from harness.identity import device_type, launch_settings
+    from harness.identity_versions import folder_identity, locate
     from harness.rundir import CONFIG, read_summary
 
     world, precision = launch_settings(cfg)
-    digest = run_hash(cfg, world, precision)
-    folder = resume if resume is not None else Path(cfg.log.root) / f"{cfg.name}-{digest}"
+    device = device_type()  # part of the run identity: a GPU launch of a CPU-finished config is another run
+    if resume is None:  # this launch's folder, or the one an earlier identity version named for it
+        folder, digest, _ = locate(cfg, world, precision, device)
+    else:
+        folder, (digest, _) = resume, folder_identity(resume, cfg, world, precision, device)
     done = read_summary(folder) or {}
     state = f"complete at step {done.get('step')}" if done.get("status") == "complete" else "exists"
     base_name = f"the run's saved {CONFIG}" if resume is not None else f"the preset {preset}"
@@ -117,7 +121,7 @@ def print_config(cfg: Config, preset: str, resume: Path | None = None) -> str:
     lines = [
         f"# run folder: {folder} ({state if folder.is_dir() else 'new'})",
         f"# run hash:   {digest} (of the training keys, {world} process{'es' if world > 1 else ''}, precision"
-        f" {precision})",
+        f" {precision}, device {device})",
     ]
     changed = [k for k in all_keys() if get(cfg, k) != get(base, k)]
     lines.append(f"# keys that differ from {base_name}:" + ("" if changed else " none"))

@@ -45,6 +45,9 @@ def test_a_folder_named_by_version_1_is_found_resumed_and_reported_complete(digi
     train(build_config("digits", overrides))  # the same config, world size and precision, on a CPU
     assert f"run {old} is already complete at step 2" in capsys.readouterr().out
     assert run_folder(tmp_path) == old
+    assert run_main(["--print-config", *overrides]) == 0  # --print-config names the folder this launch continues
+    printed = capsys.readouterr().out
+    assert f"# run folder: {old} (complete at step 2)" in printed and f"# run hash:   {old_hash} (" in printed
 
     cfg = build_config("digits", [*overrides, "train.steps=4"])
     assert locate(cfg, 1, "no", "cpu") == (old, old_hash, 1)
