@@ -10,6 +10,7 @@ The message names the file, key or value; the traceback is shown only with ``--d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -69,6 +70,10 @@ def run_cli(main: Callable[[list[str]], int], argv: list[str] | None = None, pro
     try:
         check_launch_env()
         return main(take_plugins(argv))
+    except BrokenPipeError:  # the reader went away (``codegan-run --help | head``): nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt as exc:
         print(f"\n{_prefix()}{exc}" if str(exc) else f"\n{_prefix()}interrupted", file=sys.stderr)
         return 130

@@ -198,3 +198,25 @@ def test_a_malformed_world_size_stops_a_training_run_with_one_line(digits_shards
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("config error: environment: WORLD_SIZE='abc' is not an integer >= 1"), line
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch, capsys):
+    """``codegan-run --help | head``: the write that finds the pipe closed ends the command, exit 0, no error line."""
+    from harness.cli import run_cli
+
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None: ...
+
+        def fileno(self) -> int:
+            raise OSError("not a file")
+
+    def prints(argv: list[str]) -> int:
+        print("usage: ...")
+        return 0
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert run_cli(prints, []) == 0
+    assert capsys.readouterr().err == ""

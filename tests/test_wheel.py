@@ -29,7 +29,8 @@ def test_the_wheel_lists_every_package_of_the_tree():
         for top in ("harness", "codegan", "baselines", "sweeps", "scripts")
         for p in (REPO / top).rglob("__init__.py")
     }
-    assert listed == tree | {"harness.cards"}, "pyproject.toml's [tool.setuptools] packages: " + str(listed ^ tree)
+    data = {"harness.cards", "codegan.configs", "baselines.configs"}  # folders of YAML files the wheel ships
+    assert listed == tree | data, "pyproject.toml's [tool.setuptools] packages: " + str(listed ^ (tree | data))
 
 
 def test_the_wheel_runs_a_preset_by_name_from_another_folder(tmp_path):
