@@ -161,6 +161,9 @@ class TrainConfig:
     )
     log_every: int = opt(50, "steps between loss logs", gt=0)
     eval_every: int = opt(0, "steps between evaluations; 0 = only at the end", ge=0)
+    eval_at_start: bool = opt(
+        False, "also evaluate the untrained networks (step 0): whether training helped at all, on every curve"
+    )
     ckpt_every: int = opt(500, "steps between checkpoints; the final step is always saved", gt=0)
     sync_every: int = opt(
         0,
@@ -372,6 +375,7 @@ SCHEDULE_KEYS = frozenset(
         "train.steps",
         "train.log_every",
         "train.eval_every",
+        "train.eval_at_start",
         "train.ckpt_every",
         "train.sync_every",
         "train.keep_checkpoints",

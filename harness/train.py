@@ -326,8 +326,15 @@ class Trainer:
             print(f"resumed from {self.resumed_from} (step {self.start})")
             keep_earlier_result(self.run_dir)
         self._open_tracker()
-        if self.start:  # at the final step its evaluation is done again: drop the one an interrupted attempt logged
-            self.tracker.truncate(self.start, drop_eval=self.start == steps)
+        # what an interrupted attempt logged after this start goes; so does its evaluation of the step evaluated again
+        # (the final one, or step 0)
+        self.tracker.truncate(self.start, drop_eval=self.start in (0, steps))
+        if (
+            self.start == 0 and cfg.train.eval_at_start and steps > 0
+        ):  # the untrained networks, as a curve's first point
+            start_metrics = self.evaluate(0, keep_best=False)
+            if self.on_eval:
+                self.on_eval(0, start_metrics, None)
         baseline = {}
         if self.main and cfg.eval.pixel_baseline:
             with self.main_work():

@@ -108,3 +108,22 @@ def test_the_fashion_mnist_table_runs_on_ray_at_a_few_steps(fashion_root, tmp_pa
     (cr_run,) = [Path(p) for p, m in zip(df["run_dir"], df["method"], strict=True) if m == "infogan-cr"]
     logs = [json.loads(line) for line in (cr_run / "metrics.jsonl").read_text().splitlines()]
     assert any("train/g_cr" in r for r in logs)  # cr_start 0.89 of 3 steps: on at the last iteration
+
+
+def test_the_cifar10_tradeoff_sweep_lists_five_weights_per_method_with_three_seeds_at_the_papers_budget(capsys):
+    path = REPO / "sweeps" / "tradeoff_cifar10.yaml"
+    assert main([str(path), "--dry-run"]) == 0
+    trials = [json.loads(line.split(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
+    weights = {"codegan": "codegan.beta_c", "infogan": "baselines.lambda_mi"}
+    for method, key in weights.items():
+        mine = [t for t in trials if t["method"] == method]
+        assert len({t[key] for t in mine}) == 5 and Counter(t[key] for t in mine) == dict.fromkeys(
+            {t[key] for t in mine}, 3
+        )
+    spec = load_spec(path)
+    ctx = TrialContext(spec.name, {m: str(p) for m, p in spec.presets.items()}, spec.overrides, "runs", "disabled", "x")
+    for i, trial in enumerate(trials):
+        cfg = trial_config(ctx, trial, str(i))
+        assert cfg.data.dataset == "cifar10" and cfg.train.steps == BUDGET["cifar10"]
+        assert cfg.eval.quality == ["inception", "domain"] and cfg.eval.fid_samples == 50000
+        assert spec.weight_keys[cfg.method] == weights[cfg.method]

@@ -113,3 +113,24 @@ def test_a_run_started_from_another_configs_checkpoint_is_its_own_result(digits_
 
     _, resumed = run("clone", "train.lr_g=3e-4", "train.steps=8")  # continues its own checkpoint
     assert resumed["step"] == 8 and resumed["identity"]["start"] == cloned["identity"]["start"]
+
+
+def test_the_untrained_networks_are_evaluated_at_step_0_without_changing_the_run(digits_shards, tmp_path):
+    """``train.eval_at_start``: a curve's first point is step 0 (reported to on_eval, logged like any evaluation);
+    it is a schedule key, so the run, its weights and its final scores are the same without it."""
+    from harness.config import build_config
+    from harness.track import read_jsonl
+    from harness.train import train
+    from tests.launch import run_folder
+
+    results, calls = [], []
+    for root, flag in ((tmp_path / "a", "false"), (tmp_path / "b", "true")):
+        overrides = tiny_run(digits_shards.parent, root, "eval.pixel_baseline=false", f"train.eval_at_start={flag}")
+        results.append(train(build_config("digits", overrides), on_eval=lambda *a, f=flag: calls.append((f, a[0]))))
+    assert calls == [("false", 4), ("true", 0), ("true", 4)]
+    assert run_folder(tmp_path / "a").name == run_folder(tmp_path / "b").name  # the same run identity
+    start = [r for r in read_jsonl(run_folder(tmp_path / "b") / "metrics.jsonl") if r["step"] == 0]
+    assert len(start) == 1 and 0 <= start[0]["eval/acc"] <= 1
+    assert {k: v for k, v in results[0].items() if k.startswith("eval/")} == {
+        k: v for k, v in results[1].items() if k.startswith("eval/")
+    }
