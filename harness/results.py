@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 STD_NOTE = "± is the sample standard deviation over training seeds (ddof = 1); n counts seeds (distinct trained runs)."
 ONE_NOTE = "With n = 1 the single value is shown, marked (n=1), with no ±."
@@ -189,14 +191,28 @@ def select(records: list[Record], which: str = "all") -> list[Record]:
     return [r for r in records if r.eval_hash.startswith(which) or (r.tag and r.tag.startswith(which))]
 
 
+def pool(
+    items: Iterable[T],
+    key: Callable[[T], str],
+    run: Callable[[T], str],
+    newer: Callable[[T, T], bool] = lambda new, old: False,
+) -> dict[str, list[T]]:
+    """The one pooling rule of every table (leaderboard, curves, sweep aggregates, comparisons): items (result
+    records, trial rows) by result ``key``, a trained model (``run``) counted once per result: the first item
+    seen, or the one ``newer`` prefers. Groups and items keep the order they were first seen in."""
+    groups: dict[str, dict[str, T]] = {}
+    for item in items:
+        runs = groups.setdefault(key(item), {})
+        r = run(item)
+        if r not in runs or newer(item, runs[r]):
+            runs[r] = item
+    return {k: list(runs.values()) for k, runs in groups.items()}
+
+
 def group(records: list[Record]) -> dict[str, list[Record]]:
     """Records by result key; a trained model (run hash) counts once per result, its newest record kept."""
-    groups: dict[str, dict[str, Record]] = {}
-    for r in records:
-        runs = groups.setdefault(r.key, {})
-        if r.run_hash not in runs or r.time > runs[r.run_hash].time:
-            runs[r.run_hash] = r
-    return {key: sorted(runs.values(), key=lambda r: r.seed) for key, runs in groups.items()}
+    pooled = pool(records, lambda r: r.key, lambda r: r.run_hash, lambda new, old: new.time > old.time)
+    return {key: sorted(runs, key=lambda r: r.seed) for key, runs in pooled.items()}
 
 
 def pixel_groups(records: list[Record]) -> dict[tuple[Any, ...], list[Record]]:

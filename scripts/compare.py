@@ -27,7 +27,7 @@ from typing import Any
 from harness.config import build_config
 from harness.identity import eval_hash
 from harness.progress import bar
-from harness.results import STD_NOTE, kmeans_pm, mean_sd, run_record
+from harness.results import STD_NOTE, kmeans_pm, mean_sd, pool, run_record
 from harness.train import Trainer
 
 COLUMNS = ("eval/acc", "eval/purity", "eval/nmi", "eval/ari", "eval/fid_domain")
@@ -64,11 +64,8 @@ def result_of(row: dict[str, Any]) -> str:
 
 
 def groups(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Rows by result key (by variant where a run left no record), one row per trained run."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in rows:
-        out.setdefault(result_of(r), {}).setdefault(r.get("run_hash") or f"{r['variant']} seed {r['seed']}", r)
-    return {key: list(runs.values()) for key, runs in out.items()}
+    """Rows by result key (by variant where a run left no record), one row per trained run (results.pool)."""
+    return pool(rows, result_of, lambda r: r.get("run_hash") or f"{r['variant']} seed {r['seed']}")
 
 
 def table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:

@@ -30,8 +30,10 @@ from harness.results import (
     lower_is_better,
     method_label,
     pm,
+    pool,
     short_names,
     show,
+    spread,
 )
 from sweeps.spec import SweepSpec, default_weight_keys, load_spec
 
@@ -186,15 +188,22 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         ]
     )
     rows, flats = [], []
-    for group_key, part in done.groupby("group", sort=False):
+    run_of = done["run_hash"] if "run_hash" in done else pd.Series(dtype=object)
+    pooled = pool(  # results.pool: by result key, a trained run once (a trial without a visible run folder: itself)
+        list(done.index),
+        lambda i: done.at[i, "group"],
+        lambda i: run_of.get(i) if isinstance(run_of.get(i), str) and run_of.get(i) else f"trial {i}",
+    )
+    for group_key, index in pooled.items():
+        part = done.loc[index]
         row: dict[str, Any] = {k: _joined(part[k]) for k in keys}
         row["dataset"] = _joined(part["dataset"]) if "dataset" in part else "-"
         row["step"] = _joined(part["step"]) if "step" in part else "-"
         for m in metrics:
             values = part[m].dropna().astype(float)
             name = m.removeprefix("final/")
-            row[f"{name}_mean"] = values.mean() if len(values) else float("nan")
-            row[f"{name}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+            mean, sd = spread(list(values)) if len(values) else (float("nan"), None)  # results.spread: ddof = 1
+            row[f"{name}_mean"], row[f"{name}_std"] = mean, float("nan") if sd is None else sd
         row["n"] = len(part)
         row["seeds"] = ", ".join(str(s) for s in sorted(part["seed"].dropna().astype(int).unique()))
         row["result_key"] = group_key if not str(group_key).startswith("swept ") else ""
