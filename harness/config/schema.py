@@ -319,7 +319,7 @@ class Config:
     method: str = opt(
         "codegan",
         "method name: codegan | infogan | infogan-cr | clustergan | pixels-kmeans | simclr, or a plugin's"
-        " (codegan-run --list-methods)",
+        " (docs/adding-a-method.md)",
     )
     stage: str = opt(
         "train", "train | pretrain (SimCLR pre-training of this preset's E_c, then stop)", choices=("train", "pretrain")
