@@ -14,8 +14,8 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from harness import adversarial, registry, step_options
-from harness.config import Config
+from harness import adversarial, graph_step, registry, step_options
+from harness.config import Config, ConfigError
 from harness.method import DataInfo, Method
 from harness.nets.init import init_weights
 
@@ -25,6 +25,9 @@ __all__ = ["DataInfo", "GANMethod", "frozen"]
 @contextlib.contextmanager
 def frozen(*modules: nn.Module) -> Iterator[None]:
     """Parameters of ``modules`` need no gradient inside the block (saves their backward)."""
+    if torch.compiler.is_compiling():  # train.compile=step: each update asks for its own gradients only
+        yield
+        return
     flags = [[p.requires_grad for p in m.parameters()] for m in modules]
     for m in modules:
         m.requires_grad_(False)
@@ -95,6 +98,18 @@ class GANMethod(Method):
         # which the harness never asks it for; loss scaling goes through the scaler itself, in step())
         self._eager = {n: self.acc.unwrap_model(net, keep_torch_compile=False) for n, net in self.nets.items()}
         self._inner = {n: getattr(o, "optimizer", o) for n, o in self.opts.items()}
+        self._graph = t.compile == graph_step.STEP_MODE
+        if self._graph:
+            if self.acc.scaler is not None:
+                raise ConfigError(
+                    "train.compile=step cannot use fp16 loss scaling (the scaler is not traceable); "
+                    "use train.mixed_precision=bf16 or no"
+                )
+            # the graph averages gradients over ranks itself (graph_step.update): DDP's hooks would never fire
+            self.nets = dict(self._eager)
+            for opt in self._inner.values():
+                graph_step.prepare_adam(opt)
+            self.train_step = graph_step.GraphStep(self, self.train_step, self.device)
 
     def raw(self, name: str) -> nn.Module:
         """The eager network without its DDP or compile wrapper (for forwards that must not synchronise, and for
@@ -132,6 +147,8 @@ class GANMethod(Method):
             for group in opt.param_groups:
                 group.setdefault("base_lr", group["lr"])
                 group["lr"] = group["base_lr"] * scale
+            if getattr(self, "_graph", False):
+                graph_step.sync_lr(opt)
 
     def step(self, names: str | tuple[str, ...], loss: torch.Tensor) -> None:
         """One backward of ``loss`` and a step of the named optimizer(s).
@@ -143,6 +160,9 @@ class GANMethod(Method):
         inner = getattr(self, "_inner", None)  # the optimizers unwrapped at prepare() (else Accelerate's wrappers)
         keys = (names,) if isinstance(names, str) else names
         opts = [inner[n] for n in keys] if inner else [self.opts[n] for n in keys]
+        if getattr(self, "_graph", False):  # train.compile=step: gradients and Adam as traceable functions
+            graph_step.update(opts, loss)
+            return
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         scaler = self.acc.scaler
@@ -223,6 +243,8 @@ class GANMethod(Method):
         for n in self.nets:
             self.raw(n).load_state_dict(state["nets"][n])
             self.opts[n].load_state_dict(state["opts"][n])
+            if getattr(self, "_graph", False):
+                graph_step.prepare_adam(self._inner[n])
 
     def g_step(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError

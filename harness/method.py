@@ -48,7 +48,10 @@ class Method:
 
     @property
     def device(self) -> torch.device:
-        return self.acc.device
+        """The Accelerator's device; a CPU as plain ``cpu`` (Accelerate names it ``cpu:<rank>`` with several
+        processes, which a compiled graph takes for another device than its parameters')."""
+        device = self.acc.device
+        return type(device)("cpu") if device.type == "cpu" else device
 
     # stages and artifacts -------------------------------------------------------------------
     @classmethod

@@ -82,7 +82,7 @@ def compile_net(net: nn.Module, mode: str, device: torch.device) -> nn.Module:
     network, which the gradient penalty needs (a compiled graph has no double backward).
     """
     mode = compile_mode(mode, device)
-    if mode == "none":
+    if mode in ("none", "step"):  # step: the whole iteration is compiled instead (harness/graph_step.py)
         return net
     return torch.compile(net, mode=None if mode == "default" else mode)
 

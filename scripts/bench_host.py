@@ -70,17 +70,22 @@ def bench_host(preset: str, overrides: list[str], rounds: int = 7, iters: int = 
     """aten calls, host ms per iteration (median and range over ``rounds`` blocks of ``iters``) and the wrapper
     share of ``preset``'s default step at tiny sizes; beside it, in the same rounds, the same step calling
     Accelerate's wrappers on every use (``unwrap_model`` in ``raw()``, its optimizer wrapper, ``backward``), as
-    before the networks and optimizers were unwrapped once at ``prepare()``."""
+    before the networks and optimizers were unwrapped once at ``prepare()``, and the whole iteration compiled as
+    one graph (``train.compile=step``; on a CPU its ms include the compiled kernels' own work at these sizes)."""
     direct = build_variant(preset, "defaults", [*overrides, *TINY])
     wrapped = build_variant(preset, "defaults", [*overrides, *TINY])
     wrapped.name, wrapped.method._eager, wrapped.method._inner = "wrappers", {}, {}
-    for v in (direct, wrapped):
-        for _ in range(3):
+    graph = build_variant(preset, "defaults+step", [*overrides, *TINY])
+    t = time.perf_counter()
+    for v in (direct, wrapped, graph):
+        for _ in range(3):  # the graph compiles in its first two (the step counter then turns symbolic)
             v.iterate()
-    ms = _host_ms([direct, wrapped], rounds, iters)
+    compile_s = time.perf_counter() - t
+    ms = _host_ms([direct, wrapped, graph], rounds, iters)
     host_ms = statistics.median(ms["defaults"])
     batch = build_config(PRESETS / f"{preset}.yaml", overrides).train.batch_size  # the real preset's batch
     ratios = [w / d for w, d in zip(ms["wrappers"], ms["defaults"], strict=True)]
+    graph_ratios = [d / g for d, g in zip(ms["defaults"], ms["defaults+step"], strict=True)]
     return {
         "preset": preset,
         "tiny_overrides": TINY,
@@ -93,6 +98,10 @@ def bench_host(preset: str, overrides: list[str], rounds: int = 7, iters: int = 
         "accelerate_share_with_wrappers": wrapper_share(wrapped.iterate, iters)["accelerate_share"],
         "preset_batch": batch,
         "eager_ceiling_img_per_s": batch * 1000 / host_ms,
+        "step_graph_ms_per_iter": _spread(ms["defaults+step"]),
+        "defaults_over_step_graph": _spread(graph_ratios),
+        "step_graph_ceiling_img_per_s": batch * 1000 / statistics.median(ms["defaults+step"]),
+        "warmup_with_compile_s": compile_s,
     }
 
 

@@ -45,14 +45,16 @@ OPTIONS = {
     "compile": ["train.compile=default"],
     "reduce-overhead": ["train.compile=reduce-overhead"],
     "max-autotune": ["train.compile=max-autotune"],
+    "step": ["train.compile=step"],
     "tf32": ["train.tf32=true"],
     "deterministic": ["train.deterministic=true"],
     "bf16": ["train.mixed_precision=bf16"],
 }
 OPTION_KEYS = ("optimizer_impl", "channels_last", "gemm_conv_transpose", "compile", "tf32", "deterministic")
 CPU_VARIANTS = ["eager", "foreach", "fused", "channels_last", "gemm_convt", "compile", "defaults", "bf16",
-                "defaults+bf16"]  # fmt: skip
-CUDA_VARIANTS = ["eager", "fused", "channels_last", "tf32", "compile", "reduce-overhead", "defaults", "defaults+bf16"]
+                "defaults+bf16", "defaults+step"]  # fmt: skip
+CUDA_VARIANTS = ["eager", "fused", "channels_last", "tf32", "compile", "reduce-overhead", "defaults", "defaults+bf16",
+                 "defaults+step", "defaults+bf16+step"]  # fmt: skip
 
 
 def variant_overrides(name: str) -> list[str]:

@@ -162,7 +162,7 @@ else
     [ "${GPUS:-0}" -ge 1 ] || { say "no CUDA GPU visible (GPU_CHECK_DRY=1 runs this on a CPU)"; publish; exit 1; }
     TINY=()
     BENCH=(--rounds 3 --block-s 0.2 --warmup 3 --variants eager fused channels_last tf32 deterministic defaults)
-    COMPILE=(--rounds 3 --block-s 0.2 --warmup 3 --no-parts --variants eager reduce-overhead)
+    COMPILE=(--rounds 3 --block-s 0.2 --warmup 3 --no-parts --variants eager reduce-overhead defaults+step)
     TRAIN=(train.steps=300 train.log_every=50 train.ckpt_every=300 data.num_workers=4 eval.kmeans_seeds=2)
     DET_STEPS=40
     LIMITS=(50 50 120 65 30 30)

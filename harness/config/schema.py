@@ -8,7 +8,7 @@ from typing import Any
 ADAM_IMPLS = ("default", "foreach", "fused")
 
 
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "step")
 
 
 def opt(
@@ -126,8 +126,10 @@ class TrainConfig:
     compile: str = opt(
         "none",
         "torch.compile of each network's forward and backward: none | default | reduce-overhead (CUDA graphs; on CPU"
-        " as default) | max-autotune (on CPU without CUDA graphs) | max-autotune-no-cudagraphs; the gradient"
-        " penalty's double backward stays eager. Off by default: no faster on CPU, and compiling takes a minute",
+        " as default) | max-autotune (on CPU without CUDA graphs) | max-autotune-no-cudagraphs, the gradient"
+        " penalty's double backward eager; or step: the whole iteration (every update, its gradient penalty and"
+        " its Adam step) as one graph, captured as a CUDA graph on CUDA (one process, not with fp16; docs/gpu.md)."
+        " Off by default: compiling takes minutes",
         choices=COMPILE_MODES,
     )
     tf32: bool = opt(

@@ -1,0 +1,142 @@
+"""The whole training iteration as one compiled graph (``train.compile=step``).
+
+An eager step does three things ``torch.compile`` cannot put in one graph: ``loss.backward()`` into ``.grad``,
+``Optimizer.step`` (which breaks the graph on purpose), and draws from an explicit ``torch.Generator``. In this
+mode a method's ``train_step`` runs unchanged, but each update takes its gradients from ``torch.autograd.grad``
+(traced), Adam is PyTorch's functional ``adam`` on the optimizer's own state (the state a checkpoint holds, so a
+run resumes in either mode), and the draws come from the default generator of the device, loaded with the
+method's generator state before the call and copied back after it. On CUDA the graph is compiled with
+``reduce-overhead``, which captures it as a CUDA graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.optim.adam import adam as functional_adam
+
+STEP_MODE = "step"
+
+
+def prepare_adam(opt: torch.optim.Optimizer) -> None:
+    """Every parameter's Adam state as the capturable form keeps it (created if missing: the first update then
+    equals eager Adam's first), and each group's learning rate as a tensor of its own, so that a schedule changes
+    a value in place rather than a constant of the graph. Call again after ``load_state_dict``."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state[p]
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            else:
+                state["step"] = torch.as_tensor(state["step"], dtype=torch.float32).to(p.device)
+        lr = group.get("lr_tensor")
+        if not isinstance(lr, torch.Tensor):
+            lr = torch.zeros((), dtype=torch.float32, device=group["params"][0].device)
+            group["lr_tensor"] = lr
+        lr.fill_(float(group["lr"]))
+
+
+def sync_lr(opt: torch.optim.Optimizer) -> None:
+    """Copy each group's ``lr`` (set by a schedule) into its tensor."""
+    for group in opt.param_groups:
+        group["lr_tensor"].fill_(float(group["lr"]))
+
+
+def update(opts: Sequence[torch.optim.Optimizer], loss: torch.Tensor) -> None:
+    """One Adam update of every parameter of ``opts`` from the gradients of ``loss`` (parameters ``loss`` does
+    not reach are left alone, as eager Adam leaves a parameter without a gradient)."""
+    params = [p for opt in opts for group in opt.param_groups for p in group["params"]]
+    grads = _mean_over_ranks(list(torch.autograd.grad(loss, params, allow_unused=True)))
+    found = dict(zip(params, grads, strict=True))
+    with torch.no_grad():
+        for opt in opts:
+            for group in opt.param_groups:
+                _adam_group(opt, group, found)
+
+
+def _mean_over_ranks(grads: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+    """The gradients averaged over the process group (DDP's job in an eager step; its hooks never fire without
+    ``backward``): one traceable all-reduce of them all, flattened."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return grads
+    from torch.distributed import _functional_collectives as funcol
+
+    live = [g for g in grads if g is not None]
+    if not live:
+        return grads
+    flat = funcol.all_reduce(torch.cat([g.reshape(-1) for g in live]), "sum", dist.group.WORLD)
+    parts = iter((flat / dist.get_world_size()).split([g.numel() for g in live]))
+    return [None if g is None else next(parts).view_as(g) for g in grads]
+
+
+def _adam_group(opt: torch.optim.Optimizer, group: dict, found: dict) -> None:
+    live = [p for p in group["params"] if found[p] is not None]
+    if not live:
+        return
+    states = [opt.state[p] for p in live]
+    beta1, beta2 = group["betas"]
+    functional_adam(
+        live,
+        [found[p] for p in live],
+        [s["exp_avg"] for s in states],
+        [s["exp_avg_sq"] for s in states],
+        [],
+        [s["step"] for s in states],
+        foreach=True,
+        capturable=True,
+        differentiable=False,
+        fused=None,
+        grad_scale=None,
+        found_inf=None,
+        has_complex=False,
+        amsgrad=False,
+        beta1=beta1,
+        beta2=beta2,
+        lr=group["lr_tensor"],
+        weight_decay=group["weight_decay"],
+        eps=group["eps"],
+        maximize=False,
+    )
+
+
+def _default_generator(device: torch.device) -> torch.Generator:
+    if device.type == "cuda":
+        return torch.cuda.default_generators[device.index or 0]
+    return torch.default_generator
+
+
+class GraphStep:
+    """``train_step`` compiled whole; called like it. ``method.rng`` is None while the graph runs (every draw
+    then falls to the default generator, which holds the method's generator state for the call)."""
+
+    def __init__(self, method: object, train_step: Callable, device: torch.device):
+        self.method, self.device = method, device
+        # fallback_random: the graph draws with aten's own random ops, the numbers an eager step would draw from
+        # the same generator state, so the compiled step trains on the same codes, crops and interpolates
+        options = {"fallback_random": True, "triton.cudagraphs": device.type == "cuda"}
+        compiled = torch.compile(train_step, options=options)
+        # autograd.grad traced into the graph (the gradient penalty's double backward included); without it
+        # AOTAutograd refuses the double backward
+        self.compiled = torch._dynamo.config.patch(trace_autograd_ops=True)(compiled)
+
+    def __call__(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        gen = self.method.rng
+        default = _default_generator(self.device)
+        saved = default.get_state()
+        default.set_state(gen.get_state())
+        self.method.rng = None
+        try:
+            if self.device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            logs = self.compiled(real, step)
+            if self.device.type == "cuda":  # outputs of a CUDA graph are overwritten by its next replay
+                logs = {k: v.clone() for k, v in logs.items()}
+            return logs
+        finally:
+            self.method.rng = gen
+            gen.set_state(default.get_state())
+            default.set_state(saved)

@@ -1,0 +1,95 @@
+"""``train.compile=step``: the whole iteration as one graph gives eager's losses over 20 steps (under a learning-rate
+schedule, with no graph break and no recompilation past the step counter's), a checkpoint moves between the two
+modes, and two ranks stay identical."""
+
+import json
+
+import pytest
+import torch
+from torch._dynamo.utils import counters
+
+from scripts.bench_step import EAGER
+from tests.launch import CPU_DDP, launch
+from tests.test_step_options import _method
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+STEPS = 20
+
+
+def _train(m, steps: int, start: int = 0) -> list[dict[str, float]]:
+    """``steps`` iterations under a linear learning-rate decay (as ``train.lr_decay=linear`` sets it)."""
+    real = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    logs = []
+    for s in range(start, start + steps):
+        m.set_lr_scale(1.0 - s / (2 * STEPS))
+        logs.append({k: float(v) for k, v in m.train_step(real, s).items()})
+    return logs
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """The eager step and the whole-step graph, 20 iterations each from the same weights and generator."""
+    counters.clear()
+    eager, graph = _method("codegan", *EAGER), _method("codegan", *EAGER, "train.compile=step")
+    out = {"eager": (eager, _train(eager, STEPS)), "graph": (graph, _train(graph, STEPS))}
+    out["breaks"] = sum(counters["graph_break"].values())
+    out["graphs"] = counters["stats"]["unique_graphs"]
+    return out
+
+
+def _assert_close(got: list[dict[str, float]], want: list[dict[str, float]]) -> None:
+    """Step 0 to rounding; later steps within what Adam makes of rounding (tests/test_step_options.py): a critic's
+    output drifts by a constant where its bias's gradient is rounding noise, so D's raw outputs get an absolute
+    tolerance; its loss (their difference) and every other loss stay within 1e-3."""
+    for step, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.keys() == w.keys()
+        for k in w:
+            rel, tol = (1e-5, 1e-6) if step == 0 else (1e-3, 1e-3 if k in ("d_real", "d_fake", "g_adv") else 1e-4)
+            assert g[k] == pytest.approx(w[k], rel=rel, abs=tol), f"{k} at step {step}"
+
+
+def test_the_whole_step_gives_eager_losses_for_20_steps_in_one_graph(runs):
+    _assert_close(runs["graph"][1], runs["eager"][1])
+    assert runs["breaks"] == 0
+    assert 1 <= runs["graphs"] <= 2  # the first step's, then one with the step counter symbolic
+
+
+def test_the_comparison_can_fail(runs):
+    other = _method("codegan", *EAGER, "train.compile=step", "train.lr_d=1.1e-3")
+    with pytest.raises(AssertionError):
+        _assert_close(_train(other, 5), runs["eager"][1][:5])
+
+
+def test_a_checkpoint_moves_between_eager_and_the_graph(runs):
+    (eager, _), (graph, _) = runs["eager"], runs["graph"]
+    fresh = _method("codegan", *EAGER)
+    fresh.load_state_dict(graph.state_dict())  # a compile=step checkpoint resumed eagerly
+    fresh.rng.set_state(graph.rng.get_state())
+    _assert_resumed(_train(fresh, 1, STEPS)[0], _train(graph, 1, STEPS)[0])
+    graph.load_state_dict(eager.state_dict())  # and an eager checkpoint resumed in the graph
+    graph.rng.set_state(eager.rng.get_state())
+    _assert_resumed(_train(graph, 1, STEPS)[0], _train(eager, 1, STEPS)[0])
+
+
+def _assert_resumed(got: dict[str, float], want: dict[str, float]) -> None:
+    """G's losses (before any update of the step) to rounding: the same weights; the rest, after one update by
+    either Adam (fused eager, functional in the graph), within Adam's rounding as above."""
+    for k in want:
+        rel, tol = (1e-5, 1e-6) if k.startswith("g_") else (2e-3, 1e-3)
+        assert got[k] == pytest.approx(want[k], rel=rel, abs=tol), k
+
+
+def test_two_ranks_average_their_gradients_inside_the_graph(digits_shards, tmp_path):
+    args = [f"log.root={tmp_path}", f"data.root={digits_shards.parent}", "train.steps=6", "train.compile=step",
+            "train.trace=true", "train.log_every=3", "train.ckpt_every=3", "eval.kmeans_seeds=1",
+            "eval.pixel_baseline=false", "eval.fid_samples=200", "model.hidden=32", "model.d_width=8",
+            "model.g_width=8", "model.e_width=8", "train.batch_size=16", "train.g_batch_size=16",
+            "codegan.e_batch_size=24"]  # fmt: skip
+    proc = launch(args, accelerate=CPU_DDP, OMP_NUM_THREADS="1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (trace,) = {p.parent for p in tmp_path.rglob("trace/rank0.json")}
+    ranks = [json.loads((trace / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["steps"] for r in ranks] == [6, 6]
+    assert not set(ranks[0]["indices"]) & set(ranks[1]["indices"])  # disjoint data: unaveraged weights would differ
+    assert ranks[0]["param_digest"] == ranks[1]["param_digest"]
