@@ -79,6 +79,9 @@ def _adam_group(opt: torch.optim.Optimizer, group: dict, found: dict) -> None:
         return
     states = [opt.state[p] for p in live]
     beta1, beta2 = group["betas"]
+    # in the graph the capturable form (tensor steps and learning rate); called eagerly (an update timed alone),
+    # the CPU form, which PyTorch allows only with a plain learning rate
+    capturable = torch.compiler.is_compiling() or live[0].device.type != "cpu"
     functional_adam(
         live,
         [found[p] for p in live],
@@ -87,7 +90,7 @@ def _adam_group(opt: torch.optim.Optimizer, group: dict, found: dict) -> None:
         [],
         [s["step"] for s in states],
         foreach=True,
-        capturable=True,
+        capturable=capturable,
         differentiable=False,
         fused=None,
         grad_scale=None,
@@ -96,7 +99,7 @@ def _adam_group(opt: torch.optim.Optimizer, group: dict, found: dict) -> None:
         amsgrad=False,
         beta1=beta1,
         beta2=beta2,
-        lr=group["lr_tensor"],
+        lr=group["lr_tensor"] if capturable else float(group["lr"]),
         weight_decay=group["weight_decay"],
         eps=group["eps"],
         maximize=False,
@@ -115,6 +118,9 @@ class GraphStep:
 
     def __init__(self, method: object, train_step: Callable, device: torch.device):
         self.method, self.device = method, device
+        # one compiled step per process: frames an earlier method (another config) left would make this one's
+        # sizes symbolic on recompiling, which the generator-free draws cannot take
+        torch._dynamo.reset()
         # fallback_random: the graph draws with aten's own random ops, the numbers an eager step would draw from
         # the same generator state, so the compiled step trains on the same codes, crops and interpolates
         options = {"fallback_random": True, "triton.cudagraphs": device.type == "cuda"}

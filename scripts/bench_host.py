@@ -86,6 +86,7 @@ def bench_host(preset: str, overrides: list[str], rounds: int = 7, iters: int = 
     batch = build_config(PRESETS / f"{preset}.yaml", overrides).train.batch_size  # the real preset's batch
     ratios = [w / d for w, d in zip(ms["wrappers"], ms["defaults"], strict=True)]
     graph_ratios = [d / g for d, g in zip(ms["defaults"], ms["defaults+step"], strict=True)]
+    wrapped_ratios = [w / g for w, g in zip(ms["wrappers"], ms["defaults+step"], strict=True)]
     return {
         "preset": preset,
         "tiny_overrides": TINY,
@@ -100,6 +101,7 @@ def bench_host(preset: str, overrides: list[str], rounds: int = 7, iters: int = 
         "eager_ceiling_img_per_s": batch * 1000 / host_ms,
         "step_graph_ms_per_iter": _spread(ms["defaults+step"]),
         "defaults_over_step_graph": _spread(graph_ratios),
+        "wrappers_over_step_graph": _spread(wrapped_ratios),
         "step_graph_ceiling_img_per_s": batch * 1000 / statistics.median(ms["defaults+step"]),
         "warmup_with_compile_s": compile_s,
     }

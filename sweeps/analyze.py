@@ -87,6 +87,9 @@ def trial_rows(folder: Path) -> pd.DataFrame:
             row["trial_id"], row["node"], row["reports"] = last.get("trial_id"), last.get("node"), len(reports)
             row["trial_wall_s"] = last.get("time_total_s")
             _set_final(row, last)
+            first = reports[0]
+            if first.get("step") == 0:  # train.eval_at_start: the untrained networks
+                row.update({f"start/{k}": v for k, v in first.items() if k.startswith("eval/")})
             for key in {k for r in reports for k in r if k.startswith("eval/") and not k.endswith("_std")}:
                 values = [r[key] for r in reports if isinstance(r.get(key), (int, float))]
                 if values:
@@ -477,11 +480,33 @@ def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None 
     image = folder / "tradeoff.png"
     if not cur.empty:
         plot(cur, front, fid_mean if fid_mean in cur else None, image)
+    tables_extra = _contrast(folder, results, cur, weight_keys, fid)
     mode = wandb_mode or (spec.wandb["mode"] if spec else "offline")
     project = spec.wandb["project"] if spec else "codegan-bench"
-    tables = {"results": results, "aggregate": agg, "curves": cur, "pareto": front}
+    tables = {"results": results, "aggregate": agg, "curves": cur, "pareto": front, **tables_extra}
     log_wandb(folder, spec.name if spec else folder.name, mode, tables, image if not cur.empty else None, project)
     return tables
+
+
+CONTRAST = ("codegan", "infogan")  # the paper's Figure 3 claim: CoDeGAN against InfoGAN
+
+
+def _contrast(
+    folder: Path, results: pd.DataFrame, cur: pd.DataFrame, weight_keys: dict[str, str], fid: str | None
+) -> dict[str, pd.DataFrame]:
+    """``comparison.csv``/``.md`` (sweeps/contrast.py) where both methods of :data:`CONTRAST` were swept."""
+    from sweeps import contrast
+
+    a, b = CONTRAST
+    methods = set(results["method"]) if "method" in results else set()
+    if fid is None or not {a, b} <= methods:
+        return {}
+    table = contrast.compare(results, a, b, weight_keys, fid)
+    table.to_csv(folder / "comparison.csv", index=False)
+    fronts = contrast.fronts_sentence(cur, f"{fid.removeprefix('final/')}_mean")
+    start = contrast.start_rows(results, fid)
+    (folder / "comparison.md").write_text(contrast.markdown(table, a, b, fid, fronts, start))
+    return {"comparison": table, "start": start}
 
 
 def cli(argv: list[str]) -> int:

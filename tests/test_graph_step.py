@@ -93,3 +93,12 @@ def test_two_ranks_average_their_gradients_inside_the_graph(digits_shards, tmp_p
     assert [r["steps"] for r in ranks] == [6, 6]
     assert not set(ranks[0]["indices"]) & set(ranks[1]["indices"])  # disjoint data: unaveraged weights would differ
     assert ranks[0]["param_digest"] == ranks[1]["param_digest"]
+
+
+def test_an_update_called_alone_runs_eagerly_with_the_same_adam(runs):
+    """The benchmark times G, E and D updates one by one, outside the graph: the CPU form of the same Adam."""
+    graph = runs["graph"][0]
+    before = {k: v.clone() for k, v in graph.raw("D").state_dict().items()}
+    logs = graph.d_step(torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(2)))
+    assert torch.isfinite(logs["d_loss"])
+    assert any(not torch.equal(before[k], v) for k, v in graph.raw("D").state_dict().items())
