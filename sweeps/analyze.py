@@ -35,6 +35,7 @@ from harness.results import (
     show,
     spread,
 )
+from sweeps import contrast
 from sweeps.spec import SweepSpec, default_weight_keys, load_spec
 
 
@@ -286,16 +287,7 @@ def pareto(points: pd.DataFrame, fid: str) -> pd.DataFrame:
     """Points no other point beats on both ACC (higher) and FID (lower)."""
     if points.empty or fid not in points:
         return pd.DataFrame()
-    keep = []
-    for i, p in points.iterrows():
-        dominated = (
-            (points["eval/acc_mean"] >= p["eval/acc_mean"])
-            & (points[fid] <= p[fid])
-            & ((points["eval/acc_mean"] > p["eval/acc_mean"]) | (points[fid] < p[fid]))
-        ).any()
-        if not dominated:
-            keep.append(i)
-    return points.loc[keep].sort_values(fid)
+    return contrast.front(points, "eval/acc_mean", fid)
 
 
 # where a point's label may go (offset in points), tried in turn from a start that alternates per curve
@@ -349,9 +341,10 @@ def plot_title(curve_df: pd.DataFrame) -> str:
     )
 
 
-def plot(curve_df: pd.DataFrame, front: pd.DataFrame, fid: str | None, out: Path) -> Any:
+def plot(curve_df: pd.DataFrame, joint: pd.DataFrame, fid: str | None, out: Path) -> Any:
     """The trade-off figure (saved to ``out``, returned): ACC against each method's weight and, with an FID,
-    ACC against FID; error bars are the sample std over seeds on both axes (none for n = 1)."""
+    ACC against FID with each method's own Pareto front (dashed) and the joint Pareto set (rings); error bars are
+    the sample std over seeds on both axes (none for n = 1)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -375,18 +368,21 @@ def plot(curve_df: pd.DataFrame, front: pd.DataFrame, fid: str | None, out: Path
         color = line[0].get_color()
         xerr = c[fid.replace("_mean", "_std")].fillna(0)
         ax2.errorbar(c[fid], c["eval/acc_mean"], xerr=xerr, yerr=yerr, marker="o", capsize=3, color=color, label=label)
+        own = contrast.front(c.dropna(subset=[fid, "eval/acc_mean"]), "eval/acc_mean", fid)
+        if len(own) > 1:  # the method's own Pareto front, as a staircase through its non-dominated points
+            ax2.step(own[fid], own["eval/acc_mean"], where="post", color=color, linestyle="--", linewidth=1, alpha=0.7)
         labels += [(p[fid], p["eval/acc_mean"], f"{p['weight']:g}", color, i) for _, p in c.iterrows()]
     ticks = sorted(curve_df["weight"].unique())
-    left.set(xscale="log", xlabel=f"disentanglement weight (log scale): {', '.join(weights)}", ylabel=acc_label)
+    left.set(xscale="log", xlabel=f"weight (log scale): {', '.join(weights)}", ylabel=acc_label)
     left.set_xticks(ticks, [f"{t:g}" for t in ticks])
     left.minorticks_off()
     left.legend(fontsize=7)
     left.margins(0.08)
     if fid:
         ax2 = axes[0][1]
-        if not front.empty:
+        if not joint.empty:
             ax2.scatter(
-                front[fid], front["eval/acc_mean"], s=160, facecolors="none", edgecolors="k", label="Pareto set"
+                joint[fid], joint["eval/acc_mean"], s=160, facecolors="none", edgecolors="k", label="joint Pareto set"
             )
         values = curve_df[fid].dropna()
         if len(values) and values.min() > 0 and values.max() / values.min() > 30:
@@ -470,20 +466,21 @@ def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None 
     results.to_csv(folder / "results.csv", index=False)
     agg = aggregate(results)
     agg.to_csv(folder / "aggregate.csv", index=False)
-    (folder / "aggregate.md").write_text(aggregate_markdown(agg))
     cur = curves(agg, weight_keys)
     cur.to_csv(folder / "curves.csv", index=False)
     fid = fid_key([c for c in results.columns])
+    start = contrast.start_rows(results, fid, weight_keys) if fid else pd.DataFrame()
+    (folder / "aggregate.md").write_text(aggregate_markdown(agg) + (contrast.start_markdown(start, fid) if fid else ""))
     fid_mean = f"{fid.removeprefix('final/')}_mean" if fid else None
     front = pareto(cur, fid_mean) if fid_mean else pd.DataFrame()
     front.to_csv(folder / "pareto.csv", index=False)
     image = folder / "tradeoff.png"
     if not cur.empty:
         plot(cur, front, fid_mean if fid_mean in cur else None, image)
-    tables_extra = _contrast(folder, results, cur, weight_keys, fid)
+    tables_extra = _contrast(folder, results, cur, weight_keys, fid, start)
     mode = wandb_mode or (spec.wandb["mode"] if spec else "offline")
     project = spec.wandb["project"] if spec else "codegan-bench"
-    tables = {"results": results, "aggregate": agg, "curves": cur, "pareto": front, **tables_extra}
+    tables = {"results": results, "aggregate": agg, "curves": cur, "pareto": front, "start": start, **tables_extra}
     log_wandb(folder, spec.name if spec else folder.name, mode, tables, image if not cur.empty else None, project)
     return tables
 
@@ -492,11 +489,14 @@ CONTRAST = ("codegan", "infogan")  # the paper's Figure 3 claim: CoDeGAN against
 
 
 def _contrast(
-    folder: Path, results: pd.DataFrame, cur: pd.DataFrame, weight_keys: dict[str, str], fid: str | None
+    folder: Path,
+    results: pd.DataFrame,
+    cur: pd.DataFrame,
+    weight_keys: dict[str, str],
+    fid: str | None,
+    start: pd.DataFrame,
 ) -> dict[str, pd.DataFrame]:
     """``comparison.csv``/``.md`` (sweeps/contrast.py) where both methods of :data:`CONTRAST` were swept."""
-    from sweeps import contrast
-
     a, b = CONTRAST
     methods = set(results["method"]) if "method" in results else set()
     if fid is None or not {a, b} <= methods:
@@ -504,9 +504,8 @@ def _contrast(
     table = contrast.compare(results, a, b, weight_keys, fid)
     table.to_csv(folder / "comparison.csv", index=False)
     fronts = contrast.fronts_sentence(cur, f"{fid.removeprefix('final/')}_mean")
-    start = contrast.start_rows(results, fid)
     (folder / "comparison.md").write_text(contrast.markdown(table, a, b, fid, fronts, start))
-    return {"comparison": table, "start": start}
+    return {"comparison": table}
 
 
 def cli(argv: list[str]) -> int:

@@ -127,11 +127,12 @@ def fronts_sentence(curve_df: pd.DataFrame, fid_mean: str) -> str:
     joint = front(points, acc, fid_mean)
     runs: list[tuple[str, list[float], list[float]]] = []  # (curve, weights, FIDs) of consecutive joint points
     for _, p in joint.iterrows():
-        if runs and runs[-1][0] == p["curve"]:
+        label = method_label({"method": p["method"]}) + str(p["curve"]).removeprefix(str(p["method"]))
+        if runs and runs[-1][0] == label:
             runs[-1][1].append(p["weight"])
             runs[-1][2].append(p[fid_mean])
         else:
-            runs.append((p["curve"], [p["weight"]], [p[fid_mean]]))
+            runs.append((label, [p["weight"]], [p[fid_mean]]))
     name = fid_mean.removeprefix("eval/fid_").removesuffix("_mean")
     spans = "; ".join(
         f"FID ({name}) {min(f):.2f}–{max(f):.2f}: {curve} at {_weights(w)}" if len(f) > 1
@@ -141,21 +142,28 @@ def fronts_sentence(curve_df: pd.DataFrame, fid_mean: str) -> str:
     return f"Each method's own Pareto front (weights): {'; '.join(own)}. The joint front, by FID: {spans}."
 
 
-def start_rows(results: pd.DataFrame, fid: str) -> pd.DataFrame:
-    """The untrained networks (the evaluation at step 0) per method: mean, sample std and n of ACC and FID."""
+def start_rows(results: pd.DataFrame, fid: str, weight_keys: dict[str, str]) -> pd.DataFrame:
+    """The networks at step 0 (``train.eval_at_start``) per method and per swept value other than its weight and the
+    seed (``codegan.pretrain=simclr`` starts from another E_c): mean, sample std and n of ACC and FID, one run per
+    seed, as the weight does not change a seed's untrained networks."""
     acc0, fid0 = "start/eval/acc", fid.replace("final/", "start/", 1)
     done = _done(results)
     if acc0 not in done:
         return pd.DataFrame()
     rows = []
     for method, part in done.groupby("method"):
-        part = part.drop_duplicates("seed")  # at step 0 a seed's networks are the same whatever the weight
-        row: dict[str, Any] = {"method": method, "n": int(part[acc0].notna().sum())}
-        for metric, col in (("acc", acc0), ("fid", fid0)):
-            values = part[col].dropna().astype(float) if col in part else pd.Series(dtype=float)
-            row[f"{metric}_mean"] = float(values.mean()) if len(values) else float("nan")
-            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-        rows.append(row)
+        skip = {"param/method", "param/seed", f"param/{weight_keys.get(method, '')}"}
+        others = [c for c in part.columns if c.startswith("param/") and c not in skip and part[c].notna().any()]
+        for values, group in part.groupby(others, dropna=False) if others else [((), part)]:
+            values = values if isinstance(values, tuple) else (values,)
+            group = group.drop_duplicates("seed")
+            label = method + "".join(f" {c.split('.')[-1]}={v}" for c, v in zip(others, values, strict=True))
+            row: dict[str, Any] = {"method": method, "label": label, "n": int(group[acc0].notna().sum())}
+            for metric, col in (("acc", acc0), ("fid", fid0)):
+                v = group[col].dropna().astype(float) if col in group else pd.Series(dtype=float)
+                row[f"{metric}_mean"] = float(v.mean()) if len(v) else float("nan")
+                row[f"{metric}_std"] = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -187,10 +195,18 @@ def markdown(table: pd.DataFrame, a: str, b: str, fid: str, fronts: str, start: 
             f" method's seeds ({RESAMPLES:,} bootstrap resamples, percentile).\n")  # fmt: skip
     if fronts:
         out += "\n" + fronts + "\n"
-    if not start.empty:
-        out += "\nStep 0, the untrained networks (one per seed; the weight does not change them):\n\n"
-        out += f"| method | n | ACC | FID ({name}) |\n| --- | --- | --- | --- |\n"
-        for r in start.itertuples():
-            out += f"| {method_label({'method': r.method})} | {r.n} | {_pm(r.acc_mean, r.acc_std, 3)} |"
-            out += f" {_pm(r.fid_mean, r.fid_std, 2)} |\n"
+    return out + start_markdown(start, fid)
+
+
+def start_markdown(start: pd.DataFrame, fid: str) -> str:
+    """The step-0 rows as a table with its heading ("" when no run evaluated at step 0)."""
+    if start.empty:
+        return ""
+    name = fid.removeprefix("final/eval/fid_")
+    out = "\nStep 0, the untrained networks (one per seed; the weight does not change them):\n\n"
+    out += f"| method | n | ACC | FID ({name}) |\n| --- | --- | --- | --- |\n"
+    for r in start.itertuples():
+        label = method_label({"method": r.method}) + r.label.removeprefix(r.method)
+        out += f"| {label} | {r.n} | {_pm(r.acc_mean, r.acc_std, 3)} |"
+        out += f" {_pm(r.fid_mean, r.fid_std, 2)} |\n"
     return out
