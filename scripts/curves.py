@@ -114,7 +114,9 @@ def plot(curves: dict[str, dict[str, Any]], rows: list[dict[str, Any]], fid: str
     import matplotlib.pyplot as plt
 
     fig, (ax_acc, ax_fid) = plt.subplots(1, 2, figsize=(12, 4.6))
-    colours: dict[str, Any] = {}
+    labels = list(dict.fromkeys(r["curve"] for r in rows))
+    # more curves than the default cycle's 10 colours: 20 distinct ones, so no two lines share one
+    colours: dict[str, Any] = {c: plt.cm.tab20(i % 20) for i, c in enumerate(labels)} if len(labels) > 10 else {}
     for metric, ax in (("eval/acc", ax_acc), (fid, ax_fid)):
         for label in dict.fromkeys(r["curve"] for r in rows if r["metric"] == metric):
             mine = [r for r in rows if r["curve"] == label and r["metric"] == metric]
@@ -132,7 +134,10 @@ def plot(curves: dict[str, dict[str, Any]], rows: list[dict[str, Any]], fid: str
             ax_acc.axhline(statistics.fmean(pixels), ls="--", color="grey", label=name)
     ax_acc.set(xlabel="training step", ylabel="ACC (Hungarian), higher is better")
     if fid:
-        ax_fid.set(xlabel="training step", ylabel=f"{fid.removeprefix('eval/').upper()}, lower is better")
+        means = [r["mean"] for r in rows if r["metric"] == fid]
+        log = bool(means) and min(means) > 0 and max(means) / min(means) > 30  # the untrained G's FID (step 0)
+        ax_fid.set(xlabel="training step", ylabel=f"{fid.removeprefix('eval/').upper()}, lower is better"
+                   + (" (log scale)" if log else ""), yscale="log" if log else "linear")  # fmt: skip
         ax_fid.legend(fontsize=7)
     else:
         ax_fid.set(xlabel="training step", ylabel="FID")
