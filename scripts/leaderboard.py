@@ -2,7 +2,7 @@
 
     python -m scripts.leaderboard [RUNS_DIR ...] [--eval all|latest|<eval hash>] [--wandb-project P]
                                   [--out runs/leaderboard] [--plots sweep/tradeoff.png ...]
-                                  [--log-wandb offline|online|disabled] [--project codegan-bench]
+                                  [--log-wandb offline|online|disabled] [--project codegan-bench] [--no-start]
 
 Sources: the results under the given directories (``summary.json`` of complete runs and the
 ``eval-<hash>.json`` re-scorings beside them), or, with ``--wandb-project``, the finished runs of that
@@ -10,7 +10,9 @@ W&B project (``final/`` summary keys). Results are pooled as seeds only when eve
 measured is the same: training config, step reached, world size, mixed precision, evaluation settings and
 data. Where rows of a dataset differ in any of these, the differing parts are columns. ``--eval`` picks
 the evaluations: ``all`` (each is its own row), ``latest`` (each run's newest) or one evaluation hash.
-The k-means-on-pixels baseline computed beside every run is its own row per dataset. Rows are
+The k-means-on-pixels baseline computed beside every run is its own row per dataset, and so are the untrained
+networks of runs that evaluated at step 0 (``train.eval_at_start``; :mod:`harness.start_results`; not from
+W&B; ``--no-start`` leaves them out): whether training helped at all at a budget. Rows are
 sorted by ACC, the best mean of each score is marked, and each row links its seeds' run folders. Run
 folders without a complete ``summary.json`` are named in one line; with no result at all it exits 1
 with one line and writes nothing. Writes ``leaderboard.md``, ``leaderboard.html`` (with the trade-off
@@ -49,6 +51,7 @@ from harness.results import (
     select,
     show,
 )
+from harness.start_results import ANY, start_records
 
 PAPER = Path(__file__).with_name("paper_results.yaml")
 SCORES = {"acc": "ACC", "purity": "purity", "nmi": "NMI", "ari": "ARI"}
@@ -63,6 +66,8 @@ NOTES = [
     " the last column links each seed's run folder.",
     "ACC is Hungarian; the paper's ACC is the reference code's majority mapping: compare it with purity.",
     "The paper's FIDs are Inception FIDs of 50,000 samples (docs/reference.md, section 3).",
+    f"Step 0: the untrained networks (train.eval_at_start), one per seed; a loss weight or optimizer setting that"
+    f" differs between the runs they come from reads {ANY} (it cannot change them before the first update).",
     f"{PIXELS_LABEL}: k-means on the raw pixels of the evaluation split, one computation shared by the runs"
     " with the same data and k-means settings; n counts distinct computations, and for one, ± is the spread over"
     " its k-means seeds, marked (k-means).",
@@ -338,6 +343,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--plots", nargs="*", type=Path, default=[], help="trade-off PNGs for the HTML page")
     parser.add_argument("--log-wandb", default="offline", choices=["offline", "online", "disabled"])
     parser.add_argument("--project", default="codegan-bench", help="W&B project of the leaderboard's own run")
+    parser.add_argument("--no-start", action="store_true", help="leave out the step-0 rows (the untrained networks)")
     args = parser.parse_args(argv)
     records = from_wandb(args.wandb_project) if args.wandb_project else load_records(args.roots)
     records = select(records, args.eval)
@@ -345,6 +351,8 @@ def cli(argv: list[str]) -> int:
         where = f"W&B project {args.wandb_project}" if args.wandb_project else ", ".join(map(str, args.roots))
         which = "" if args.eval == "all" else f" for --eval {args.eval}"
         raise RunError(f"no finished results in {where}{which}: nothing to rank (leaderboard not written)")
+    if not args.no_start and not args.wandb_project:
+        records += start_records(records)
     tables = table(records)
     args.out.mkdir(parents=True, exist_ok=True)
     md = markdown(tables, args.out)

@@ -24,7 +24,7 @@ LAYERS = {
     "harness.method": 3, "harness.gan": 3, "codegan": 3, "baselines": 3, "harness.evaluate": 3,
     "harness.identity": 4, "harness.identity_versions": 4, "harness.runtime": 4, "harness.checkpoint": 4,
     "harness.guard": 4, "harness.runlock": 4, "harness.rundir": 4, "harness.result_files": 4, "harness.track": 4,
-    "harness.train": 4, "harness.cadence": 4,
+    "harness.train": 4, "harness.cadence": 4, "harness.start_results": 4,
     "harness.run": 5, "harness.evaluate.rescore": 5, "harness.evaluate.score": 5, "harness.evaluate.__main__": 5,
     "harness.data.__main__": 5, "sweeps": 5, "scripts": 5,
 }  # fmt: skip

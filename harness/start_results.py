@@ -1,0 +1,97 @@
+"""The untrained networks as results: each complete run's evaluation at step 0 (``train.eval_at_start``).
+
+A step-0 evaluation measures the networks before their first update, so the keys that act only through the
+losses or the optimizer (loss weights, learning rates, Adam's settings, the gradient penalty, the schedule)
+cannot change it: runs that differ only in such keys measured the same untrained networks at one seed. In a
+step-0 result's identity those keys read ``any`` where they differ between the runs of one method, so the runs
+pool as one result with one model per seed (``tests/test_start_results.py`` checks that two such runs measure the
+very same numbers at step 0).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.identity import result_key
+from harness.results import Record
+from harness.track import read_jsonl
+
+ANY = "any"
+UPDATE_ONLY = frozenset(
+    {
+        "train.lr_g",
+        "train.lr_d",
+        "train.lr_e",
+        "train.betas",
+        "train.weight_decay",
+        "train.gp_weight",
+        "train.lr_decay",
+        "codegan.beta_c",
+        "codegan.beta_z",
+        "codegan.tau",
+        "codegan.base_tau",
+        "baselines.lambda_mi",
+        "baselines.lambda_cont",
+        "baselines.cluster_beta_n",
+        "baselines.cluster_beta_c",
+        "baselines.cr_weight",
+        "baselines.cr_lr",
+    }
+)
+
+
+def update_only(key: str) -> bool:
+    """Whether training key ``key`` acts only from the first update on: one of :data:`UPDATE_ONLY` or the loss
+    weight a method (a plugin's too) declares for trade-off sweeps."""
+    from harness.catalogue import entries
+
+    return key in UPDATE_ONLY or any(key == e.weight_key for e in entries().values() if e.weight_key)
+
+
+def step0_eval(run: Path) -> dict[str, float] | None:
+    """The ``eval/`` scores a run folder's ``metrics.jsonl`` holds for step 0; None when it did not evaluate there."""
+    path = run / "metrics.jsonl"
+    for line in read_jsonl(path) if path.is_file() else []:
+        if line.get("step") == 0 and "eval/acc" in line:
+            return {k: v for k, v in line.items()
+                    if k.startswith("eval/") and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+    return None
+
+
+def _family(identity: dict[str, Any]) -> str:
+    """What must match for two runs' step-0 results to pool: the identity without the update-only keys."""
+    train = {k: v for k, v in identity.get("train", {}).items() if not update_only(k)}
+    return json.dumps({**identity, "train": train, "step": 0}, sort_keys=True, default=str)
+
+
+def start_records(records: list[Record]) -> list[Record]:
+    """A step-0 record for each run's own summary among ``records`` whose run evaluated at step 0: the run's
+    identity at step 0, the update-only keys that differ within its family set to ``any``, counted once per seed."""
+    found = []
+    for r in records:
+        if r.kind != "summary" or not r.identity.get("step"):
+            continue
+        scores = step0_eval(Path(r.run))
+        if scores is not None:
+            found.append((r, scores))
+    values: dict[str, dict[str, set[str]]] = {}
+    for r, _ in found:
+        seen = values.setdefault(_family(r.identity), {})
+        for k, v in r.identity.get("train", {}).items():
+            if update_only(k):
+                seen.setdefault(k, set()).add(json.dumps(v, default=str))
+    varying = {family: {k for k, v in seen.items() if len(v) > 1} for family, seen in values.items()}
+    out = []
+    for r, scores in found:
+        identity = copy.deepcopy(r.identity)
+        identity["step"] = 0
+        for k in varying[_family(r.identity)]:
+            identity["train"][k] = ANY
+        key = result_key(identity)
+        out.append(Record(source=f"{r.run}/metrics.jsonl", kind="start", dataset=r.dataset, seed=r.seed, run=r.run,
+                          run_hash=f"{key}@seed{r.seed}", eval_hash=r.eval_hash, identity=identity, key=key,
+                          metrics=scores, time=r.time))  # fmt: skip
+    return out
