@@ -1,6 +1,6 @@
 """``train.compile=step``: the whole iteration as one graph gives eager's losses over 20 steps (under a learning-rate
 schedule, with no graph break and no recompilation past the step counter's), a checkpoint moves between the two
-modes, and two ranks stay identical."""
+modes, and two ranks stay identical, stopped and resumed included."""
 
 import json
 
@@ -80,19 +80,40 @@ def _assert_resumed(got: dict[str, float], want: dict[str, float]) -> None:
         assert got[k] == pytest.approx(want[k], rel=rel, abs=tol), k
 
 
-def test_two_ranks_average_their_gradients_inside_the_graph(digits_shards, tmp_path):
-    args = [f"log.root={tmp_path}", f"data.root={digits_shards.parent}", "train.steps=6", "train.compile=step",
-            "train.trace=true", "train.log_every=3", "train.ckpt_every=3", "eval.kmeans_seeds=1",
-            "eval.pixel_baseline=false", "eval.fid_samples=200", "model.hidden=32", "model.d_width=8",
-            "model.g_width=8", "model.e_width=8", "train.batch_size=16", "train.g_batch_size=16",
-            "codegan.e_batch_size=24"]  # fmt: skip
+TWO_RANKS = ["train.compile=step", "train.trace=true", "train.log_every=3", "train.ckpt_every=3",
+             "eval.kmeans_seeds=1", "eval.pixel_baseline=false", "eval.fid_samples=200", "model.hidden=32",
+             "model.d_width=8", "model.g_width=8", "model.e_width=8", "train.batch_size=16", "train.g_batch_size=16",
+             "codegan.e_batch_size=24"]  # fmt: skip
+
+
+def _two_ranks(data, root, steps: int) -> list[dict]:
+    """A two-rank gloo launch of the whole-step graph to ``steps`` (resuming what ``root`` holds): each rank's trace."""
+    args = [f"log.root={root}", f"data.root={data}", f"train.steps={steps}", *TWO_RANKS]
     proc = launch(args, accelerate=CPU_DDP, OMP_NUM_THREADS="1")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (trace,) = {p.parent for p in tmp_path.rglob("trace/rank0.json")}
-    ranks = [json.loads((trace / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert [r["steps"] for r in ranks] == [6, 6]
-    assert not set(ranks[0]["indices"]) & set(ranks[1]["indices"])  # disjoint data: unaveraged weights would differ
-    assert ranks[0]["param_digest"] == ranks[1]["param_digest"]
+    (trace,) = {p.parent for p in root.rglob("trace/rank0.json")}
+    return [json.loads((trace / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(digits_shards, tmp_path_factory):
+    return _two_ranks(digits_shards.parent, tmp_path_factory.mktemp("ranks"), 6)
+
+
+def test_two_ranks_average_their_gradients_inside_the_graph(two_ranks):
+    assert [r["steps"] for r in two_ranks] == [6, 6]
+    assert not set(two_ranks[0]["indices"]) & set(two_ranks[1]["indices"])  # disjoint data: unaveraged would differ
+    assert two_ranks[0]["param_digest"] == two_ranks[1]["param_digest"]
+
+
+def test_two_ranks_resume_the_graph_to_the_same_weights(two_ranks, digits_shards, tmp_path):
+    """Stopped at step 3 (its checkpoint) and launched again to 6: the weights of the run that never stopped."""
+    first = _two_ranks(digits_shards.parent, tmp_path, 3)
+    assert first[0]["param_digest"] != two_ranks[0]["param_digest"]
+    resumed = _two_ranks(digits_shards.parent, tmp_path, 6)
+    (summary,) = tmp_path.rglob("summary.json")
+    assert json.loads(summary.read_text())["resumed_from_step"] == 3  # not trained again from scratch
+    assert [r["param_digest"] for r in resumed] == [r["param_digest"] for r in two_ranks]
 
 
 def test_an_update_called_alone_runs_eagerly_with_the_same_adam(runs):
