@@ -136,7 +136,7 @@ def plot(curves: dict[str, dict[str, Any]], rows: list[dict[str, Any]], fid: str
     if fid:
         means = [r["mean"] for r in rows if r["metric"] == fid]
         log = bool(means) and min(means) > 0 and max(means) / min(means) > 30  # the untrained G's FID (step 0)
-        ax_fid.set(xlabel="training step", ylabel=f"{fid.removeprefix('eval/').upper()}, lower is better"
+        ax_fid.set(xlabel="training step", ylabel=f"FID ({fid.removeprefix('eval/fid_')} features), lower is better"
                    + (" (log scale)" if log else ""), yscale="log" if log else "linear")  # fmt: skip
         ax_fid.legend(fontsize=7)
     else:
