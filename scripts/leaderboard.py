@@ -94,7 +94,8 @@ def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
             head = recs[0]
             row: dict[str, Any] = {"dataset": dataset, "method": head.label, **cells[key], "n": str(len(recs))}
             row.update(_scores(recs, "eval/", fids))
-            row[PAPER_COLUMN] = _paper(paper.get(dataset, {}).get(head.label))
+            # the paper's numbers are of trained networks: none beside the untrained ones (step 0)
+            row[PAPER_COLUMN] = "" if head.kind == "start" else _paper(paper.get(dataset, {}).get(head.label))
             row["result"] = key
             row["_runs"] = [(r.seed, r.source if "://" in r.source else r.run) for r in recs]  # W&B: its URL
             rows.append(row)

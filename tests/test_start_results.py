@@ -13,8 +13,9 @@ from harness.config import build_config
 from harness.results import load_records, show
 from harness.start_results import ANY, start_records, step0_eval
 from harness.train import train
+from scripts import leaderboard as board
+from scripts.leaderboard import PAPER_COLUMN, table
 from scripts.leaderboard import main as leaderboard
-from scripts.leaderboard import table
 from tests.launch import REPO, tiny_run
 
 PRESET = REPO / "codegan" / "configs" / "digits.yaml"
@@ -53,11 +54,14 @@ def test_loss_weights_and_optimizer_settings_leave_step_0_unchanged(runs):
     assert _scores(trained[str(folders["base0"].resolve())]) != _scores(trained[str(folders["updates0"].resolve())])
 
 
-def test_step_0_rows_pool_the_runs_that_differ_only_in_updates(runs):
+def test_step_0_rows_pool_the_runs_that_differ_only_in_updates(runs, tmp_path, monkeypatch):
     root, folders = runs
     records = load_records([root])
     starts = start_records(records)
     assert len(starts) == 4 and {r.kind for r in starts} == {"start"}  # seed 2 did not evaluate at step 0
+    paper = tmp_path / "paper.yaml"
+    paper.write_text("digits:\n  CoDeGAN: {purity: 0.9, nmi: 0.8, ari: 0.7}\n")
+    monkeypatch.setattr(board, "PAPER", paper)
     (rows,) = table(records + starts).values()
     zero = [r for r in rows if r.get("step") == "0"]
     assert len(zero) == 2, zero
@@ -71,6 +75,7 @@ def test_step_0_rows_pool_the_runs_that_differ_only_in_updates(runs):
     assert pooled["ACC"] == f"{(base['eval/acc'] + one['eval/acc']) / 2:.3f} ± " + pooled["ACC"].split(" ± ")[1]
     trained = [r for r in rows if r.get("step") == "2" and r["method"] == "CoDeGAN"]
     assert sorted(r["n"] for r in trained) == ["1", "1", "3"]
+    assert {r[PAPER_COLUMN] for r in trained} == {"0.90 / 0.80 / 0.70"} and {r[PAPER_COLUMN] for r in zero} == {""}
 
 
 def test_the_leaderboard_shows_step_0_unless_asked_not_to(runs, tmp_path):
