@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.identity import result_key
 from harness.results import Record
-from harness.track import read_jsonl
+from harness.track import evaluations
 
 ANY = "any"
 UPDATE_ONLY = frozenset(
@@ -43,27 +43,26 @@ UPDATE_ONLY = frozenset(
 )
 
 
-def update_only(key: str) -> bool:
-    """Whether training key ``key`` acts only from the first update on: one of :data:`UPDATE_ONLY` or the loss
-    weight a method (a plugin's too) declares for trade-off sweeps."""
+def update_only_keys() -> frozenset[str]:
+    """The training keys that act only from the first update on: :data:`UPDATE_ONLY` and the loss weight each
+    method (a plugin's too) declares for trade-off sweeps."""
     from harness.catalogue import entries
 
-    return key in UPDATE_ONLY or any(key == e.weight_key for e in entries().values() if e.weight_key)
+    return UPDATE_ONLY | {e.weight_key for e in entries().values() if e.weight_key}
 
 
 def step0_eval(run: Path) -> dict[str, float] | None:
     """The ``eval/`` scores a run folder's ``metrics.jsonl`` holds for step 0; None when it did not evaluate there."""
-    path = run / "metrics.jsonl"
-    for line in read_jsonl(path) if path.is_file() else []:
-        if line.get("step") == 0 and "eval/acc" in line:
-            return {k: v for k, v in line.items()
-                    if k.startswith("eval/") and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
-    return None
+    line = evaluations(run, last=0).get(0)
+    if line is None:
+        return None
+    return {k: v for k, v in line.items()
+            if k.startswith("eval/") and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
 
 
-def _family(identity: dict[str, Any]) -> str:
-    """What must match for two runs' step-0 results to pool: the identity without the update-only keys."""
-    train = {k: v for k, v in identity.get("train", {}).items() if not update_only(k)}
+def _family(identity: dict[str, Any], free: frozenset[str]) -> str:
+    """What must match for two runs' step-0 results to pool: the identity without the keys in ``free``."""
+    train = {k: v for k, v in identity.get("train", {}).items() if k not in free}
     return json.dumps({**identity, "train": train, "step": 0}, sort_keys=True, default=str)
 
 
@@ -77,18 +76,19 @@ def start_records(records: list[Record]) -> list[Record]:
         scores = step0_eval(Path(r.run))
         if scores is not None:
             found.append((r, scores))
+    free = update_only_keys()
     values: dict[str, dict[str, set[str]]] = {}
     for r, _ in found:
-        seen = values.setdefault(_family(r.identity), {})
+        seen = values.setdefault(_family(r.identity, free), {})
         for k, v in r.identity.get("train", {}).items():
-            if update_only(k):
+            if k in free:
                 seen.setdefault(k, set()).add(json.dumps(v, default=str))
     varying = {family: {k for k, v in seen.items() if len(v) > 1} for family, seen in values.items()}
     out = []
     for r, scores in found:
         identity = copy.deepcopy(r.identity)
         identity["step"] = 0
-        for k in varying[_family(r.identity)]:
+        for k in varying[_family(r.identity, free)]:
             identity["train"][k] = ANY
         key = result_key(identity)
         out.append(Record(source=f"{r.run}/metrics.jsonl", kind="start", dataset=r.dataset, seed=r.seed, run=r.run,

@@ -118,6 +118,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [r for r in rows if isinstance(r, dict)]
 
 
+def evaluations(run_dir: Path, last: int | None = None) -> dict[int, dict[str, Any]]:
+    """The evaluation lines of a run folder's ``metrics.jsonl`` by step (up to ``last``)."""
+    path = run_dir / "metrics.jsonl"
+    rows = read_jsonl(path) if path.is_file() else []
+    return {r["step"]: r for r in rows if "eval/acc" in r and (last is None or r["step"] <= last)}
+
+
 def forget_inherited_wandb_service() -> None:
     """Drop an inherited ``WANDB_SERVICE``: every process that trains or scores starts its own W&B service. W&B
     shares one service per process tree through that variable, and a shared service outlives a SIGKILLed child

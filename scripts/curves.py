@@ -27,14 +27,7 @@ from typing import Any
 
 from harness.errors import RunError
 from harness.results import STD_NOTE, group, identity_cells, load_records, method_label, some_paths
-from harness.track import read_jsonl
-
-
-def _evals(folder: Path, last: int | None = None) -> dict[int, dict[str, Any]]:
-    """The evaluation lines of a run folder's ``metrics.jsonl`` by step (up to ``last``)."""
-    path = folder / "metrics.jsonl"
-    rows = read_jsonl(path) if path.is_file() else []
-    return {r["step"]: r for r in rows if "eval/acc" in r and (last is None or r["step"] <= last)}
+from harness.track import evaluations
 
 
 def runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
@@ -49,7 +42,7 @@ def runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
         out[key] = {
             "label": recs[0].label + (f" {parts}" if parts else ""),
             "dataset": recs[0].dataset,
-            "members": [{"seed": r.seed, "evals": _evals(Path(r.run), int(r.identity["step"])), "run": r.run}
+            "members": [{"seed": r.seed, "evals": evaluations(Path(r.run), int(r.identity["step"])), "run": r.run}
                         for r in recs],
             "pixels": [r.metrics["baseline/pixels_acc"] for r in recs if "baseline/pixels_acc" in r.metrics],
         }  # fmt: skip
@@ -63,7 +56,7 @@ def unfinished_runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
 
     out = {}
     for folder in unfinished_folders(roots):
-        evals = _evals(folder)  # a running writer's cut last line is left out
+        evals = evaluations(folder)  # a running writer's cut last line is left out
         if not evals or not (folder / "config.yaml").is_file():
             continue
         cfg = from_dict(load_yaml(folder / "config.yaml"))
