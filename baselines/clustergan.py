@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 
 from baselines.losses import categorical_code_loss
-from harness import adversarial
 from harness.config import Config
-from harness.gan import DataInfo, GANMethod, frozen
+from harness.methods import adversarial
+from harness.methods.gan import DataInfo, GANMethod, frozen
 
 
 class ClusterGAN(GANMethod):

@@ -16,9 +16,9 @@ from accelerate import Accelerator
 from torch import nn
 
 from baselines.losses import categorical_code_loss, gaussian_nll
-from harness import adversarial
 from harness.config import Config
-from harness.gan import DataInfo, GANMethod, frozen
+from harness.methods import adversarial
+from harness.methods.gan import DataInfo, GANMethod, frozen
 
 
 class InfoGAN(GANMethod):

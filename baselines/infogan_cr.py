@@ -28,7 +28,7 @@ from torch import nn
 
 from baselines.infogan import InfoGAN
 from harness.config import Config, ConfigError, ModelConfig
-from harness.gan import DataInfo
+from harness.methods.gan import DataInfo
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.method import Method
+from harness.methods.contract import Method
 
 
 class PixelsKMeans(Method):

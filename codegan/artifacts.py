@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from harness import distributed
-from harness.atomic import atomic_copy, atomic_write_bytes, torch_bytes
-from harness.cache import cache_dir, cache_lock
 from harness.config import Config, ConfigError, to_dict, training_hash
+from harness.core.atomic import atomic_copy, atomic_write_bytes, torch_bytes
+from harness.core.cache import cache_dir, cache_lock
+from harness.parallel import distributed
 
 ARTIFACT = "encoder.pt"
 

@@ -20,13 +20,13 @@ from accelerate import Accelerator
 from torch import nn
 
 from codegan import artifacts
+from codegan.augment import second_view
 from codegan.losses import noise_loss, supcon_loss
 from codegan.stage import pretrain_config
-from harness import adversarial
-from harness.augment import second_view
 from harness.config import Config
-from harness.data.cards import load_card
-from harness.gan import DataInfo, GANMethod, frozen
+from harness.config.cards import load_card
+from harness.methods import adversarial
+from harness.methods.gan import DataInfo, GANMethod, frozen
 
 
 class TwoHeadEncoder(nn.Module):

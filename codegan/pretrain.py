@@ -9,12 +9,12 @@ import torch
 from accelerate import Accelerator
 
 from codegan import artifacts
+from codegan.augment import random_hflip, random_resized_crop, second_view
 from codegan.losses import nt_xent_loss
 from codegan.method import build_encoders, encoder_signature
 from codegan.stage import pretrain_config  # noqa: F401 - where stage configs were found before
-from harness.augment import random_hflip, random_resized_crop, second_view
 from harness.config import Config
-from harness.gan import DataInfo, GANMethod
+from harness.methods.gan import DataInfo, GANMethod
 
 
 class SimCLR(GANMethod):

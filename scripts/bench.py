@@ -41,12 +41,11 @@ from typing import Any
 
 import torch
 
-from harness import registry
-from harness.atomic import atomic_write_text
-from harness.config import build_config
-from harness.gan import DataInfo
-from harness.rundir import versions
-from harness.runtime import make_accelerator
+from harness.config import build_config, registry
+from harness.core.atomic import atomic_write_text
+from harness.methods.gan import DataInfo
+from harness.parallel.accelerator import make_accelerator
+from harness.runs.folder import versions
 from scripts.bench_step import (
     CPU_VARIANTS,
     CUDA_VARIANTS,
@@ -173,7 +172,7 @@ def bench_quality(root: str, samples: int) -> dict:
     from harness.data.build import ensure_built
     from harness.data.manifest import read_manifest
     from harness.data.stream import load_split
-    from harness.evaluate.quality import QualityEvaluator
+    from harness.metrics.quality import QualityEvaluator
 
     cfg = build_config(PRESETS / "digits.yaml", ["log.wandb=disabled", f"eval.fid_samples={samples}"])
     acc = make_accelerator(cfg)

@@ -20,12 +20,13 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness import determinism, registry, step_options
-from harness.config import TrainConfig, build_config
-from harness.data.cards import load_card
-from harness.gan import DataInfo, GANMethod
-from harness.identity import launch_settings
-from harness.runtime import make_accelerator
+from harness.config import TrainConfig, build_config, registry
+from harness.config.cards import load_card
+from harness.methods import step_options
+from harness.methods.gan import DataInfo, GANMethod
+from harness.parallel import determinism
+from harness.parallel.accelerator import make_accelerator
+from harness.runs.identity import launch_settings
 
 PRESETS = Path(__file__).resolve().parents[1] / "codegan" / "configs"
 # Every option off: the plain eager step every variant is compared with.

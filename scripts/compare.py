@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import build_config
-from harness.identity import eval_hash
-from harness.progress import bar
-from harness.results import STD_NOTE, kmeans_pm, mean_sd, pool, run_record
-from harness.train import Trainer
+from harness.core.progress import bar
+from harness.runs.identity import eval_hash
+from harness.runs.results import STD_NOTE, kmeans_pm, mean_sd, pool, run_record
+from harness.training.trainer import Trainer
 
 COLUMNS = ("eval/acc", "eval/purity", "eval/nmi", "eval/ari", "eval/fid_domain")
 KMEANS_NOTE = "(k-means): a row of one seed shows the spread over that run's k-means seeds (its `_std` metric) instead."

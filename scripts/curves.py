@@ -25,9 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import RunError
-from harness.results import STD_NOTE, group, identity_cells, load_records, method_label, some_paths
-from harness.track import evaluations
+from harness.core.errors import RunError
+from harness.runs.results import STD_NOTE, group, identity_cells, load_records, method_label, some_paths
+from harness.runs.track import evaluations
 
 
 def runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
@@ -52,7 +52,7 @@ def runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
 def unfinished_runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
     """Run folders without a complete summary that evaluated at least once: one curve each."""
     from harness.config import from_dict, load_yaml, training_config
-    from harness.results import unfinished_folders
+    from harness.runs.results import unfinished_folders
 
     out = {}
     for folder in unfinished_folders(roots):
@@ -150,7 +150,7 @@ def log_wandb(out: Path, table: list[dict[str, Any]], mode: str, project: str) -
         return
     import wandb
 
-    from harness.track import analysis_run
+    from harness.runs.track import analysis_run
 
     run = analysis_run(out.parent, mode, project, f"curves {out.stem}")
     columns = list(table[0])
@@ -204,9 +204,9 @@ def cli(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import run_cli
+    from harness.commands.cli import run_command
 
-    return run_cli(cli, argv)
+    return run_command(cli, argv)
 
 
 if __name__ == "__main__":

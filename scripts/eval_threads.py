@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     from harness.config import build_config
-    from harness.threads import cpus_allowed, main_thread_count
+    from harness.parallel.threads import cpus_allowed, main_thread_count
 
     cpus = cpus_allowed()
     settings = {"1 thread": "1", f"{cpus} threads": str(cpus)}
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         order = list(settings) if r % 2 == 0 else list(settings)[::-1]
         for name in order:
-            cmd = [accelerate, "launch", *TWO_CPU_RANKS, "-m", "harness.evaluate", str(run), *common[2:],
+            cmd = [accelerate, "launch", *TWO_CPU_RANKS, "-m", "harness.commands.rescore", str(run), *common[2:],
                    f"runtime.eval_threads={settings[name]}", "eval.pixel_baseline=false"]  # fmt: skip
             t = time.perf_counter()
             subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True)

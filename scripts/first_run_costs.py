@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     from harness.data.build import build
     from harness.data.manifest import read_manifest
     from harness.data.stream import load_split
-    from harness.evaluate.domain import train_extractor
-    from harness.evaluate.extractors import DomainExtractor, ExtractorContext
-    from harness.evaluate.fid import reference_stats
-    from harness.evaluate.pixels import pixel_baseline
-    from harness.train import train
+    from harness.metrics.domain import train_extractor
+    from harness.metrics.extractors import DomainExtractor, ExtractorContext
+    from harness.metrics.features import reference_stats
+    from harness.metrics.pixels import pixel_baseline
+    from harness.training.trainer import train
 
     cfg = build_config(args.dataset, [f"data.root={work / 'data'}", "log.wandb=disabled"])
     cpu = torch.device("cpu")

@@ -136,7 +136,7 @@ for module, package in need.items():
         print(f"missing Python package: {package} (import {module}: {type(exc).__name__}: {exc}); carry its wheel"
               " in .whl, see the top of scripts/gpu_check.sh")
 if not missing:  # the harness itself, as the check runs it
-    for module in ("harness.train", "harness.evaluate.fid", "scripts.bench", "scripts.gpu_report"):
+    for module in ("harness.training.trainer", "harness.metrics.fid", "scripts.bench", "scripts.gpu_report"):
         importlib.import_module(module)
     import torch
     print(f"imports ok: torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)")
@@ -170,7 +170,7 @@ fi
 status=0
 
 if [ -d "$IDX" ]; then
-    phase shards 25 $PY -m harness.data build "$CARD" --source "$IDX" --root "$WORK/data" || status=1
+    phase shards 25 $PY -m harness.commands.data build "$CARD" --source "$IDX" --root "$WORK/data" || status=1
 else
     say "no IDX folder $IDX: the training run is skipped (the benchmarks need no data)"
 fi
@@ -195,7 +195,7 @@ fi
 DET_RUN="$PY -m harness.run --config digits data.root=$WORK/digits log.wandb=disabled log.progress=false \
 train.deterministic=true train.steps=$DET_STEPS train.log_every=10 train.ckpt_every=$DET_STEPS train.trace=true \
 eval.quality=[] eval.kmeans_seeds=1 eval.pixel_baseline=false"
-phase determinism "${LIMITS[4]}" bash -c "$PY -m harness.data build digits --root $WORK/digits && \
+phase determinism "${LIMITS[4]}" bash -c "$PY -m harness.commands.data build digits --root $WORK/digits && \
 $DET_RUN log.root=$DET/a && $DET_RUN log.root=$DET/b" || status=1
 
 if [ "$GPUS" -ge 2 ] && [ -d "$WORK/data" ]; then

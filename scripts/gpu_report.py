@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import atomic_write_text
+from harness.core.atomic import atomic_write_text
 
 
 def _one_run(root: Path) -> Path | None:

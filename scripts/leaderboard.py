@@ -33,9 +33,9 @@ from typing import Any
 import yaml
 
 from harness.config import Config, ConfigError, from_dict
-from harness.errors import RunError
-from harness.identity import eval_hash, result_identity, result_key, run_hash
-from harness.results import (
+from harness.core.errors import RunError
+from harness.runs.identity import eval_hash, result_identity, result_key, run_hash
+from harness.runs.results import (
     ONE_NOTE,
     PIXELS,
     PIXELS_LABEL,
@@ -51,7 +51,7 @@ from harness.results import (
     select,
     show,
 )
-from harness.start_results import ANY, start_records
+from harness.runs.start_results import ANY, start_records
 
 PAPER = Path(__file__).with_name("paper_results.yaml")
 SCORES = {"acc": "ACC", "purity": "purity", "nmi": "NMI", "ari": "ARI"}
@@ -325,7 +325,7 @@ def log_table(tables: dict[str, list[dict[str, str]]], out: Path, mode: str, pro
         return
     import wandb
 
-    from harness.track import analysis_run
+    from harness.runs.track import analysis_run
 
     columns, data = flat_rows(tables)
     run = analysis_run(out, mode, project, "leaderboard", "leaderboard", tags=["leaderboard", *tables],
@@ -366,9 +366,9 @@ def cli(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import run_cli
+    from harness.commands.cli import run_command
 
-    return run_cli(cli, argv)
+    return run_command(cli, argv)
 
 
 if __name__ == "__main__":

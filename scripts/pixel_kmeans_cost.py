@@ -26,8 +26,8 @@ from sklearn.metrics import adjusted_rand_score
 from harness.data.build import ensure_built
 from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
-from harness.evaluate.cluster import assignment_scores
-from harness.evaluate.pixels import pixel_features, pixel_seeds
+from harness.metrics.cluster import assignment_scores
+from harness.metrics.pixels import pixel_features, pixel_seeds
 
 VARIANTS = {
     "full (all pixels, n_init 10)": (0, "kmeans", 10),

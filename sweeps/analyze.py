@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from harness.config import ConfigError, build_config
-from harness.results import (
+from harness.runs.results import (
     ONE_NOTE,
     STD_NOTE,
     distinguishing,
@@ -408,7 +408,7 @@ def log_wandb(
         return
     import wandb
 
-    from harness.track import analysis_run
+    from harness.runs.track import analysis_run
 
     run = analysis_run(folder, mode, project, f"{name}-analysis", group=name)
     for key, df in tables.items():
@@ -524,9 +524,9 @@ def cli(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import run_cli
+    from harness.commands.cli import run_command
 
-    return run_cli(cli, argv)
+    return run_command(cli, argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
 
-from harness.results import method_label
+from harness.runs.results import method_label
 
 RESAMPLES = 10_000
 ACC = "final/eval/acc"

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import PIPE_ENV, ConfigError, build_config
-from harness.errors import RunError
-from harness.results import short_names
+from harness.core.errors import RunError
+from harness.runs.results import short_names
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
 from sweeps.trainable import TrialContext, run_trial
@@ -65,7 +65,7 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     process with one line when no cluster answered within ``timeout_s``), or start a local instance."""
     import ray
 
-    from harness.catalogue import PLUGINS_ENV
+    from harness.config.registry import PLUGINS_ENV
 
     local_ray_env()
     if ray.is_initialized():
@@ -302,9 +302,9 @@ def cli(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import run_cli
+    from harness.commands.cli import run_command
 
-    return run_cli(cli, argv)
+    return run_command(cli, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A sweep file: which presets, which search space, which scheduler, which resources.
 
     name: smoke
-    presets: {codegan: codegan/configs/digits.yaml, infogan: baselines/configs/infogan-digits.yaml}
+    presets: {codegan: codegan/digits, infogan: infogan/digits}
     overrides: {train.steps: 60, train.eval_every: 20}      # every trial
     space:                                                  # one group, or a list of groups (a union)
       - method: [codegan]                                   # a plain list is a grid
@@ -53,8 +53,8 @@ SCHEDULERS = {"none", "asha", "pbt"}
 
 # the disentanglement weight each method's trade-off curve is ordered by
 def default_weight_keys() -> dict[str, str]:
-    """method -> the loss weight its trade-off curve varies (the catalogue's ``weight_key``)."""
-    from harness.catalogue import entries
+    """method -> the loss weight its trade-off curve varies (its registry entry's ``weight_key``)."""
+    from harness.config.registry import entries
 
     return {name: e.weight_key for name, e in entries().items() if e.weight_key}
 
@@ -108,7 +108,7 @@ def _preset(name_or_path: str) -> Path:
     """A preset file (:func:`_resolve`), or a preset name (``infogan/digits``, a plugin's ``toygan/digits``)."""
     path = _resolve(name_or_path)
     if not path.is_file() and Path(name_or_path).suffix not in (".yaml", ".yml"):
-        from harness.presets import preset_path
+        from harness.config.presets import preset_path
 
         with contextlib.suppress(ConfigError):
             return preset_path(name_or_path).resolve()

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import checkpoint
-from harness.atomic import atomic_copy
 from harness.config import build_config
-from harness.errors import RunError
-from harness.results import short_names, show
+from harness.core.atomic import atomic_copy
+from harness.core.errors import RunError
+from harness.runs import checkpoint
+from harness.runs.results import short_names, show
 
 FAULT_ENV = "CODEGAN_SWEEP_FAULT"  # fault-injection tests: see _maybe_fail
 START = "start.json"  # beside each reported checkpoint: the run hash, run folder, step and trial that wrote it
@@ -160,7 +160,7 @@ def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main:
     import ray
 
     from harness.config import from_dict
-    from harness.train import train
+    from harness.training.trainer import train
 
     cfg = from_dict(cfg_tree)
     node = ray.get_runtime_context().get_node_id()
@@ -204,7 +204,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     from ray import tune
 
     from harness.config import to_dict
-    from harness.rundir import run_dir_for
+    from harness.runs.folder import run_dir_for
 
     trial_id = tune.get_context().get_trial_id()
     cfg = trial_config(ctx, config["trial"], trial_id)

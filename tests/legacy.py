@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from harness import checkpoint
 from harness.config import build_config
-from harness.identity_versions import v1_hash
+from harness.runs import checkpoint
+from harness.runs.identity_versions import v1_hash
 
 
 def as_version_1(folder: Path) -> Path:

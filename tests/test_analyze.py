@@ -16,14 +16,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from harness.config import build_config
-from harness.identity import result_identity, result_key, run_hash
-from harness.results import STD_NOTE
+from harness.runs.identity import result_identity, result_key, run_hash
+from harness.runs.results import STD_NOTE
 from sweeps.analyze import aggregate, analyze, curves, pareto, plot, trial_rows
 from sweeps.spec import default_weight_keys
 from tests.launch import REPO
 from tests.wandb_files import read_records
 
-PRESETS = {"codegan": REPO / "codegan/configs/digits.yaml", "infogan": REPO / "baselines/configs/infogan-digits.yaml"}
+PRESETS = {"codegan": REPO / "codegan/configs/digits.yaml", "infogan": REPO / "baselines/configs/infogan/digits.yaml"}
 
 
 def _trial(folder, name, reports, summary=None, params=None, run_dir=None):

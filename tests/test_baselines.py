@@ -7,12 +7,11 @@ import pytest
 import torch
 
 from baselines.losses import categorical_code_loss, gaussian_nll
-from harness import registry
-from harness.config import build_config
-from harness.gan import DataInfo
-from harness.runtime import make_accelerator
-from harness.track import read_jsonl
-from harness.train import train
+from harness.config import build_config, registry
+from harness.methods.gan import DataInfo
+from harness.parallel.accelerator import make_accelerator
+from harness.runs.track import read_jsonl
+from harness.training.trainer import train
 
 
 def test_categorical_term_value_and_gradient_by_hand():
@@ -96,7 +95,7 @@ def test_clustergan_encoder_losses_by_hand():
     ],
 )
 def test_every_method_trains_and_evaluates_through_the_shared_path(digits_shards, tmp_path, method, extra_keys):
-    preset = "codegan/configs/digits.yaml" if method == "codegan" else f"baselines/configs/{method}-digits.yaml"
+    preset = "codegan/configs/digits.yaml" if method == "codegan" else f"baselines/configs/{method}/digits.yaml"
     overrides = [
         f"data.root={digits_shards.parent}",
         f"log.root={tmp_path}",

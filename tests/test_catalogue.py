@@ -1,24 +1,23 @@
-"""The catalogue of methods and what it decides: labels, sweep weights, progress keys, and which config keys are a
-run's identity (only its own method's, beside data, model and train)."""
+"""The one registry and what it decides: every kind of entry loads, labels, sweep weights, progress keys, and which
+config keys are a run's identity (only its own method's, beside data, model and train)."""
 
 import subprocess
 import sys
 
 import pytest
 
-from harness import catalogue, registry
-from harness.catalogue import MethodEntry, PluginError
-from harness.config import ConfigError, build_config, training_config
-from harness.identity import run_hash
-from harness.results import method_label
+from harness.config import ConfigError, build_config, registry, training_config
+from harness.config.registry import MethodEntry, PluginError
+from harness.runs.identity import run_hash
+from harness.runs.results import method_label
 from sweeps.spec import default_weight_keys
 from tests.launch import REPO
 
 
 def test_every_builtin_method_loads_and_subclasses_the_contract():
-    from harness.method import Method
+    from harness.methods.contract import Method
 
-    for name, entry in catalogue.entries().items():
+    for name, entry in registry.entries().items():
         if entry.origin != "built-in":
             continue
         cls = registry.method(name)
@@ -26,13 +25,26 @@ def test_every_builtin_method_loads_and_subclasses_the_contract():
         assert all(k.split("/")[-1] == k for k in entry.progress)
 
 
-def test_the_static_name_lists_match_what_the_modules_register():
-    for name in registry.BUILTIN_ARCHS:
-        registry.arch(name)
-    for name in registry.BUILTIN_EXTRACTORS:
-        registry.extractor(name)
-    assert set(registry.ARCHS) == set(registry.BUILTIN_ARCHS)
-    assert set(registry.EXTRACTORS) == set(registry.BUILTIN_EXTRACTORS)
+def test_every_builtin_entry_of_every_kind_names_what_it_says():
+    from harness.config.registry import load
+    from harness.metrics.features import Extractor
+    from harness.nets.families import Family
+
+    for kind in registry.KINDS:
+        for name, entry in registry.entries(kind).items():
+            if entry.origin != "built-in" or kind == "section":
+                continue
+            obj = load(name, kind)
+            if kind == "arch":
+                assert isinstance(obj, Family)
+            elif kind == "extractor":
+                assert issubclass(obj, Extractor) and obj.name == name
+            else:
+                assert callable(obj), (kind, name)
+    # one mechanism: the built-in packages register as a plugin would, each through its ENTRIES
+    assert registry.BUILTIN == ("codegan", "baselines", "harness.nets", "harness.metrics", "harness.data.sources")
+    assert {"codegan", "pretrain", "baselines"} <= set(registry.sections())
+    assert registry.lower_is_better("best/eval/kid_inception") and not registry.lower_is_better("eval/acc")
 
 
 def test_another_methods_key_leaves_a_runs_identity_alone():
@@ -54,9 +66,9 @@ def test_labels_weights_and_refusals():
     assert method_label({"method": "someone-elses"}) == "someone-elses"
     assert default_weight_keys()["infogan-cr"] == "baselines.lambda_mi"
     with pytest.raises(PluginError, match="already codegan.method:CoDeGAN"):
-        catalogue.add(MethodEntry("codegan", "elsewhere:Other", "Other"))
-    with pytest.raises(PluginError, match="is not module:Class"):
-        catalogue.add(MethodEntry("nocolon", "elsewhere.Other", "Other"))
+        registry.add(MethodEntry("codegan", "elsewhere:Other", "Other"))
+    with pytest.raises(PluginError, match="is not module:attr"):
+        registry.add(MethodEntry("nocolon", "elsewhere.Other", "Other"))
     with pytest.raises(ConfigError, match="method: unknown method 'nope'; registered: clustergan, codegan"):
         build_config("digits", ["method=nope"])
 
@@ -71,7 +83,7 @@ def test_a_bad_plugin_is_one_line_and_exit_2(module):
 
 
 def test_a_config_is_built_without_importing_torch():
-    code = ("import sys; from harness.config import build_config, training_config; from harness.catalogue import"
+    code = ("import sys; from harness.config import build_config, training_config; from harness.config.registry import"
             " entries; cfg = build_config('infogan/digits'); training_config(cfg); entries();"
             " print(sorted(m for m in ('torch', 'accelerate', 'ray', 'wandb') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from harness import checkpoint
+from harness.runs import checkpoint
 
 
 def test_crash_during_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
@@ -37,8 +37,8 @@ def test_a_full_disk_leaves_no_temp_file_and_keeps_the_last_checkpoint(tmp_path,
     left."""
     import os
 
-    from harness import atomic
-    from harness.errors import RunError
+    from harness.core import atomic
+    from harness.core.errors import RunError
 
     checkpoint.save(tmp_path, 10, {"step": 10, "w": torch.ones(3)}, keep=2)
     final = checkpoint.checkpoint_path(tmp_path, 20)

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from harness import checkpoint
 from harness.config import build_config
 from harness.data.build import build
-from harness.train import train
+from harness.runs import checkpoint
+from harness.training.trainer import train
 from tests.test_sources import cifar_batch, small_card
 
 pytestmark = pytest.mark.slow

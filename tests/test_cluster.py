@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from harness.evaluate.cluster import hungarian_acc, kmeans_scores, purity
+from harness.metrics.cluster import hungarian_acc, kmeans_scores, purity
 
 
 def test_hungarian_acc_on_hand_made_assignments():

@@ -1,8 +1,8 @@
 import pytest
 
+from harness.commands.train import main
 from harness.config import ConfigError, all_keys, build_config, help_text, parse_override, training_hash
-from harness.presets import preset_names, preset_path
-from harness.run import main
+from harness.config.presets import preset_names, preset_path
 
 
 def test_defaults_yaml_and_overrides_merge(tmp_path):
@@ -151,7 +151,7 @@ def test_a_bare_no_is_the_choice_not_a_boolean(tmp_path):
 def test_print_config_names_the_run_folder_its_hash_and_the_keys_off_the_preset(tmp_path, capsys):
     import yaml
 
-    from harness.rundir import run_dir_for, write_config
+    from harness.runs.folder import run_dir_for, write_config
 
     overrides = ["train.steps=10", f"log.root={tmp_path}"]
     assert main(["--print-config", "--config", "infogan/digits", *overrides]) == 0
@@ -202,7 +202,7 @@ def test_a_malformed_world_size_stops_a_training_run_with_one_line(digits_shards
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch, capsys):
     """``codegan-run --help | head``: the write that finds the pipe closed ends the command, exit 0, no error line."""
-    from harness.cli import run_cli
+    from harness.core.exits import run_cli
 
     class ClosedPipe:
         def write(self, text: str) -> int:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from harness.config import build_config
-from harness.train import train
+from harness.training.trainer import train
 from scripts.curves import main as curves
 from tests.launch import tiny_run
 

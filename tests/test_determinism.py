@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from harness import determinism, registry
-from harness.augment import random_resized_crop
-from harness.config import build_config
-from harness.gan import DataInfo
-from harness.runtime import make_accelerator
+from codegan.augment import random_resized_crop
+from harness.config import build_config, registry
+from harness.methods.gan import DataInfo
+from harness.parallel import determinism
+from harness.parallel.accelerator import make_accelerator
 from tests.test_step_options import NEEDS, SMALL_BATCHES, TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")

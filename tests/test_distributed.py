@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from harness.evaluate.rescore import main as eval_main
+from harness.commands.rescore import main as eval_main
 from tests.launch import CPU_DDP, launch, run_folder
 from tests.legacy import as_version_1
 from tests.wandb_files import offline_runs
@@ -57,7 +57,7 @@ def test_two_ranks_disjoint_data_equal_steps_identical_weights(digits_shards, tm
 def test_the_pretraining_stage_runs_on_two_ranks_from_an_empty_cache(digits_shards, tmp_path):
     """codegan.pretrain=simclr with no cached encoder: both ranks run the stage, rank 0 writes the artifact and
     hands it over; then a checkpoint whose generator states are a GPU's resumes on two ranks with a reseed."""
-    from harness import checkpoint
+    from harness.runs import checkpoint
 
     stage = ["codegan.pretrain=simclr", "pretrain.steps=2", "pretrain.batch_size=32", f"pretrain.seed={os.getpid()}"]
     args = [*_ddp_args(tmp_path, "self", digits_shards.parent), "train.steps=4", "train.ckpt_every=2",
@@ -109,7 +109,7 @@ def test_a_killed_two_rank_run_resumes_bit_identical_and_refuses_another_world_s
 
     import psutil
 
-    from harness import checkpoint
+    from harness.runs import checkpoint
     from tests.launch import BIN, REPO, cpu_env
 
     data_root = digits_shards.parent

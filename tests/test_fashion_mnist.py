@@ -69,9 +69,12 @@ def test_fashion_mnist_fid_orders_real_and_noise(fashion_shards):
     import torch
 
     from harness.data.stream import load_split
-    from harness.evaluate.domain import train_extractor
-    from harness.evaluate.extractors import DomainExtractor, ExtractorContext
-    from harness.evaluate.fid import fid, inception_score, kid, moments, run_batched
+    from harness.metrics.domain import train_extractor
+    from harness.metrics.extractors import DomainExtractor, ExtractorContext
+    from harness.metrics.features import moments, run_batched
+    from harness.metrics.fid import fid
+    from harness.metrics.inception_score import inception_score
+    from harness.metrics.kid import kid
 
     cpu = torch.device("cpu")
     _, info = train_extractor(str(fashion_shards), steps=300, device=cpu, progress=False)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from harness.config import build_config
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 from harness.data.manifest import read_manifest, sha256_file
 from harness.data.samples import iter_raw_samples
 from harness.data.stream import load_split
-from harness.train import train
+from harness.training.trainer import train
 from tests.launch import BIN, CPU_DDP, REPO, env, launch, tiny_run
 
 
@@ -63,7 +63,7 @@ def test_a_pax_record_of_length_zero_is_an_error_not_a_hang(digits_shards, tmp_p
     _rehash(d)
     with pytest.raises(DataError, match=r"test-000000\.tar: corrupt PAX header at byte 0"):
         load_split(str(d), read_manifest(str(d)), "test")
-    proc = subprocess.run([sys.executable, "-m", "harness.data", "verify", str(d)], cwd=REPO, env=env(),
+    proc = subprocess.run([sys.executable, "-m", "harness.commands.data", "verify", str(d)], cwd=REPO, env=env(),
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 1 and "corrupt PAX header" in proc.stderr
     errors = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("verify ")]  # progress bars

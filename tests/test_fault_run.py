@@ -11,10 +11,10 @@ import time
 import pytest
 import torch
 
-from harness import checkpoint
 from harness.config import build_config
-from harness.errors import NonFiniteError, RunError
-from harness.train import train
+from harness.core.errors import NonFiniteError, RunError
+from harness.runs import checkpoint
+from harness.training.trainer import train
 from tests.launch import REPO, env, launch, run_folder, tiny_run
 
 pytestmark = pytest.mark.slow
@@ -154,7 +154,7 @@ def test_a_library_that_cannot_write_its_log_adds_no_traceback_to_the_one_line(c
     import errno
     import logging
 
-    from harness.cli import run_cli
+    from harness.core.exits import run_cli
 
     monkeypatch.setattr(logging, "raiseExceptions", True)  # the interpreter's default, restored afterwards
     logger = logging.getLogger("a.library")
@@ -200,7 +200,7 @@ def test_a_disk_that_fills_during_a_run_is_one_line_naming_the_file(digits_shard
 def test_an_inherited_wandb_service_is_never_shared(monkeypatch):
     """A service started by a parent (a sweep driver, the test process) would outlive a killed child holding its run;
     only one this process started itself is kept."""
-    from harness.track import forget_inherited_wandb_service
+    from harness.runs.track import forget_inherited_wandb_service
 
     for owner, kept in ((os.getppid(), False), (os.getpid(), True), (1, False)):
         token = f"3-{owner}-tcp-localhost-40000"
@@ -217,8 +217,8 @@ def test_a_run_retried_after_a_sigkill_is_not_refused_by_the_dead_processs_wandb
     killed_at_step_4 = f"""
 import os, signal
 from harness.config import build_config
-from harness import track
-from harness.train import train
+from harness.runs import track
+from harness.training.trainer import train
 logged = track.Tracker.log
 def log(self, step, metrics):
     logged(self, step, metrics)

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from harness.config import build_config
+from harness.config.locations import expand
 from harness.data.foreign import scan
-from harness.data.shard_urls import expand
 from harness.data.stream import ShardStream, make_loader
-from harness.train import train
+from harness.training.trainer import train
 from tests.launch import CPU_DDP, REPO, launch, tiny_run
 
 

@@ -14,7 +14,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 from harness.data.manifest import Manifest, ShardInfo, SplitInfo, is_remote, member_url, read_manifest, shard_problems
 from harness.data.remote import Limits
 from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples

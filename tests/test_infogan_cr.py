@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from baselines.infogan_cr import InfoGANCR, sample_pairs
-from harness import registry
-from harness.config import ConfigError, build_config
-from harness.gan import DataInfo
-from harness.runtime import make_accelerator
+from harness.config import ConfigError, build_config, registry
+from harness.methods.gan import DataInfo
+from harness.parallel.accelerator import make_accelerator
 
 SMALL = ["model.hidden=32", "model.d_width=8", "model.g_width=8", "train.g_batch_size=16", "train.batch_size=16"]
 

@@ -25,7 +25,7 @@ def test_a_stale_rank_environment_fails_in_one_line_within_the_rendezvous_timeou
 ):
     """A one-process run with another launch's WORLD_SIZE=2 RANK=... MASTER_ADDR MASTER_PORT left in its
     environment: rank 1 finds no rank 0, rank 0 waits for a rank 1 that never comes; both stop."""
-    from harness.run import main
+    from harness.commands.train import main
 
     port = str(_free_port())
     for k, v in {"WORLD_SIZE": "2", "RANK": rank, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}.items():
@@ -43,7 +43,7 @@ def test_a_stale_rank_environment_fails_in_one_line_within_the_rendezvous_timeou
 
 @pytest.mark.parametrize("value", ["abc", "0"])
 def test_a_malformed_world_size_is_one_line(tmp_path, value, monkeypatch, capsys):
-    from harness.run import main
+    from harness.commands.train import main
 
     monkeypatch.setenv("WORLD_SIZE", value)
     assert main([f"log.root={tmp_path}"]) == 2
@@ -55,7 +55,7 @@ RANK_SCRIPT = """
 import os, sys, time
 import torch.distributed as dist
 from harness.config import build_config
-from harness.distributed import join
+from harness.parallel.distributed import join
 join(build_config("digits", ["runtime.dist_timeout_s=2"]))
 t = time.time()
 if dist.get_rank() == 1:
@@ -91,7 +91,7 @@ def test_the_main_process_work_gets_the_free_cpus_under_the_launchers_one_thread
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from harness.config import build_config
-    from harness.threads import cpus_allowed, main_process_threads
+    from harness.parallel.threads import cpus_allowed, main_process_threads
 
     def seen():
         return {"torch": torch.get_num_threads(), "pools": sorted({p["num_threads"] for p in threadpool_info()})}

@@ -1,7 +1,9 @@
-"""The import rule: every module belongs to a layer and imports only from its own layer or those below it, and
-no modules import each other in a circle, function-level imports included (they hide circles, not remove them).
+"""The import rule: the folders are the layers (docs/architecture.md). Every module imports only from its own layer
+or those below it, and no modules import each other in a circle, function-level imports included (they hide
+circles, not remove them).
 
-    core  <-  config  <-  data, nets  <-  methods, evaluate  <-  run  <-  entry points (cli, sweeps, scripts)
+    core < config < data, nets, parallel < methods, metrics (+ codegan, baselines) < runs < training < commands
+    < entry points (harness/run.py, sweeps, scripts)
 """
 
 import ast
@@ -11,27 +13,30 @@ from tests.launch import REPO
 
 PACKAGES = ("harness", "codegan", "baselines", "sweeps", "scripts")
 
-# module (or package prefix) -> layer, the most specific prefix winning
+# one line per folder: package -> layer, the most specific prefix winning
 LAYERS = {
-    "harness": 0, "harness.errors": 0, "harness.atomic": 0, "harness.cache": 0, "harness.progress": 0,
-    "harness.seeding": 0, "harness.launch_env": 0,
-    "harness.catalogue": 1, "harness.config": 1, "harness.presets": 1, "harness.registry": 1,
-    "harness.data.cards": 1, "harness.data.shard_urls": 1,
-    "harness.results": 1, "harness.cli": 1,
-    "harness.data": 2, "harness.nets": 2, "harness.adversarial": 2, "harness.augment": 2, "harness.ema": 2,
-    "harness.step_options": 2, "harness.graph_step": 2, "harness.determinism": 2, "harness.threads": 2,
-    "harness.distributed": 2,
-    "harness.method": 3, "harness.gan": 3, "codegan": 3, "baselines": 3, "harness.evaluate": 3,
-    "harness.identity": 4, "harness.identity_versions": 4, "harness.runtime": 4, "harness.checkpoint": 4,
-    "harness.guard": 4, "harness.runlock": 4, "harness.rundir": 4, "harness.result_files": 4, "harness.track": 4,
-    "harness.train": 4, "harness.cadence": 4, "harness.start_results": 4,
-    "harness.run": 5, "harness.evaluate.rescore": 5, "harness.evaluate.score": 5, "harness.evaluate.__main__": 5,
-    "harness.data.__main__": 5, "sweeps": 5, "scripts": 5,
-}  # fmt: skip
-NAMES = {0: "core", 1: "config", 2: "data/nets", 3: "methods/evaluate", 4: "run", 5: "entry points"}
-# results depends only on core and config; a method imports no other method's package
-ONLY = {"harness.results": ("harness.errors", "harness.catalogue", "harness.config"),
-        "baselines": ("harness", "baselines"), "codegan": ("harness", "codegan")}  # fmt: skip
+    "harness": 0,  # the package's own __init__: the finder of moved modules
+    "harness.core": 0,
+    "harness.config": 1,
+    "harness.data": 2,
+    "harness.nets": 2,
+    "harness.parallel": 2,
+    "harness.methods": 3,
+    "harness.metrics": 3,
+    "codegan": 3,
+    "baselines": 3,
+    "harness.runs": 4,
+    "harness.training": 5,
+    "harness.commands": 6,
+    "harness.run": 7,
+    "sweeps": 7,
+    "scripts": 7,
+}
+NAMES = {0: "core", 1: "config", 2: "data/nets/parallel", 3: "methods/metrics", 4: "runs", 5: "training",
+         6: "commands", 7: "entry points"}  # fmt: skip
+# a method imports no other method's package; results (what tables pool) need no torch
+ONLY = {"baselines": ("harness", "baselines"), "codegan": ("harness", "codegan"),
+        "harness.runs.results": ("harness.core", "harness.config")}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
@@ -127,3 +132,38 @@ def test_no_modules_import_each_other_in_a_circle():
         if state[m] == 0:
             visit(m, [m])
     assert not circles, "\n".join(circles)
+
+
+def test_nothing_but_the_entry_point_is_flat_in_harness():
+    flat = sorted(p.name for p in (REPO / "harness").glob("*.py"))
+    assert flat == ["__init__.py", "run.py"], f"modules outside a layer's folder: {flat}"
+
+
+def test_function_level_imports_of_the_project_are_commands_start_up_with_a_reason():
+    """Below the commands every project import is at the top of its module (a function-level one would only hide an
+    arrow); a command defers the modules that import torch, so its --help stays fast, and says so beside them."""
+    wrong = []
+    for name, path in modules().items():
+        if not name.startswith(("harness", "codegan", "baselines")):
+            continue
+        lines = path.read_text().splitlines()
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            body_imports = [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            project = [n for n in body_imports if _project_module(n)]
+            for node in project:
+                where = f"{path.relative_to(REPO)}:{node.lineno}"
+                if not name.startswith("harness.commands"):
+                    wrong.append(f"{where}: below the commands")
+                    continue
+                block = [node.lineno - 1, *(n.lineno - 1 for n in project if n.lineno < node.lineno)]
+                first = min(i for i in block if all(j in block for j in range(i, node.lineno)))
+                if "#" not in lines[first] and "#" not in lines[first - 1]:
+                    wrong.append(f"{where}: no reason given")
+    assert not wrong, "\n".join(wrong)
+
+
+def _project_module(node: ast.AST) -> bool:
+    names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+    return any(n.split(".")[0] in PACKAGES for n in names) and getattr(node, "level", 0) == 0

@@ -15,8 +15,8 @@ import statistics
 import pytest
 
 from harness.config import build_config
-from harness.results import PIXELS_LABEL, STD_NOTE, group, load_records, select
-from harness.train import train
+from harness.runs.results import PIXELS_LABEL, STD_NOTE, group, load_records, select
+from harness.training.trainer import train
 from scripts import compare
 from scripts.leaderboard import main as leaderboard
 from scripts.leaderboard import table, wandb_record

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from codegan.losses import nt_xent_loss, supcon_loss
-from harness import adversarial
+from harness.methods import adversarial
 
 
 def supcon_by_definition(f, y, tau, base_tau):

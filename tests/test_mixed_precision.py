@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from harness import adversarial, checkpoint
 from harness.config import build_config
-from harness.train import train
+from harness.methods import adversarial
+from harness.runs import checkpoint
+from harness.training.trainer import train
 from tests.launch import BIT_IDENTICAL, launch, run_folder, tiny_run
 from tests.test_step_options import _method
 
@@ -97,7 +98,7 @@ def test_fp16_without_cuda_is_refused_in_one_line(tmp_path):
 
 def test_another_precision_on_a_finished_config_is_a_new_run_not_the_old_result(digits_shards, tmp_path, capsys):
     from harness.config import build_config
-    from harness.train import train
+    from harness.training.trainer import train
     from tests.launch import tiny_run
 
     quick = ("train.steps=2", "eval.quality=[]", "eval.pixel_baseline=false")
@@ -115,10 +116,9 @@ def test_another_precision_on_a_finished_config_is_a_new_run_not_the_old_result(
 def _scaled_method(name: str, scaler: torch.amp.GradScaler | None):
     """A tiny method whose Accelerator scales its losses as Accelerate's fp16 does (fp16 itself needs CUDA; the
     CPU GradScaler runs the same mechanism on fp32 gradients)."""
-    from harness import registry
-    from harness.config import build_config
-    from harness.gan import DataInfo
-    from harness.runtime import make_accelerator
+    from harness.config import build_config, registry
+    from harness.methods.gan import DataInfo
+    from harness.parallel.accelerator import make_accelerator
     from tests.test_step_options import NEEDS, SMALL_BATCHES, TINY
 
     cfg = build_config("codegan/configs/digits.yaml", [f"method={name}", *TINY, *SMALL_BATCHES, *NEEDS.get(name, [])])

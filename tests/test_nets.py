@@ -4,9 +4,8 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from harness import registry
-from harness.augment import _hsv_to_rgb, _rgb_to_hsv, color_jitter, random_grayscale, second_view
-from harness.config import ModelConfig
+from codegan.augment import _hsv_to_rgb, _rgb_to_hsv, color_jitter, random_grayscale, second_view
+from harness.config import ModelConfig, registry
 
 
 @pytest.mark.parametrize(("arch", "shape"), [("dcgan", (1, 28, 28)), ("resnet", (3, 32, 32)), ("resnet", (1, 16, 16))])

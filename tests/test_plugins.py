@@ -52,7 +52,7 @@ def test_a_plugin_method_trains_rescores_ranks_and_sweeps(plugin_src, digits_sha
     assert train["toygan.weight"] == 2.0 and train["method"] == "toygan"
     assert not any(k.startswith(("codegan.", "baselines.", "pretrain.")) for k in train)  # only its own keys
 
-    rescore = ["-m", "harness.evaluate.rescore", "--plugin", "toygan", str(folder), "eval.kmeans_seeds=2"]
+    rescore = ["-m", "harness.commands.rescore", "--plugin", "toygan", str(folder), "eval.kmeans_seeds=2"]
     _ok(launch([*rescore, "log.wandb=disabled", "log.progress=false"], module=True, PYTHONPATH=path))
     assert len(list(folder.glob("eval-*.json"))) == 1
     board = ["-m", "scripts.leaderboard", "--plugin", "toygan", str(root), "--out", str(tmp_path / "lb")]
@@ -91,7 +91,7 @@ def test_an_installed_plugin_is_known_through_its_entry_point(plugin_src, digits
     target = Path(_ok(subprocess.run(query, env=clean, capture_output=True, text=True)).strip())
     (target / "codegan_deps.pth").write_text(f"{REPO}\n{site}\n")
 
-    no_torch = ("import sys; from harness.catalogue import entries; from harness.config import build_config;"
+    no_torch = ("import sys; from harness.config.registry import entries; from harness.config import build_config;"
                 " cfg = build_config('toygan/digits', ['toygan.weight=3']); e = entries()['toygan'];"
                 " print(e.origin, cfg.toygan.weight, 'torch' in sys.modules)")  # fmt: skip
     out = _ok(subprocess.run([py, "-c", no_torch], cwd=tmp_path, env=clean, capture_output=True, text=True))

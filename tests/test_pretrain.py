@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from codegan.artifacts import ARTIFACT
 from codegan.losses import nt_xent_loss
 from harness.config import ConfigError, build_config
-from harness.train import Trainer, train
+from harness.training.trainer import Trainer, train
 
 
 def nt_xent_by_definition(f: torch.Tensor, tau: float) -> float:
@@ -106,7 +106,7 @@ def test_few_labels_are_balanced_and_join_the_contrastive_batch(digits_shards, t
 
 
 def test_a_bad_encoder_file_is_one_line_and_exit_2(digits_shards, tmp_path, capsys):
-    from harness.run import main
+    from harness.commands.train import main
     from tests.launch import tiny_run
 
     bad = tmp_path / "encoder.pt"

@@ -9,13 +9,16 @@ from cleanfid import fid as cleanfid
 from PIL import Image
 
 from harness.config import build_config
+from harness.core.errors import RunError
 from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
-from harness.errors import RunError
-from harness.evaluate.extractors import DomainExtractor, ExtractorContext, InceptionExtractor
-from harness.evaluate.fid import fid, inception_score, kid, moments, run_batched, scores
-from harness.evaluate.suite import grid_title
-from harness.train import train
+from harness.metrics.extractors import DomainExtractor, ExtractorContext, InceptionExtractor
+from harness.metrics.features import moments, run_batched, scores
+from harness.metrics.fid import fid
+from harness.metrics.inception_score import inception_score
+from harness.metrics.kid import kid
+from harness.metrics.suite import grid_title
+from harness.training.trainer import train
 from tests.launch import run_folder, tiny_run
 
 
@@ -162,7 +165,7 @@ def test_grid_rows_are_labelled_with_the_class_their_code_is_matched_to():
     import numpy as np
     import torch
 
-    from harness.evaluate.grids import class_grid, label_rows, match_codes
+    from harness.metrics.grids import class_grid, label_rows, match_codes
 
     codes = np.repeat(np.arange(4), 10)
     truth = np.array([2, 0, 3, 1])

@@ -7,14 +7,13 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from codegan.augment import integer_crop_boxes, random_resized_crop_integer, resized_crop, second_view
 from codegan.losses import supcon_loss
 from codegan.method import CoDeGAN, chain_step
-from harness import registry
-from harness.augment import integer_crop_boxes, random_resized_crop_integer, resized_crop, second_view
-from harness.config import ConfigError, ModelConfig, build_config
-from harness.gan import DataInfo
+from harness.config import ConfigError, ModelConfig, build_config, registry
+from harness.methods.gan import DataInfo
 from harness.nets.init import init_weights
-from harness.runtime import make_accelerator
+from harness.parallel.accelerator import make_accelerator
 
 SMALL = ["model.hidden=32", "model.d_width=8", "model.g_width=8", "model.e_width=8", "codegan.fc_dim=8"]
 

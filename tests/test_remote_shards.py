@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from harness.config import build_config
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 from harness.data.manifest import dataset_location, read_manifest
 from harness.data.remote import Limits, ShardHashError, fetch
 from harness.data.stream import ShardStream, load_split, make_loader
-from harness.train import train
+from harness.training.trainer import train
 from tests.launch import launch, tiny_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.commands.rescore import main as eval_main
 from harness.config import build_config
-from harness.evaluate.rescore import main as eval_main
-from harness.train import train
+from harness.training.trainer import train
 from tests.launch import CPU_DDP, launch, run_folder, tiny_run
 from tests.wandb_files import offline_runs, read_records
 
@@ -88,7 +88,7 @@ def test_an_evaluation_that_cannot_compute_what_it_asks_for_fails_and_writes_not
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: eval/*_inception (eval.quality) cannot be computed: eval.inception_weights=")
     assert sorted(p.name for p in folder.iterdir()) == before  # no eval record without its FID
-    two = launch(["-m", "harness.evaluate", *args, "log.wandb=disabled"], accelerate=CPU_DDP, module=True,
+    two = launch(["-m", "harness.commands.rescore", *args, "log.wandb=disabled"], accelerate=CPU_DDP, module=True,
                  timeout=240, OMP_NUM_THREADS="1")  # every rank stops; none waits for the others  # fmt: skip
     assert two.returncode != 0 and "eval/*_inception (eval.quality) cannot be computed" in two.stderr
     assert sorted(p.name for p in folder.iterdir()) == before
@@ -97,8 +97,8 @@ def test_an_evaluation_that_cannot_compute_what_it_asks_for_fails_and_writes_not
 def test_two_processes_measure_the_same_fid_as_one(trained):
     folder, _ = trained
     common = [str(folder), "eval.fid_samples=700", "eval.batch_size=200", "log.progress=false"]
-    one = launch(["-m", "harness.evaluate", *common, "log.wandb=offline"], accelerate=[], module=True)
-    two = launch(["-m", "harness.evaluate", *common, "log.wandb=disabled"], accelerate=CPU_DDP, module=True,
+    one = launch(["-m", "harness.commands.rescore", *common, "log.wandb=offline"], accelerate=[], module=True)
+    two = launch(["-m", "harness.commands.rescore", *common, "log.wandb=disabled"], accelerate=CPU_DDP, module=True,
                  OMP_NUM_THREADS="1")  # fmt: skip
     assert one.returncode == 0, one.stderr[-2000:]
     assert two.returncode == 0, two.stderr[-2000:]
@@ -111,7 +111,7 @@ def test_two_processes_measure_the_same_fid_as_one(trained):
 
 
 def test_training_further_keeps_the_earlier_result_as_its_own_record(digits_shards, tmp_path):
-    from harness.results import load_records
+    from harness.runs.results import load_records
 
     overrides = [*tiny_run(digits_shards.parent, tmp_path), "eval.quality=[]", "eval.pixel_baseline=false"]
     train(build_config("digits", overrides))
@@ -122,7 +122,7 @@ def test_training_further_keeps_the_earlier_result_as_its_own_record(digits_shar
 
 
 def test_the_wandb_group_of_a_run_holds_the_seeds_of_its_config_and_nothing_else(trained, tmp_path):
-    from harness.track import seed_group
+    from harness.runs.track import seed_group
 
     folder, _ = trained
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from harness import checkpoint
+from harness.runs import checkpoint
 from tests.launch import BIT_IDENTICAL, launch, start, tiny_run
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def test_resume_refuses_changes_that_alter_the_run(digits_shards, tmp_path):
 def test_a_complete_run_hands_its_final_result_to_on_eval_again(digits_shards, tmp_path):
     """A resumed Tune trial whose driver died after the run finished still gets the final report."""
     from harness.config import build_config
-    from harness.train import train
+    from harness.training.trainer import train
 
     overrides = tiny_run(digits_shards.parent, tmp_path, "name=done", "eval.pixel_baseline=false")
     calls: list[tuple[int, dict, object]] = []
@@ -92,8 +92,8 @@ def test_a_run_started_from_another_configs_checkpoint_is_its_own_result(digits_
     """A PBT clone's start (the checkpoint of another config) is part of its result's identity: it never pools
     with its final config trained from scratch, it survives the clone's own resume, and tables show it."""
     from harness.config import build_config
-    from harness.results import distinguishing, flat_identity
-    from harness.train import train
+    from harness.runs.results import distinguishing, flat_identity
+    from harness.training.trainer import train
 
     def run(name, *more, init_from=None):
         fast = ("eval.quality=[]", "eval.pixel_baseline=false", f"name={name}", *more)
@@ -119,8 +119,8 @@ def test_the_untrained_networks_are_evaluated_at_step_0_without_changing_the_run
     """``train.eval_at_start``: a curve's first point is step 0 (reported to on_eval, logged like any evaluation);
     it is a schedule key, so the run, its weights and its final scores are the same without it."""
     from harness.config import build_config
-    from harness.track import read_jsonl
-    from harness.train import train
+    from harness.runs.track import read_jsonl
+    from harness.training.trainer import train
     from tests.launch import run_folder
 
     results, calls = [], []

@@ -9,13 +9,13 @@ import json
 import pytest
 import torch
 
-from harness import checkpoint
+from harness.commands.rescore import main as eval_main
+from harness.commands.train import main as run_main
 from harness.config import build_config
-from harness.evaluate.rescore import main as eval_main
-from harness.identity import IDENTITY_VERSION, run_hash
-from harness.identity_versions import locate, v1_hash
-from harness.run import main as run_main
-from harness.train import train
+from harness.runs import checkpoint
+from harness.runs.identity import IDENTITY_VERSION, run_hash
+from harness.runs.identity_versions import locate, v1_hash
+from harness.training.trainer import train
 from tests.launch import run_folder, tiny_run
 from tests.legacy import as_version_1
 

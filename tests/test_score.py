@@ -8,13 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
+from harness.commands.score import main as score
 from harness.config import build_config
 from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
-from harness.evaluate.extractors import DomainExtractor, ExtractorContext
-from harness.evaluate.fid import fid, reference_stats, run_batched
-from harness.evaluate.score import main as score
-from harness.train import train
+from harness.metrics.extractors import DomainExtractor, ExtractorContext
+from harness.metrics.features import reference_stats, run_batched
+from harness.metrics.fid import fid
+from harness.training.trainer import train
 from tests.launch import run_folder, tiny_run
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.config.cards import DataError
 from harness.data.build import build
-from harness.data.cards import DataError
 from harness.data.manifest import read_manifest, sha256_file, verify_shards
 from harness.data.samples import iter_raw_samples
 from harness.data.stream import load_split
@@ -183,7 +183,7 @@ def test_skip_mode_counts_bad_samples_and_keeps_going(digits_shards, tmp_path):
 
 def test_run_with_a_replaced_shard_stops_or_skips(digits_shards, tmp_path):
     from harness.config import build_config
-    from harness.train import train
+    from harness.training.trainer import train
 
     d = _copy_shards(digits_shards, tmp_path / "digits")
     shard = d / "train-000004.tar"

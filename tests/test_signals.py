@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import checkpoint
+from harness.runs import checkpoint
 from tests.launch import BIN, CPU_DDP, REPO, cpu_env, env, run_folder, tiny_run
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from harness.config.cards import CARDS_DIR, DataError
 from harness.data.build import build
-from harness.data.cards import CARDS_DIR, DataError
 from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
 from harness.data.verify import verify_contents

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from harness.config import build_config
-from harness.results import load_records, show
-from harness.start_results import ANY, start_records, step0_eval
-from harness.train import train
+from harness.runs.results import load_records, show
+from harness.runs.start_results import ANY, start_records, step0_eval
+from harness.training.trainer import train
 from scripts import leaderboard as board
 from scripts.leaderboard import PAPER_COLUMN, table
 from scripts.leaderboard import main as leaderboard

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from harness import registry, step_options
-from harness.config import build_config, training_hash
-from harness.gan import DataInfo
-from harness.runtime import make_accelerator
+from harness.config import build_config, registry, training_hash
+from harness.methods import step_options
+from harness.methods.gan import DataInfo
+from harness.parallel.accelerator import make_accelerator
 from scripts.bench_step import EAGER
 
 TINY = ["model.hidden=32", "model.d_width=8", "model.g_width=8", "model.e_width=8", "model.zn_dim=8"]

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 from harness.data.manifest import read_manifest
 from harness.data.stream import ReaderPlan, ShardStream, make_loader
 

@@ -40,13 +40,12 @@ def test_the_wheel_runs_a_preset_by_name_from_another_folder(tmp_path):
     env.update({"CODEGAN_DATA": str(tmp_path / "data"), "CODEGAN_CACHE": str(tmp_path / "cache")})
     env["WANDB_SILENT"] = "true"
     src = tmp_path / "src"  # a copy: an in-tree build would leave build/ and egg-info in the checkout
-    skip = shutil.ignore_patterns(
-        ".venv", ".git", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache", "bench"
-    )
+    skip = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", "bench")
 
     def ignore(folder: str, names: list[str]) -> set[str]:  # built shards stay behind; the cards travel
         built = {n for n in names if Path(folder) == REPO / "datasets" and n not in ("cards", "README.md")}
-        return set(skip(folder, names)) | built
+        runs = {"runs"} & set(names) if Path(folder) == REPO else set()  # run folders, not the harness.runs package
+        return set(skip(folder, names)) | built | runs
 
     shutil.copytree(REPO, src, ignore=ignore)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],

@@ -1,6 +1,9 @@
-"""Typed run configuration: the schema (schema.py), dotted keys (keys.py), loading (load.py), validation
-(checks.py), the training keys that are a run's identity (training.py) and the --help listing (help.py).
-Everything is importable from ``harness.config`` itself."""
+"""Typed run configuration and the names it may use: the schema (schema.py), dotted keys (keys.py), loading
+(load.py), validation (checks.py), the training keys that are a run's identity (training.py), the --help listing
+(help.py), the one registry of methods, sections, network families, extractors, metrics and sources
+(registry.py), presets (presets.py), dataset cards (cards.py) and where shards are (locations.py). No torch.
+The schema, keys and loading are importable from ``harness.config`` itself, as are the registry's entry types
+(``MethodEntry``, ``SectionEntry``, ...) a plugin declares itself with."""
 
 from harness.config.checks import _check_finite, validate
 from harness.config.help import help_text
@@ -29,18 +32,23 @@ from harness.config.load import (
     read_yaml_text,
     to_dict,
 )
+from harness.config.registry import (
+    ArchEntry,
+    ExtractorEntry,
+    MethodEntry,
+    MetricEntry,
+    SectionEntry,
+    SourceEntry,
+)
 from harness.config.schema import (
     ADAM_IMPLS,
     COMPILE_MODES,
     SHARED_SECTIONS,
-    BaselinesConfig,
-    CoDeGANConfig,
     Config,
     DataConfig,
     EvalConfig,
     LogConfig,
     ModelConfig,
-    PretrainConfig,
     RuntimeConfig,
     TrainConfig,
     opt,
@@ -54,9 +62,15 @@ from harness.config.training import (
     training_config,
     training_hash,
 )
-from harness.errors import MAX_YAML_BYTES, ConfigError
+from harness.core.errors import MAX_YAML_BYTES, ConfigError
 
 __all__ = [
+    "MethodEntry",
+    "SectionEntry",
+    "ArchEntry",
+    "ExtractorEntry",
+    "MetricEntry",
+    "SourceEntry",
     "ConfigError",
     "MAX_YAML_BYTES",
     "ADAM_IMPLS",
@@ -65,9 +79,6 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "TrainConfig",
-    "CoDeGANConfig",
-    "PretrainConfig",
-    "BaselinesConfig",
     "EvalConfig",
     "LogConfig",
     "RuntimeConfig",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+from harness.config import registry
 from harness.config.keys import all_keys, bounds, get
 from harness.config.schema import Config
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 
 def _check_finite(cfg: Config) -> None:
@@ -33,17 +34,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.betas: need two values in [0, 1), got {cfg.train.betas}")
     if not 0 <= cfg.train.ema_decay < 1:
         raise ConfigError(f"train.ema_decay: must be in [0, 1), got {cfg.train.ema_decay}")
-    chain = cfg.codegan.chain_step
-    if chain != "auto" and not (chain.isascii() and chain.isdigit()):
-        raise ConfigError(f"codegan.chain_step: auto or an integer >= 0, got {chain!r}")
-    if not 0 <= cfg.baselines.cr_start <= 1:
-        raise ConfigError(f"baselines.cr_start: a fraction of train.steps in [0, 1], got {cfg.baselines.cr_start}")
-    if not 0 <= cfg.baselines.cr_gap < 2:
-        raise ConfigError(f"baselines.cr_gap: must be in [0, 2) (codes lie in [-1, 1]), got {cfg.baselines.cr_gap}")
-    for key in ("codegan.crop_scale", "pretrain.crop_scale"):
-        lo_hi = get(cfg, key)
-        if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
-            raise ConfigError(f"{key}: need 0 < low <= high <= 1, got {lo_hi}")
     if cfg.data.num_workers > 0 and cfg.data.streams % cfg.data.num_workers:
         raise ConfigError(f"data.num_workers: {cfg.data.num_workers} does not divide data.streams={cfg.data.streams}")
     if cfg.train.best_by and not cfg.train.best_by.startswith("eval/"):
@@ -56,6 +46,5 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"name: must be a non-empty folder name, got {cfg.name!r}")
     if cfg.eval.fid_samples < 2 and cfg.eval.quality:
         raise ConfigError(f"eval.fid_samples: FID needs at least 2 samples, got {cfg.eval.fid_samples}")
-    from harness.registry import check_names
-
-    check_names(cfg)
+    registry.check_sections(cfg)  # the rules of each method's own section
+    registry.check_names(cfg)

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from harness.config.schema import Config, plugin_sections
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 
 def _fields(obj_type: type) -> dict[str, dataclasses.Field]:

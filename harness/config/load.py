@@ -12,8 +12,9 @@ import yaml
 
 from harness.config.checks import validate
 from harness.config.keys import _flatten, _set, get, parse_override
+from harness.config.presets import preset_path
 from harness.config.schema import Config, plugin_sections
-from harness.errors import MAX_YAML_BYTES, ConfigError
+from harness.core.errors import MAX_YAML_BYTES, ConfigError
 
 # keys whose values may run a shell command (webdataset's pipe: URLs)
 PIPE_KEYS = ("data.root", "data.train_urls", "data.eval_urls")
@@ -58,8 +59,6 @@ def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     file starts from and overrides: baselines inherit the CoDeGAN preset of their dataset, so only the method
     differs (a plugin's preset says ``base: digits``).
     """
-    from harness.presets import preset_path
-
     p = preset_path(path)
     if p.resolve() in _seen:
         raise ConfigError(f"{p}: 'base' chain loops back to itself")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.config.registry import sections
+
 ADAM_IMPLS = ("default", "foreach", "fused")
 
 
@@ -162,103 +164,6 @@ class TrainConfig:
 
 
 @dataclass
-class CoDeGANConfig:
-    beta_c: float = opt(100.0, "weight of the contrastive class term L_c in G's loss (reference beta_1)", ge=0)
-    beta_z: float = opt(5e-4, "weight of the noise-reconstruction term L_z (reference beta_2)", ge=0)
-    tau: float = opt(0.07, "SupCon temperature", gt=0)
-    base_tau: float = opt(
-        0.07, "SupCon base temperature (the loss is scaled by tau / base_tau); 0 = follow tau (no rescaling)", ge=0
-    )
-    fc_dim: int = opt(120, "dimension of E_c's L2-normalised class feature", gt=0)
-    e_batch_size: int = opt(300, "generated images per encoder update per rank (E_c's when encoders=separate)", gt=0)
-    ez_batch_size: int = opt(0, "generated images per E_z update when encoders=separate; 0 = e_batch_size", ge=0)
-    encoders: str = opt(
-        "shared",
-        "shared (one trunk, E_c and E_z heads: 28x28) | separate (E_c and E_z nets: 32x32)",
-        choices=("shared", "separate"),
-    )
-    augment: str = opt(
-        "crop",
-        "L_c's second view: crop (RandomResizedCrop) | color (+ flip, colour jitter, grey)",
-        choices=("crop", "color"),
-    )
-    chain_step: str = opt(
-        "auto",
-        "iteration from which E_c is updated (before it a pre-trained E_c stays frozen; E_z of separate encoders"
-        " always trains): an integer, or auto = a third of train.steps when codegan.pretrain is not none (the"
-        " reference: 200 of 600 epochs), else 0. auto is fixed at a run's first launch and kept in its checkpoints",
-    )
-    crop_scale: list[float] = opt([0.8, 1.0], "area range of the RandomResizedCrop that makes L_c's second view")
-    crop_per_sample: bool = opt(True, "draw a crop per image (false = one crop per batch, as the reference code)")
-    crop_mode: str = opt(
-        "continuous",
-        "crop boxes of the second view: continuous (real-valued boxes, shrunk to fit, bilinear grid_sample) |"
-        " integer (torchvision's RandomResizedCrop: integer boxes, 10 tries then the centre crop, bilinear resize)",
-        choices=("continuous", "integer"),
-    )
-    color_per_sample: bool = opt(
-        True,
-        "augment=color: draw the flip, colour jitter and greyscale per image (false = once per batch, as the"
-        " reference code's transform applied to a 4-D batch)",
-    )
-    detach_view: bool = opt(
-        False,
-        "true: L_c reaches G only through the original view, the augmented view is made from a detached copy (the"
-        " reference on MNIST, Fashion-MNIST and CIFAR-10's unsupervised run); false: through both views",
-    )
-    pretrain: str = opt(
-        "none", "E_c initialisation: none | simclr (cached artifact, else pre-train first) | path to encoder.pt"
-    )
-    few_labels: int = opt(
-        0, "class-balanced labelled real images joining L_c's batch with their labels; 0 = none", ge=0
-    )
-
-
-@dataclass
-class PretrainConfig:
-    steps: int = opt(3000, "SimCLR pre-training steps of E_c (stage=pretrain, or codegan.pretrain=simclr)", gt=0)
-    batch_size: int = opt(256, "real images per SimCLR step per rank (two views each)", gt=0)
-    lr: float = opt(1e-3, "Adam learning rate of the pre-training", gt=0)
-    weight_decay: float = opt(1e-6, "Adam weight decay of the pre-training", ge=0)
-    tau: float = opt(0.5, "NT-Xent temperature", gt=0)
-    crop_scale: list[float] = opt([0.3, 1.0], "area range of the views' RandomResizedCrop")
-    flip: bool = opt(True, "random horizontal flips in the views")
-    seed: int = opt(0, "seed of the pre-training run (one encoder serves every CoDeGAN seed, as in the paper)", ge=0)
-
-
-@dataclass
-class BaselinesConfig:
-    lambda_mi: float = opt(
-        1.0, "InfoGAN: weight of the categorical MI term, CE of Q's logits vs the code (paper: 1)", ge=0
-    )
-    cont_dim: int = opt(0, "InfoGAN: continuous codes, uniform in [-1, 1] (paper, MNIST: 2); 0 = none", ge=0)
-    lambda_cont: float = opt(0.1, "InfoGAN: weight of the continuous codes' Gaussian NLL (paper: 0.1-1)", ge=0)
-    mi_trains_d_trunk: bool = opt(
-        True, "InfoGAN: true = the MI term also trains D's trunk (original); false = G and Q head only (StudioGAN)"
-    )
-    q_hidden: int = opt(128, "InfoGAN: hidden units of the Q head on D's trunk features", gt=0)
-    cluster_beta_n: float = opt(10.0, "ClusterGAN: weight of the z_n MSE term (Mukherjee et al.: 10)", ge=0)
-    cluster_beta_c: float = opt(10.0, "ClusterGAN: weight of the z_c cross-entropy term (Mukherjee et al.: 10)", ge=0)
-    cluster_sigma_n: float = opt(0.1, "ClusterGAN: standard deviation of z_n (Mukherjee et al.: 0.1)", gt=0)
-    cr_weight: float = opt(
-        1.0, "InfoGAN-CR: weight of the contrastive regulariser in G's loss once it is on (Lin et al.: 1-3)", ge=0
-    )
-    cr_start: float = opt(
-        0.89,
-        "InfoGAN-CR: the regulariser (CR head updates and G's term) starts after this fraction of train.steps"
-        " (Lin et al. switch it on after ~89% of training); fixed at a run's first launch, kept in its checkpoints",
-    )
-    cr_gap: float = opt(
-        0.0,
-        "InfoGAN-CR: in a pair, continuous codes that are not shared differ by at least this much (in [0, 2)) and"
-        " a class code that is not shared differs whenever it is > 0; 0 = drawn independently (Lin et al.'s dSprites)",
-    )
-    cr_lr: float = opt(
-        0.0, "InfoGAN-CR: Adam learning rate of the CR head (betas 0.5, 0.999); 0 = train.lr_d (as Lin et al.)", ge=0
-    )
-
-
-@dataclass
 class EvalConfig:
     split: str = opt("test", "real split whose class features are clustered", choices=("train", "test"))
     kmeans_seeds: int = opt(5, "k-means repeats, each with its own derived seed; metrics are mean and std", gt=0)
@@ -330,22 +235,18 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    codegan: CoDeGANConfig = field(default_factory=CoDeGANConfig)
-    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
-        for name, section in plugin_sections().items():  # the sections plugin methods bring
+        for name, section in plugin_sections().items():  # the sections methods bring (codegan, baselines, ...)
             setattr(self, name, section())
 
 
 def plugin_sections() -> dict[str, type]:
-    """name -> dataclass of the config sections plugin methods add (:mod:`harness.catalogue`)."""
-    from harness.catalogue import sections
-
+    """name -> dataclass of the config sections methods declare in the registry (:mod:`harness.config.registry`):
+    the built-in ones' (``codegan``, ``pretrain``, ``baselines``) and plugins'."""
     return sections()
 
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from harness.config.keys import all_keys, get
+from harness.config.registry import entry
 from harness.config.schema import SHARED_SECTIONS, Config
 
 # Keys that do not change what a run computes: excluded from the run hash, changeable on resume.
@@ -50,10 +51,8 @@ LATE_TRAINING_KEYS = frozenset({"train.tf32", "train.deterministic"})
 
 def training_config(cfg: Config) -> dict[str, Any]:
     """The flat training config: every key that changes the weights a run produces. Of the method sections, only
-    the keys ``cfg``'s method reads (its catalogue entry's ``reads`` and its own section): another method's key
+    the keys ``cfg``'s method reads (its registry entry's ``reads`` and its own section): another method's key
     never changes this run's identity."""
-    from harness.catalogue import entry
-
     method = entry(cfg.method)
     keys = all_keys()
     return {

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from harness.data.cards import Card, DataError, data_root, load_card
+from harness.config.cards import Card, DataError, data_root, load_card
+from harness.core.progress import bar
 from harness.data.manifest import (
     MANIFEST,
     Manifest,
@@ -21,8 +22,7 @@ from harness.data.manifest import (
     verify_shards,
 )
 from harness.data.samples import encode_sample
-from harness.data.sources import read_source
-from harness.progress import bar
+from harness.data.sources.read import read_source
 
 
 def shard_dir(card: Card, root: str = "") -> Path:
@@ -155,6 +155,6 @@ def ensure_built(dataset: str, root: str = "", progress: bool = True) -> Path:
         return build(dataset, root, progress=progress)
     problem = built_problem(card, out, check_hashes=False)
     if problem is not None:
-        cmd = f"python -m harness.data build {card.name}{f' --root {root}' if root else ''} --force"
+        cmd = f"codegan-data build {card.name}{f' --root {root}' if root else ''} --force"
         raise DataError(f"{problem}; nothing was changed (rebuild: {cmd})")
     return out

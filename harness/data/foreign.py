@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.atomic import atomic_write_text
-from harness.cache import cache_dir
-from harness.data.cards import Card, DataError
+from harness.config.cards import Card, DataError
+from harness.core.atomic import atomic_write_text
+from harness.core.cache import cache_dir
+from harness.core.progress import bar
 from harness.data.manifest import Manifest, ShardInfo, SplitInfo, is_remote
 from harness.data.remote import DEFAULT, Limits
 from harness.data.samples import check_members, decode_image, label_of, read_shard
 from harness.data.tarstream import iter_samples
-from harness.progress import bar
 
 
 def _key(urls: dict[str, list[str]], name: str) -> str:

@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import atomic_write_text as atomic_write_text  # imported from here by older code
-from harness.data.cards import DataError
+from harness.config.cards import DataError
+from harness.config.locations import is_remote as is_remote  # the data modules import it from here
+from harness.core.atomic import atomic_write_text as atomic_write_text  # imported from here by older code
 from harness.data.remote import DEFAULT, MAX_MANIFEST_BYTES, MAX_SHARD_BYTES, Limits, fetch
-from harness.data.shard_urls import is_remote as is_remote  # the data modules import it from here
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -201,7 +201,7 @@ def shard_problems(location: str, man: Manifest, splits: list[str] | None = None
             if digest != shard.sha256:
                 problems.append(
                     f"shard {path}: sha256 {digest[:12]}... does not match the manifest's {shard.sha256[:12]}..."
-                    " (corrupt or replaced; rebuild with python -m harness.data build)"
+                    " (corrupt or replaced; rebuild with codegan-data build)"
                 )
     return problems
 

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 
 MAX_SHARD_BYTES = 4 << 30  # a shard is read into memory whole
 MAX_MANIFEST_BYTES = 64 << 20

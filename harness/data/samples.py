@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 from harness.data.remote import DEFAULT, Limits, fetch
 from harness.data.tarstream import iter_samples
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 from harness.data.manifest import Manifest, ManifestError, is_remote, member_url
 from harness.data.remote import DEFAULT, Limits
 from harness.data.samples import check_members, decode_image, decode_label, read_shard

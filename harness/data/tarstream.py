@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from harness.data.cards import DataError
+from harness.config.cards import DataError
 
 BLOCK = 512
 

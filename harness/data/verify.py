@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.data.cards import DataError
+from harness.config.cards import DataError
+from harness.core.progress import bar
 from harness.data.manifest import Manifest, is_remote, member_url, verify_shards
 from harness.data.samples import check_members, decode_image, decode_label, iter_raw_samples
-from harness.progress import bar
 
 
 def verify_contents(location: str, man: Manifest, progress: bool = True) -> None:

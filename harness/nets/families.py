@@ -1,4 +1,5 @@
-"""Registered network families: each gives a generator, a discriminator and an encoder builder."""
+"""Network families: each gives a generator, a discriminator and an encoder builder (registered by name in
+:mod:`harness.nets`, the config's ``model.arch``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.nets import dcgan, resnet
-from harness.registry import register_arch
 
 
 @dataclass(frozen=True)
@@ -16,5 +16,5 @@ class Family:
     encoder: Callable
 
 
-register_arch("dcgan")(Family(dcgan.Generator, dcgan.Discriminator, dcgan.Encoder))
-register_arch("resnet")(Family(resnet.Generator, resnet.Discriminator, resnet.Encoder))
+DCGAN = Family(dcgan.Generator, dcgan.Discriminator, dcgan.Encoder)
+RESNET = Family(resnet.Generator, resnet.Discriminator, resnet.Encoder)

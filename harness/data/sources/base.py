@@ -1,4 +1,4 @@
-"""What every source reader shares: the registry, the array layout and the "not here" signal."""
+"""What every source reader shares: the array layout and the "not here" signal."""
 
 from __future__ import annotations
 
@@ -9,23 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.data.cards import Card
+from harness.config.cards import Card
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]  # split ("train"/"test"/"all") -> (images NHWC uint8, labels)
 Reader = Callable[[dict[str, Any], Card], Arrays]
-SOURCES: dict[str, Reader] = {}
 
 
 class SourceMissing(FileNotFoundError):
     """The source's files are not where it looked (the message says where)."""
-
-
-def register_source(kind: str) -> Callable[[Reader], Reader]:
-    def wrap(fn: Reader) -> Reader:
-        SOURCES[kind] = fn
-        return fn
-
-    return wrap
 
 
 def expand(path: str) -> Path:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.data.cards import Card, DataError
-from harness.data.sources.base import Arrays, SourceMissing, expand, register_source
+from harness.config.cards import Card, DataError
+from harness.data.sources.base import Arrays, SourceMissing, expand
 
 TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 TEST = ["test_batch"]
@@ -79,7 +79,6 @@ def read_archive(path: Path) -> Arrays:
     return {"train": _join([read[n] for n in TRAIN]), "test": _join([read[n] for n in TEST])}
 
 
-@register_source("cifar10")
 def read_cifar10(spec: dict[str, Any], card: Card) -> Arrays:
     """A ``cifar-10-batches-py`` folder, a folder containing it or the archive, or the archive itself."""
     path = expand(spec["path"])

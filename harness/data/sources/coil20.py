@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from harness.data.cards import Card, DataError
-from harness.data.sources.base import Arrays, SourceMissing, expand, register_source
+from harness.config.cards import Card, DataError
+from harness.data.sources.base import Arrays, SourceMissing, expand
 
 NAME = re.compile(r"(?:^|/)obj(\d+)__(\d+)\.png$")
 
@@ -44,7 +44,6 @@ def _collect(items: list[tuple[str, bytes]], card: Card, where: str) -> Arrays:
     return {"all": (np.stack(images)[order][..., None], np.array(labels, dtype=np.int64)[order])}
 
 
-@register_source("coil20")
 def read_coil20(spec: dict[str, Any], card: Card) -> Arrays:
     """``coil-20-proc.zip`` or a folder of its PNGs (searched recursively)."""
     path = expand(spec["path"])

@@ -6,11 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.data.cards import Card
-from harness.data.sources.base import Arrays, register_source
+from harness.config.cards import Card
+from harness.data.sources.base import Arrays
 
 
-@register_source("sklearn-digits")
 def read_sklearn_digits(spec: dict[str, Any], card: Card) -> Arrays:
     """1,797 8x8 images with intensities 0..16, scaled to 0..255; no official split."""
     from sklearn.datasets import load_digits

@@ -7,10 +7,10 @@ import os
 import urllib.request
 from pathlib import Path
 
-from harness.cache import cache_dir
-from harness.data.cards import DataError
+from harness.config.cards import DataError
+from harness.core.cache import cache_dir
+from harness.core.progress import bar
 from harness.data.sources.base import SourceMissing, expand
-from harness.progress import bar
 
 
 def is_url(path: str) -> bool:

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.data.cards import Card, DataError
-from harness.data.sources.base import Arrays, SourceMissing, expand, register_source
+from harness.config.cards import Card, DataError
+from harness.data.sources.base import Arrays, SourceMissing, expand
+from harness.data.sources.cifar import read_batches_folder
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -72,7 +73,6 @@ def idx_folder(root: Path, card: Card) -> Path:
     raise SourceMissing(f"{root}: no {FILES['train'][0]}[.gz] in {shown}, ...")
 
 
-@register_source("idx")
 def read_idx_source(spec: dict[str, Any], card: Card) -> Arrays:
     """The four IDX files in a folder (e.g. Debian's /usr/share/datasets/fashion-mnist) or a torchvision
     dataset root (``<root>/FashionMNIST/raw``)."""
@@ -85,7 +85,6 @@ def read_idx_source(spec: dict[str, Any], card: Card) -> Arrays:
     return read_idx_folder(folder)
 
 
-@register_source("torchvision")
 def read_torchvision(spec: dict[str, Any], card: Card) -> Arrays:
     """torchvision's downloader (needs the internet), into ``spec['root']``; then the files it fetched."""
     import torchvision.datasets as tvd
@@ -99,7 +98,5 @@ def read_torchvision(spec: dict[str, Any], card: Card) -> Arrays:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise SourceMissing(f"torchvision {name} download into {root} failed ({type(exc).__name__}: {first})") from None
     if name == "CIFAR10":
-        from harness.data.sources.cifar import read_batches_folder
-
         return read_batches_folder(root / "cifar-10-batches-py")
     return read_idx_folder(root / name / "raw")

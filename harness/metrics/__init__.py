@@ -1,0 +1,17 @@
+"""Evaluation: what every result is measured with. This module registers (:mod:`harness.config.registry`) the
+metrics, one file each (``cluster``: ACC, purity, NMI, ARI; ``fid``; ``kid``; ``inception_score``), and the
+image-quality feature extractors (``extractors``); the rest computes what they consume: class features of real
+images and k-means (``suite``), generated images as features against a real split's statistics (``features``,
+during training ``quality``), the domain classifier (``domain``), the pixel baseline (``pixels``) and sample grids
+(``grids``). A new metric is one module and one entry below (docs/adding-a-metric.md)."""
+
+from harness.config.registry import ExtractorEntry, MetricEntry
+
+ENTRIES = [
+    MetricEntry("cluster", "harness.metrics.cluster:assignment_scores", ("acc", "purity", "nmi", "ari"), "clusters"),
+    MetricEntry("fid", "harness.metrics.fid:compute", ("fid",), "samples", lower_is_better=True),
+    MetricEntry("kid", "harness.metrics.kid:compute", ("kid", "kid_std"), "samples", lower_is_better=True),
+    MetricEntry("is", "harness.metrics.inception_score:compute", ("is", "is_std"), "logits"),
+    ExtractorEntry("domain", "harness.metrics.extractors:DomainExtractor"),
+    ExtractorEntry("inception", "harness.metrics.extractors:InceptionExtractor"),
+]
