@@ -220,12 +220,17 @@ def print_steps(steps: list[dict[str, Any]], machine_info: dict[str, Any] | None
     """One table per preset and precision: every variant beside eager, from the same rounds."""
     kind = "cpu" if (machine_info or {}).get("device", "cpu") == "cpu" else "cuda"
     for s in steps:
+        if "variants" not in s:  # stopped before its first round: the compile times it measured
+            first = ", ".join(f"{k} {v:.1f} s" for k, v in s.get("first_iteration_s", {}).items())
+            print(f"\n{s['preset']}: stopped before its first round (first iterations: {first or 'none'})")
+            continue
         fl = s["gflop_per_iter"]
         parts = ", ".join(f"{k} {v:.1f}" for k, v in fl.items() if k != "step")
         precision = "fp32" if s["mixed_precision"] == "no" else s["mixed_precision"]
         print(
             f"\n{s['preset']} ({precision}), {fl['step']:.2f} GFLOP/iter" + (f" ({parts})" if parts else "")
-            + f"; {s['rounds']} rounds x {s['iters_per_round']} iter; load {s['load_before'][0]:.2f} ->"
+            + f"; {s.get('rounds_done', s['rounds'])} of {s['rounds']} rounds x {s['iters_per_round']} iter;"
+            f" load {s['load_before'][0]:.2f} ->"
             f" {s['load_after'][0]:.2f}"
         )  # fmt: skip
         cpu = "  CPU ms/iter, vs eager" if s["variants"]["eager"]["cpu_ms_per_iter"] else ""
@@ -306,14 +311,20 @@ def main(argv: list[str] | None = None) -> int:
         for precision in args.precisions:
             for preset in args.presets:
                 overrides = [*args.overrides, f"train.mixed_precision='{precision}'"]
+                done = list(result["steps"])
+
+                def partial(step: dict[str, Any], done: list = done) -> None:  # what is measured survives a kill
+                    result["steps"] = [*done, step]
+                    atomic_write_text(out, json.dumps(result, indent=1))
+
                 try:
-                    result["steps"].append(
-                        bench_variants(
-                            preset, names, overrides, args.rounds, args.iters, args.warmup, args.block_s,
-                            not args.no_parts, args.profile,
-                        )
+                    step = bench_variants(
+                        preset, names, overrides, args.rounds, args.iters, args.warmup, args.block_s,
+                        not args.no_parts, args.profile, progress=partial,
                     )  # fmt: skip
+                    result["steps"] = [*done, step]
                 except Exception as exc:  # noqa: BLE001 - a preset that cannot run leaves the others
+                    result["steps"] = done
                     error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
                     result.setdefault("failed_steps", []).append(
                         {"preset": preset, "mixed_precision": precision, "error": error}

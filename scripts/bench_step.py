@@ -231,10 +231,13 @@ def bench_variants(
     parts: bool,
     profile: bool,
     log: Callable[[str], None] = print,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Every variant of ``preset``'s step measured side by side; see the module docstring. A variant that fails
     (to build, to compile at its first iteration, in a later round) is recorded in ``failed_variants`` with its
-    error and left out; the others are measured. Without eager there is nothing to compare with: that raises."""
+    error and left out; the others are measured. Without eager there is nothing to compare with: that raises.
+    ``progress`` receives the result so far (``"partial": true``) after each variant's first iterations (its compile
+    time) and after every round, so a benchmark stopped at a time limit still reports what it measured."""
     if "eager" not in names:
         names = ["eager", *names]
     load_before = os.getloadavg()
@@ -263,6 +266,10 @@ def bench_variants(
             failed[v.name] = _failure("first iterations", exc)
             variants.remove(v)
             log(f"  {preset} {v.name}: failed ({failed[v.name]})")
+        if progress:
+            first = {x.name: x.first_s for x in variants if hasattr(x, "first_s")}
+            progress({"preset": preset, "partial": True, "rounds_done": 0, "first_iteration_s": first,
+                      "failed_variants": dict(failed)})  # fmt: skip
     if not variants or variants[0].name != "eager":
         raise RuntimeError(f"{preset}: eager failed, nothing to compare with ({failed.get('eager')})")
     eager = variants[0]
@@ -270,7 +277,6 @@ def bench_variants(
     if iters is None:  # enough iterations for a block of about block_s on eager
         probe, _ = _block(eager.iterate, 1, device)
         iters = max(1, round(block_s * 1000 / max(probe, 1e-3)))
-    cfg = eager.method.cfg
     flops = {"step": count_flops(eager.iterate)}
     if parts:
         flops.update({k: count_flops(fn) for k, fn in eager.parts().items()})
@@ -299,6 +305,38 @@ def bench_variants(
                 variants.remove(v)
                 log(f"  {preset} {v.name}: failed ({failed[v.name]})")
         log(f"  round {r + 1}/{rounds}: " + "  ".join(f"{v.name} {v.ms[-1]:.1f}" for v in variants) + " ms/iter")
+        if progress and r + 1 < rounds:
+            partial = _summary(preset, eager, variants, failed, flops, rates, rounds, iters, overrides, load_before)
+            progress({**partial, "partial": True, "rounds_done": r + 1})
+    out = _summary(preset, eager, variants, failed, flops, rates, rounds, iters, overrides, load_before)
+    pair = out["variants"].get("defaults"), out["variants"].get("defaults+bf16")
+    if all(pair):  # the default step in bf16 against itself in fp32, round by round
+        out["bf16_vs_fp32_defaults"] = _spread(
+            [a / b for a, b in zip(pair[0]["rounds_ms"], pair[1]["rounds_ms"], strict=True)]
+        )
+    if profile:
+        out["profile_eager"] = profile_top(eager)
+        for v in variants:
+            if v.name in ("defaults", "defaults+bf16"):
+                out[f"profile_{v.name}"] = profile_top(v)
+    determinism.configure(False)
+    return out
+
+
+def _summary(
+    preset: str,
+    eager: Any,
+    variants: list[Any],
+    failed: dict[str, str],
+    flops: dict[str, float],
+    rates: dict[str, list[float]],
+    rounds: int,
+    iters: int,
+    overrides: list[str],
+    load_before: tuple[float, ...],
+) -> dict[str, Any]:
+    """The result of the rounds measured so far."""
+    cfg, device = eager.method.cfg, eager.real.device
     batch = cfg.train.batch_size * eager.method.acc.num_processes
     result_variants = {}
     for v in variants:
@@ -316,7 +354,7 @@ def bench_variants(
             "gflop_per_s": flops["step"] / 1e6 / ms["median"],
             "mixed_precision": v.precision,
             "fraction_of_matmul_rate": _spread(
-                [flops["step"] / 1e6 / x / m for x, m in zip(v.ms, rates[v.precision], strict=True)]
+                [flops["step"] / 1e6 / x / m for x, m in zip(v.ms, rates[v.precision], strict=False)]
             ),
             "parts_ms": {k: _spread(x) for k, x in v.parts_ms.items()},
             "parts_cpu_ms": {k: _spread(x) for k, x in v.parts_cpu_ms.items()} if device.type == "cpu" else None,
@@ -339,17 +377,6 @@ def bench_variants(
         "load_before": list(load_before),
         "load_after": list(os.getloadavg()),
     }
-    pair = result_variants.get("defaults"), result_variants.get("defaults+bf16")
-    if all(pair):  # the default step in bf16 against itself in fp32, round by round
-        out["bf16_vs_fp32_defaults"] = _spread(
-            [a / b for a, b in zip(pair[0]["rounds_ms"], pair[1]["rounds_ms"], strict=True)]
-        )
-    if profile:
-        out["profile_eager"] = profile_top(eager)
-        for v in variants:
-            if v.name in ("defaults", "defaults+bf16"):
-                out[f"profile_{v.name}"] = profile_top(v)
-    determinism.configure(False)
     return out
 
 

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# One prepared GPU check that cannot waste its one chance, on one H100/H200, in under 6 minutes (its phases' limits
-# are cut to what is left of GPU_CHECK_TOTAL_S, 345 s, and the last report has 8 s):
+# One prepared GPU check that cannot waste its one chance, on one H100/H200, in under 5 minutes (its phases' limits
+# are cut to what is left of GPU_CHECK_TOTAL_S, 300 s, and the last report has 8 s). The phases, in the order of
+# what the README needs most, so that a check stopped early has already brought those back:
 #   imports   every Python package the harness imports, imported first: one line per missing package, then stop;
-#   shards    Fashion-MNIST shards from the carried IDX files;
 #   bench-no  the step benchmark (scripts/bench.py) of fashion-mnist and digits at fp32: eager, fused Adam,
 #             channels-last, TF32, train.deterministic, the config's defaults, each beside eager in the same rounds;
 #   bench-bf16  the same at bf16;
-#   train     a 300-step bf16 Fashion-MNIST CoDeGAN run with its evaluation (clustering, domain FID/KID/IS);
+#   bench-compile  the whole-step graph (defaults+step: one graph, one CUDA graph) and torch.compile with CUDA graphs
+#             (reduce-overhead) against eager, bf16, fashion-mnist;
 #   determinism  two launches of one 40-step digits run with train.deterministic=true: equal weights on CUDA;
-#   nccl      with two or more GPUs, a two-process NCCL run whose ranks end with equal weights;
-#   bench-compile  torch.compile with CUDA graphs (reduce-overhead) against eager, bf16, fashion-mnist, last and on
-#             its own: a slow or failing compile costs only this phase, which gets whatever time is left.
-# Each phase has its own time limit, cut to what is left of the total. A benchmark variant that fails (a compile
-# error) is recorded with its error and the others are measured (scripts/bench_step.py). As soon as a phase ends,
+#   shards    Fashion-MNIST shards from the carried IDX files;
+#   train     a 300-step bf16 Fashion-MNIST CoDeGAN run with its evaluation (clustering, domain FID/KID/IS; the
+#             domain classifier trained first, from an empty cache);
+#   nccl      with two or more GPUs, a two-process NCCL run whose ranks end with equal weights.
+# Timeline (estimated from this CPU's measured costs and the GPU machine's 16 cores; seconds): machine start-up
+# outside the check 60-180; imports 10; bench-no 30; bench-bf16 30; bench-compile 60 (two compilations of the
+# fashion-mnist step by inductor, at most 120 allowed by its limit); determinism 25 (digits shards 2, two launches
+# of 10 each); shards 10 (9.8 on 2 CPU cores); train 60 (the domain classifier: 112 on 2 CPU cores, mostly PNG
+# decoding; 300 bf16 steps a few seconds); report 5. About 260 s of check: with start-up, one attempt takes 5-7
+# of the session's 15 device minutes, so a rerun fits. A phase that runs past its estimate costs only the phases
+# after it, which get what is left.
+# Each phase has its own time limit, cut to what is left of the total. A benchmark writes its JSON after each
+# variant's first iterations (its compile time) and after every round, and a variant that fails (a compile error)
+# is recorded with its error while the others are measured (scripts/bench_step.py). As soon as a phase ends,
 # its JSON and the log so far are copied into $OUT and results-cuda.json there is rewritten from everything done so
 # far (written to a temporary name and renamed: always whole), so a command stopped at its limit still brings back
-# every finished phase. $OUT then holds at most 5 files: gpu_check.log, results-cuda.json, bench-no.json,
-# bench-bf16.json, bench-compile.json. results-cuda.json is also written to bench/ (GPU_CHECK_OUT).
+# every finished phase and the rounds of the one it was in. $OUT then holds at most 5 files: gpu_check.log,
+# results-cuda.json, bench-no.json, bench-bf16.json, bench-compile.json. results-cuda.json is also written to bench/
+# (GPU_CHECK_OUT).
 #
 # What travels. The GPU machine has Python 3.12 with torch, torchvision, accelerate, numpy, scipy, scikit-learn,
 # pillow, pyyaml, requests, tqdm, filelock, psutil and threadpoolctl, no package registry and no Fashion-MNIST.
@@ -26,7 +37,7 @@
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #       webdataset==1.0.2 braceexpand==0.1.7 clean-fid==0.1.35
 #   mkdir -p .fmnist && cp /usr/share/datasets/fashion-mnist/*-ubyte.gz .fmnist/    # the four gzipped IDX files
-# Then one call of the device tool's run, with carry [".whl", ".fmnist"] and timeout_s 420:
+# Then one call of the device tool's run, with carry [".whl", ".fmnist"] and timeout_s 360:
 #   bash scripts/gpu_check.sh
 # and commit bench/results-cuda.json (from $OUT) with the README's GPU table.
 #
@@ -34,10 +45,10 @@
 #   GPU_CHECK_IDX    folder with the four Fashion-MNIST IDX files (default .fmnist)
 #   GPU_CHECK_CARD   dataset card of the training run (default fashion-mnist; a card path for other IDX data)
 #   GPU_CHECK_OUT    where results-cuda.json goes (default bench/)
-#   GPU_CHECK_TOTAL_S  the whole check's limit in seconds (default 345)
-#   GPU_CHECK_DRY=1  on a CPU in seconds: one thread, tiny nets and batches, 2 rounds, 3 training steps, no FID, no
-#                    compilation, no NCCL run; results go to a temporary folder unless GPU_CHECK_OUT is set
-#                    (tests/test_gpu_check.py)
+#   GPU_CHECK_TOTAL_S  the whole check's limit in seconds (default 300)
+#   GPU_CHECK_DRY=1  on a CPU: one thread, tiny nets and batches, 2 rounds, 3 training steps, no FID, no NCCL run,
+#                    every phase's real command (the whole-step graph compiled by inductor for the CPU); results go to
+#                    a temporary folder unless GPU_CHECK_OUT is set (tests/test_gpu_check.py)
 #   PYTHON           the interpreter (default python3)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +56,7 @@ PY=${PYTHON:-python3}
 DRY=${GPU_CHECK_DRY:-0}
 IDX=${GPU_CHECK_IDX:-.fmnist}
 CARD=${GPU_CHECK_CARD:-fashion-mnist}
-TOTAL=${GPU_CHECK_TOTAL_S:-345}
+TOTAL=${GPU_CHECK_TOTAL_S:-300}
 GRACE=3    # seconds between a phase's TERM and its KILL
 RESERVE=${GPU_CHECK_RESERVE_S:-8}  # kept for the last report
 export WANDB_MODE=disabled WANDB_SILENT=true PYTHONUNBUFFERED=1
@@ -152,11 +163,11 @@ if [ "$DRY" = 1 ]; then
     TINY=(model.hidden=32 model.g_width=8 model.d_width=8 model.e_width=8 model.zn_dim=8 train.batch_size=16
           train.g_batch_size=16 codegan.e_batch_size=16)
     BENCH=(--rounds 2 --iters 1 --warmup 0 --no-parts --variants eager fused defaults)
-    COMPILE=(--rounds 2 --iters 1 --warmup 0 --no-parts --variants eager fused)
+    COMPILE=(--rounds 2 --iters 1 --warmup 0 --no-parts --variants eager fused defaults+step)
     TRAIN=(train.steps=3 train.log_every=1 train.ckpt_every=3 eval.quality=[] eval.kmeans_seeds=1
            eval.kmeans_n_init=1 "${TINY[@]}")
     DET_STEPS=3
-    LIMITS=(60 60 60 60 90 60)  # bench-no bench-bf16 compile train determinism nccl (seconds)
+    LIMITS=(60 60 120 60 90 60)  # bench-no bench-bf16 compile train determinism nccl (seconds)
 else
     GPUS=$(sed -n 's/^imports ok: .*, \([0-9]*\) GPU(s)$/\1/p' "$LOGS/imports.log")
     [ "${GPUS:-0}" -ge 1 ] || { say "no CUDA GPU visible (GPU_CHECK_DRY=1 runs this on a CPU)"; publish; exit 1; }
@@ -165,15 +176,9 @@ else
     COMPILE=(--rounds 3 --block-s 0.2 --warmup 3 --no-parts --variants eager reduce-overhead defaults+step)
     TRAIN=(train.steps=300 train.log_every=50 train.ckpt_every=300 data.num_workers=4 eval.kmeans_seeds=2)
     DET_STEPS=40
-    LIMITS=(50 50 120 65 30 30)
+    LIMITS=(45 45 120 90 40 30)
 fi
 status=0
-
-if [ -d "$IDX" ]; then
-    phase shards 25 $PY -m harness.commands.data build "$CARD" --source "$IDX" --root "$WORK/data" || status=1
-else
-    say "no IDX folder $IDX: the training run is skipped (the benchmarks need no data)"
-fi
 
 bench() {  # bench NAME LIMIT PRESETS PRECISION ARGS...
     local name=$1 limit=$2 presets=$3 precision=$4
@@ -185,10 +190,10 @@ bench() {  # bench NAME LIMIT PRESETS PRECISION ARGS...
 bench bench-no "${LIMITS[0]}" "fashion-mnist digits" no "${BENCH[@]}" || status=1
 bench bench-bf16 "${LIMITS[1]}" "fashion-mnist digits" bf16 "${BENCH[@]}" || status=1
 
-if [ -d "$WORK/data" ]; then
-    phase train "${LIMITS[3]}" $PY -m harness.run --config fashion-mnist "data.dataset=$CARD" "data.root=$WORK/data" \
-        "log.root=$RUNS" log.wandb=disabled log.progress=false train.mixed_precision=bf16 name=gpu-check \
-        "${TRAIN[@]}" || status=1
+if [ "$DRY" = 1 ]; then
+    bench bench-compile "${LIMITS[2]}" digits bf16 "${COMPILE[@]}" || status=1
+else
+    bench bench-compile "${LIMITS[2]}" fashion-mnist bf16 "${COMPILE[@]}" || status=1
 fi
 
 # two launches of one deterministic digits run (digits shards built first, from scikit-learn's copy)
@@ -198,6 +203,18 @@ eval.quality=[] eval.kmeans_seeds=1 eval.pixel_baseline=false"
 phase determinism "${LIMITS[4]}" bash -c "$PY -m harness.commands.data build digits --root $WORK/digits && \
 $DET_RUN log.root=$DET/a && $DET_RUN log.root=$DET/b" || status=1
 
+if [ -d "$IDX" ]; then
+    phase shards 25 $PY -m harness.commands.data build "$CARD" --source "$IDX" --root "$WORK/data" || status=1
+else
+    say "no IDX folder $IDX: the training run is skipped (the benchmarks need no data)"
+fi
+
+if [ -d "$WORK/data" ]; then
+    phase train "${LIMITS[3]}" $PY -m harness.run --config fashion-mnist "data.dataset=$CARD" "data.root=$WORK/data" \
+        "log.root=$RUNS" log.wandb=disabled log.progress=false train.mixed_precision=bf16 name=gpu-check \
+        "${TRAIN[@]}" || status=1
+fi
+
 if [ "$GPUS" -ge 2 ] && [ -d "$WORK/data" ]; then
     phase nccl "${LIMITS[5]}" $PY -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 \
         --mixed_precision no --dynamo_backend no harness/run.py --config fashion-mnist "data.dataset=$CARD" \
@@ -206,12 +223,6 @@ if [ "$GPUS" -ge 2 ] && [ -d "$WORK/data" ]; then
         || status=1
 else
     PHASES+=("nccl=skipped: $GPUS GPU")
-fi
-
-if [ "$DRY" = 1 ]; then
-    bench bench-compile "${LIMITS[2]}" digits bf16 "${COMPILE[@]}" || status=1
-else
-    bench bench-compile "${LIMITS[2]}" fashion-mnist bf16 "${COMPILE[@]}" || status=1
 fi
 
 say "report"

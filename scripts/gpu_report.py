@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     problems += [f"{f['preset']} ({f['mixed_precision']}): {f['error']}" for f in result["failed_steps"]]
     for s in result["steps"]:
         failed = s.get("failed_variants", {})
-        problems += [f"{s['preset']} ({s['mixed_precision']}) {n}: {e}" for n, e in failed.items()]
+        precision = s.get("mixed_precision", "")
+        problems += [f"{s['preset']} ({precision}) {n}: {e}" for n, e in failed.items()]
+        if s.get("partial"):
+            problems.append(f"{s['preset']} ({precision}): stopped after {s.get('rounds_done', 0)} round(s)")
     det = result["deterministic"]
     if args.det is not None and not (det and det["equal"]):
         problems.append("the two deterministic launches ended with different weights (or did not run)")

@@ -153,6 +153,7 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
         workers=spec.resources.workers,
         use_gpu=spec.resources.gpu > 0,
         cpu_per_worker=spec.resources.cpu,
+        gpu_per_worker=spec.resources.gpu,
     )
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     if spec.resources.workers > 1:  # the trial only drives; its Ray Train workers hold the resources
@@ -227,6 +228,15 @@ def failed_trials(grid: Any) -> list[str]:
     return out
 
 
+def resources_line(r: Any) -> str:
+    """What each trial holds, in one line (a fraction of a GPU is honoured: Ray packs trials or workers onto one)."""
+    gpu = f" and {r.gpu:g} GPU" if r.gpu else ""
+    shared = " (a fraction: several share one GPU)" if 0 < r.gpu < 1 else ""
+    if r.workers > 1:
+        return f"each trial: {r.workers} Ray Train workers of {r.cpu:g} CPU{gpu} each{shared}"
+    return f"each trial: {r.cpu:g} CPU{gpu}{shared}"
+
+
 def run(
     spec_path: str,
     address: str | None = None,
@@ -251,6 +261,7 @@ def run(
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
     (folder / "sweep.yaml").write_text(spec.path.read_text())
     tuner = build_tuner(spec, folder, resume)
+    print(resources_line(spec.resources))
     stop = _Stop()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, stop) if main_thread else None  # after ray.init, which sets its own

@@ -188,6 +188,12 @@ def load_spec(path: str | Path) -> SweepSpec:
         wandb={"mode": "offline", "project": "codegan-bench", **(raw.get("wandb") or {})},
         weight_keys={**default_weight_keys(), **(raw.get("weight_keys") or {})},
     )
+    if spec.scheduler.kind == "pbt" and spec.resources.workers > 1:
+        raise ConfigError(
+            f"{p}: scheduler.kind pbt with resources.workers {spec.resources.workers}: Ray Train hands Tune a trial's"
+            " metrics but not its checkpoints, so PBT could not clone such a trial (it would skip every exploit);"
+            " run PBT with workers: 1 (a GPU each), or ASHA or no scheduler with several workers"
+        )
     for method, preset in presets.items():  # every preset with the common overrides must be a valid run
         build_config(preset, values={**overrides, "method": method})
     return spec

@@ -21,6 +21,7 @@ from typing import Any
 from harness.config import build_config
 from harness.core.atomic import atomic_copy
 from harness.core.errors import RunError
+from harness.core.launch_env import CPUS_ENV
 from harness.runs import checkpoint
 from harness.runs.results import short_names, show
 
@@ -42,6 +43,7 @@ class TrialContext:
     workers: int = 1  # > 1: the trial trains data-parallel on that many Ray Train workers
     use_gpu: bool = False
     cpu_per_worker: float = 1.0
+    gpu_per_worker: float = 0.0  # a fraction shares a GPU between workers (Ray sets each one's visible device)
 
 
 def swept_labels(trial: dict[str, Any]) -> list[str]:
@@ -163,7 +165,11 @@ def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main:
     from harness.training.trainer import train
 
     cfg = from_dict(cfg_tree)
-    node = ray.get_runtime_context().get_node_id()
+    context = ray.get_runtime_context()
+    node = context.get_node_id()
+    cpus = context.get_assigned_resources().get("CPU")
+    if cpus:  # loader workers are sized from this trial's (or worker's) reservation, not the node's cores
+        os.environ[CPUS_ENV] = f"{cpus:g}"
     holder = Path(tempfile.mkdtemp(prefix="tune-ckpt-"))
     try:
         restored = restored_checkpoint(api, holder)
@@ -216,7 +222,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    resources = {"CPU": ctx.cpu_per_worker, **({"GPU": 1} if ctx.use_gpu else {})}
+    resources = {"CPU": ctx.cpu_per_worker, **({"GPU": ctx.gpu_per_worker} if ctx.use_gpu else {})}
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"cfg": to_dict(cfg), "run_dir": str(run_dir), "trial_id": trial_id},

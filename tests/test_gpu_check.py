@@ -1,6 +1,7 @@
-"""The GPU check script in its dry mode on the CPU, so that it cannot rot: it builds shards from the IDX files it is
-given, benchmarks both presets at fp32 and bf16, trains and evaluates, launches a deterministic run twice, and
-writes one results file; every finished phase is in $OUT at once, and a failing variant costs only itself."""
+"""The GPU check script in its dry mode on the CPU, so that it cannot rot: it benchmarks both presets at fp32 and bf16
+and the whole-step graph (compiled by inductor), launches a deterministic run twice, builds shards from the IDX files
+it is given, trains and evaluates, and writes one results file; every finished phase is in $OUT at once, and a
+failing variant costs only itself."""
 
 import json
 import os
@@ -60,8 +61,10 @@ def test_gpu_check_dry_run_with_a_failing_variant(tmp_path):
     measured = {(s["preset"], s["mixed_precision"]) for s in result["steps"]}
     assert measured == {(p, mp) for p in ("digits", "fashion-mnist") for mp in ("no", "bf16")}
     assert len(result["steps"]) == 5  # and the compile phase's digits bf16
+    compiled = [s for s in result["steps"] if "defaults+step" in s["variants"]]
+    assert len(compiled) == 1 and compiled[0]["variants"]["defaults+step"]["real_img_per_s"] > 0  # the step graph
     for s in result["steps"]:
-        assert s["gflop_per_iter"]["step"] > 0 and set(s["variants"]) <= {"eager", "defaults"}
+        assert s["gflop_per_iter"]["step"] > 0 and set(s["variants"]) <= {"eager", "defaults", "defaults+step"}
         assert s["variants"]["eager"]["speedup_vs_eager"]["median"] == 1.0
         assert s["failed_variants"] == {"fused": "first iterations: InjectedFailure: variant fused failed on purpose"
                                         " (CODEGAN_BENCH_FAIL)"}  # fmt: skip
@@ -96,7 +99,7 @@ def test_every_finished_phase_is_in_out_when_the_check_is_killed(tmp_path):
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == ["bench-no.json", "gpu_check.log", "results-cuda.json"]
     result = json.loads((out / "results-cuda.json").read_text())
-    assert result["phases"] == dict.fromkeys(["imports", "shards", "bench-no"], "ok")
+    assert result["phases"] == dict.fromkeys(["imports", "bench-no"], "ok")  # the README's numbers come first
     assert [(s["preset"], s["mixed_precision"]) for s in result["steps"]] == [("fashion-mnist", "no"), ("digits", "no")]
     assert json.loads((out / "bench-no.json").read_text())["steps"] == result["steps"]
     assert "----- bench-no: ok" in (out / "gpu_check.log").read_text()

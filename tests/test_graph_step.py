@@ -1,6 +1,8 @@
 """``train.compile=step``: the whole iteration as one graph gives eager's losses over 20 steps (under a learning-rate
 schedule, with no graph break and no recompilation past the step counter's), a checkpoint moves between the two
-modes, and two ranks stay identical, stopped and resumed included."""
+modes, two ranks stay identical, stopped and resumed included, and the graph is ready to be captured as a CUDA graph
+(no mutated input at an address inductor may not keep). A graph break or an older torch is one line. The same tests
+run on every torch the project supports (scripts/torch_matrix.sh)."""
 
 import json
 
@@ -29,10 +31,17 @@ def _train(m, steps: int, start: int = 0) -> list[dict[str, float]]:
 
 @pytest.fixture(scope="module")
 def runs():
-    """The eager step and the whole-step graph, 20 iterations each from the same weights and generator."""
+    """The eager step and the whole-step graph, 20 iterations each from the same weights and generator. The graph is
+    the one inductor receives (dynamo's trace through AOTAutograd), run as traced: what it computes, not how inductor
+    rounds it (inductor's kernels round differently from eager's, torch 2.11's more than 2.14's, and Adam makes a
+    sign of that rounding a step of the learning rate). The two-rank launches below run it through inductor."""
+    from harness.methods import graph_step
+
     counters.clear()
-    eager, graph = _method("codegan", *EAGER), _method("codegan", *EAGER, "train.compile=step")
-    out = {"eager": (eager, _train(eager, STEPS)), "graph": (graph, _train(graph, STEPS))}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(graph_step, "BACKEND", "aot_eager")
+        eager, graph = _method("codegan", *EAGER), _method("codegan", *EAGER, "train.compile=step")
+        out = {"eager": (eager, _train(eager, STEPS)), "graph": (graph, _train(graph, STEPS))}
     out["breaks"] = sum(counters["graph_break"].values())
     out["graphs"] = counters["stats"]["unique_graphs"]
     return out
@@ -55,7 +64,10 @@ def test_the_whole_step_gives_eager_losses_for_20_steps_in_one_graph(runs):
     assert 1 <= runs["graphs"] <= 2  # the first step's, then one with the step counter symbolic
 
 
-def test_the_comparison_can_fail(runs):
+def test_the_comparison_can_fail(runs, monkeypatch):
+    from harness.methods import graph_step
+
+    monkeypatch.setattr(graph_step, "BACKEND", "aot_eager")
     other = _method("codegan", *EAGER, "train.compile=step", "train.lr_d=1.1e-3")
     with pytest.raises(AssertionError):
         _assert_close(_train(other, 5), runs["eager"][1][:5])
@@ -123,3 +135,71 @@ def test_an_update_called_alone_runs_eagerly_with_the_same_adam(runs):
     logs = graph.d_step(torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(2)))
     assert torch.isfinite(logs["d_loss"])
     assert any(not torch.equal(before[k], v) for k, v in graph.raw("D").state_dict().items())
+
+
+class _Inspect:
+    """A compiler backend that keeps what inductor checks before it captures a graph as a CUDA graph: the inputs the
+    graph mutates in place that are not static addresses (inductor's ``check_for_mutation``; any there and it skips
+    CUDA graphs for the whole step). The graph itself runs as traced."""
+
+    def __init__(self):
+        from torch._dynamo.backends.common import aot_autograd
+
+        self.graphs: list[tuple[int, int, int]] = []  # (inputs, mutated, mutated and not static)
+        self.backend = aot_autograd(fw_compiler=self._forward, keep_inference_input_mutations=True)
+
+    def _forward(self, gm, example_inputs):
+        meta = torch._guards.TracingContext.try_get().fw_metadata
+        mutated = {i for i, info in enumerate(meta.input_info) if info.mutates_data}
+        self.graphs.append((len(meta.input_info), len(mutated), len(mutated - set(meta.static_input_indices))))
+        return gm
+
+
+@pytest.mark.parametrize("name", ["codegan", "infogan", "infogan-cr", "clustergan"])
+def test_the_step_graph_is_ready_for_cuda_graphs_fresh_and_after_a_resume(name, monkeypatch):
+    """No input the graph mutates (weights, Adam's moments and steps, the learning rates) is left at an address
+    inductor may not keep, fresh and after a checkpoint is loaded; the learning-rate tensors are rebuilt on the
+    parameters' device and never saved."""
+    from harness.methods import graph_step
+
+    inspect = _Inspect()
+    monkeypatch.setattr(graph_step, "BACKEND", inspect.backend)
+    real = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    first = _method(name, *EAGER, "train.compile=step")
+    first.train_step(real, 0)
+    state = first.state_dict()
+    assert not any("lr_tensor" in g for o in state["opts"].values() for g in o["param_groups"])
+    resumed = _method(name, *EAGER, "train.compile=step")
+    resumed.load_state_dict(state)
+    resumed.train_step(real, 1)
+    assert len(inspect.graphs) == 2 and all(mutated > 0 for _, mutated, _ in inspect.graphs)
+    assert [bad for _, _, bad in inspect.graphs] == [0, 0], inspect.graphs
+    for opt in resumed._inner.values():
+        for group in opt.param_groups:
+            assert group["lr_tensor"].device == group["params"][0].device
+
+
+def test_a_graph_break_is_one_line_not_a_silent_second_graph(monkeypatch):
+    from harness.config import ConfigError
+    from harness.methods import graph_step
+
+    monkeypatch.setattr(graph_step, "BACKEND", "eager")
+    m = _method("codegan", *EAGER, "train.compile=step")
+    d_step = m.d_step
+
+    def breaking(real):
+        torch._dynamo.graph_break()
+        return d_step(real)
+
+    m.d_step = breaking
+    with pytest.raises(ConfigError, match=r"train.compile=step: torch .* cannot run this step as one graph at step 0"):
+        m.train_step(torch.rand(16, 1, 8, 8), 0)
+
+
+def test_an_older_torch_is_refused_with_one_line(monkeypatch):
+    from harness.config import ConfigError
+    from harness.methods import graph_step
+
+    monkeypatch.setattr(graph_step.torch, "__version__", "2.10.1+cu128")
+    with pytest.raises(ConfigError, match=r"needs torch >= 2.11 \(this is torch 2.10.1\+cu128\)"):
+        _method("codegan", *EAGER, "train.compile=step")

@@ -67,3 +67,7 @@ def test_auto_loader_workers_leave_the_cpu_to_the_step_and_divide_the_streams(mo
     assert loader_workers(-1, 4, "cuda") == 4  # 16 cores: every stream its own worker
     assert loader_workers(-1, 6, "cuda", local_ranks=4) == 3  # 4 cores a rank, one for the step: 3 divides 6
     assert loader_workers(-1, 4, "cuda", local_ranks=16) == 0  # no core to spare
+    monkeypatch.setenv("CODEGAN_CPUS", "3")  # a Ray trial reserved 3 of the node's 16 cores
+    assert loader_workers(-1, 4, "cuda") == 2 and loader_workers(-1, 4, "cuda", local_ranks=4) == 2
+    monkeypatch.setenv("CODEGAN_CPUS", "0.5")
+    assert loader_workers(-1, 4, "cuda") == 0

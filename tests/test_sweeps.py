@@ -128,7 +128,7 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, mon
     assert all(json.loads((p / "summary.json").read_text())["resumed_from_step"] == 0 for p in others)
 
 
-def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_path):
+def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_path, capfd):
     import ray
 
     spec = small_sweep(
@@ -146,10 +146,35 @@ def test_a_trial_can_train_data_parallel_on_ray_train_workers(sweep_env, tmp_pat
         folder = run(str(spec), out=str(tmp_path))
     finally:
         ray.shutdown()
+    assert "each trial: 2 Ray Train workers of 0.5 CPU each" in capfd.readouterr().out
     df = pd.read_csv(folder / "results.csv")
     assert list(df["status"]) == ["complete"]
     summary = json.loads((Path(df["run_dir"][0]) / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["step"] == 20
+
+
+def test_pbt_of_trials_on_several_workers_is_refused_with_one_line(tmp_path):
+    from harness.config import ConfigError
+    from sweeps.spec import load_spec
+
+    spec = small_sweep(tmp_path, "pbtdp", resources={"cpu": 1, "gpu": 0.5, "workers": 2},
+                       scheduler={"kind": "pbt", "metric": "eval/acc", "mode": "max", "perturbation_interval": 1,
+                                  "mutations": {"codegan.beta_c": [1.0, 10.0]}})  # fmt: skip
+    with pytest.raises(ConfigError, match="scheduler.kind pbt with resources.workers 2: Ray Train hands Tune"):
+        load_spec(str(spec))
+
+
+def test_the_resources_line_says_what_a_trial_holds():
+    from sweeps.run import resources_line
+    from sweeps.spec import Resources
+
+    assert (
+        resources_line(Resources(cpu=2, gpu=0.25))
+        == "each trial: 2 CPU and 0.25 GPU (a fraction: several share one GPU)"
+    )
+    assert resources_line(Resources(cpu=4, gpu=0.5, workers=2)) == (
+        "each trial: 2 Ray Train workers of 4 CPU and 0.5 GPU each (a fraction: several share one GPU)"
+    )
 
 
 def _wait_for(condition, proc: subprocess.Popen, seconds: float, what: str) -> None:

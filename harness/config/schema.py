@@ -130,7 +130,8 @@ class TrainConfig:
         "torch.compile of each network's forward and backward: none | default | reduce-overhead (CUDA graphs; on CPU"
         " as default) | max-autotune (on CPU without CUDA graphs) | max-autotune-no-cudagraphs, the gradient"
         " penalty's double backward eager; or step: the whole iteration (every update, its gradient penalty and"
-        " its Adam step) as one graph, captured as a CUDA graph on CUDA (one process, not with fp16; docs/gpu.md)."
+        " its Adam step) as one graph, captured as a CUDA graph on CUDA (any number of processes: the graph averages"
+        " the gradients; not with fp16; torch >= 2.11; docs/gpu.md)."
         " Off by default: compiling takes minutes",
         choices=COMPILE_MODES,
     )

@@ -29,3 +29,15 @@ def check_launch_env() -> None:
     """Every launcher variable that is set is well formed (one line, exit 2, otherwise)."""
     for name in INT_VARS:
         launch_int(name, 0)
+
+
+CPUS_ENV = "CODEGAN_CPUS"  # the CPUs a scheduler reserved for this process (a Ray trial or Train worker sets it)
+
+
+def reserved_cpus() -> int | None:
+    """The CPUs reserved for this process (``CODEGAN_CPUS``, at least 1), or None when no scheduler said."""
+    raw = os.environ.get(CPUS_ENV, "").strip()
+    try:
+        return max(1, int(float(raw))) if raw else None
+    except ValueError:
+        raise ConfigError(f"environment: {CPUS_ENV}={raw!r} is not a number of CPUs") from None

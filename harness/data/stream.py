@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from harness.config.cards import DataError
+from harness.core.launch_env import reserved_cpus
 from harness.data.manifest import Manifest, ManifestError, is_remote, member_url
 from harness.data.remote import DEFAULT, Limits
 from harness.data.samples import check_members, decode_image, decode_label, read_shard
@@ -197,13 +198,19 @@ class ShardStream(IterableDataset):
 
 def loader_workers(requested: int, streams: int, device_type: str, local_ranks: int = 1) -> int:
     """``data.num_workers`` as set, or for -1 (auto): 0 on a CPU; on a GPU the largest divisor of ``streams`` no
-    larger than the cores this rank may use, less one for the training thread."""
+    larger than the cores this rank may use, less one for the training thread: the CPUs a scheduler reserved for it
+    (``CODEGAN_CPUS``: a Ray trial's or Train worker's), else its share of the cores it may run on."""
     if requested >= 0:
         return requested
     if device_type != "cuda":
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    spare = max(0, cores // max(1, local_ranks) - 1)
+    reserved = reserved_cpus()
+    if reserved is not None:
+        mine = reserved
+    else:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        mine = cores // max(1, local_ranks)
+    spare = max(0, mine - 1)
     return max((d for d in range(1, streams + 1) if streams % d == 0 and d <= spare), default=0)
 
 

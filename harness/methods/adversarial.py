@@ -36,12 +36,14 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """Gulrajani et al.'s penalty ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` on random interpolates, in fp32.
 
-    Call it with the unwrapped critic: ``autograd.grad`` must not run through DDP; the final
-    ``backward`` of the total loss still reaches DDP's gradient hooks once per parameter.
+    The gradient with respect to the interpolates is ``torch.func.grad`` of the critic's summed output: the same
+    numbers as ``autograd.grad`` of a ``requires_grad_`` input with ``create_graph=True`` (still differentiable with
+    respect to the critic's weights), and traceable into one graph by every supported torch (``train.compile=step``;
+    torch 2.11's dynamo breaks the graph on ``requires_grad_``). Call it with the unwrapped critic: its forward must
+    not run through DDP; the final backward of the total loss still reaches DDP's gradient hooks once per parameter.
     """
     with torch.autocast(device_type=real.device.type, enabled=False):
         alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
-        x_hat = (alpha * real.float() + (1 - alpha) * fake.float()).requires_grad_(True)
-        out = critic(x_hat)
-        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+        x_hat = alpha * real.float() + (1 - alpha) * fake.float()
+        grad = torch.func.grad(lambda x: critic(x).sum())(x_hat)
         return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()

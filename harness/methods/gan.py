@@ -236,7 +236,7 @@ class GANMethod(Method):
     def state_dict(self) -> dict:
         return {
             "nets": {n: self.raw(n).state_dict() for n in self.nets},
-            "opts": {n: o.state_dict() for n, o in self.opts.items()},
+            "opts": {n: graph_step.state_dict(o) for n, o in self.opts.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -256,9 +256,8 @@ class GANMethod(Method):
     def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """One iteration: when ``step % critic == 0`` the G update (and what follows it), then the D update."""
         logs: dict[str, torch.Tensor] = {}
-        if step % self.cfg.train.critic == 0:
-            logs.update(self.g_step())
-            logs.update(self.after_g_step(step))
-        logs.update(self.d_step(real))
+        if step % self.cfg.train.critic == 0:  # merged, not dict.update: torch 2.11's dynamo breaks the graph on it
+            logs = {**self.g_step(), **self.after_g_step(step)}
+        logs = {**logs, **self.d_step(real)}
         self.update_scale()
         return logs

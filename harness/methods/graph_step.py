@@ -12,18 +12,28 @@ method's generator state before the call and copied back after it. On CUDA the g
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.optim.adam import adam as functional_adam
 
+from harness.core.errors import ConfigError
+
 STEP_MODE = "step"
+MIN_TORCH = (2, 11)  # the oldest torch the whole-step graph is tested on (tests/torch_matrix)
+RECOMPILE_LIMIT = 6
+BACKEND: Any = "inductor"  # the compiler; tests hand in one that inspects the graph
 
 
 def prepare_adam(opt: torch.optim.Optimizer) -> None:
     """Every parameter's Adam state as the capturable form keeps it (created if missing: the first update then
-    equals eager Adam's first), and each group's learning rate as a tensor of its own, so that a schedule changes
-    a value in place rather than a constant of the graph. Call again after ``load_state_dict``."""
+    equals eager Adam's first), and each group's learning rate as a tensor of its own on the parameters' device, so
+    that a schedule changes a value in place rather than a constant of the graph. Each of these tensors is updated
+    in place by the graph, so each is marked a static address: inductor then captures the step as a CUDA graph
+    (it refuses one whose inputs are mutated at addresses it may not keep). Call again after ``load_state_dict``:
+    a checkpoint's tensors arrive on the CPU, and its learning-rate tensors are never saved (:func:`state_dict`)."""
     for group in opt.param_groups:
+        device = group["params"][0].device
         for p in group["params"]:
             state = opt.state[p]
             if not state:
@@ -32,11 +42,22 @@ def prepare_adam(opt: torch.optim.Optimizer) -> None:
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             else:
                 state["step"] = torch.as_tensor(state["step"], dtype=torch.float32).to(p.device)
+            for key in ("step", "exp_avg", "exp_avg_sq"):
+                torch._dynamo.mark_static_address(state[key])
         lr = group.get("lr_tensor")
-        if not isinstance(lr, torch.Tensor):
-            lr = torch.zeros((), dtype=torch.float32, device=group["params"][0].device)
+        if not isinstance(lr, torch.Tensor) or lr.device != device:
+            lr = torch.zeros((), dtype=torch.float32, device=device)
             group["lr_tensor"] = lr
         lr.fill_(float(group["lr"]))
+        torch._dynamo.mark_static_address(lr)
+
+
+def state_dict(opt: torch.optim.Optimizer) -> dict:
+    """The optimizer's state for a checkpoint, without the graph's learning-rate tensors (a value of ``lr``, rebuilt
+    on the parameters' device by :func:`prepare_adam`; saved, it would come back as a CPU tensor)."""
+    out = opt.state_dict()
+    out["param_groups"] = [{k: v for k, v in g.items() if k != "lr_tensor"} for g in out["param_groups"]]
+    return out
 
 
 def sync_lr(opt: torch.optim.Optimizer) -> None:
@@ -113,21 +134,32 @@ def _default_generator(device: torch.device) -> torch.Generator:
 
 
 class GraphStep:
-    """``train_step`` compiled whole; called like it. ``method.rng`` is None while the graph runs (every draw
-    then falls to the default generator, which holds the method's generator state for the call)."""
+    """``train_step`` compiled whole (``fullgraph``: a graph break is an error, never a silent second graph); called
+    like it. ``method.rng`` is None while the graph runs (every draw then falls to the default generator, which holds
+    the method's generator state for the call).
+
+    Compilations: the first step's graph, then one with the step counter symbolic, and one more for each branch a
+    schedule takes later (a G update every ``train.critic`` steps, CoDeGAN's ``chain_step``, InfoGAN-CR's start):
+    at most :data:`RECOMPILE_LIMIT`, past which the run stops with one line instead of falling back to eager."""
 
     def __init__(self, method: object, train_step: Callable, device: torch.device):
+        check_torch()
         self.method, self.device = method, device
         # one compiled step per process: frames an earlier method (another config) left would make this one's
         # sizes symbolic on recompiling, which the generator-free draws cannot take
         torch._dynamo.reset()
-        # fallback_random: the graph draws with aten's own random ops, the numbers an eager step would draw from
-        # the same generator state, so the compiled step trains on the same codes, crops and interpolates
-        options = {"fallback_random": True, "triton.cudagraphs": device.type == "cuda"}
-        compiled = torch.compile(train_step, options=options)
+        kwargs: dict[str, Any] = {"fullgraph": True, "backend": BACKEND}
+        if BACKEND == "inductor":
+            # fallback_random: the graph draws with aten's own random ops, the numbers an eager step would draw from
+            # the same generator state, so the compiled step trains on the same codes, crops and interpolates
+            kwargs["options"] = {"fallback_random": True, "triton.cudagraphs": device.type == "cuda"}
+        compiled = torch.compile(train_step, **kwargs)
         # autograd.grad traced into the graph (the gradient penalty's double backward included); without it
         # AOTAutograd refuses the double backward
-        self.compiled = torch._dynamo.config.patch(trace_autograd_ops=True)(compiled)
+        patch = torch._dynamo.config.patch(
+            trace_autograd_ops=True, recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True
+        )
+        self.compiled = patch(compiled)
 
     def __call__(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         gen = self.method.rng
@@ -138,7 +170,14 @@ class GraphStep:
         try:
             if self.device.type == "cuda":
                 torch.compiler.cudagraph_mark_step_begin()
-            logs = self.compiled(real, step)
+            try:
+                logs = self.compiled(real, step)
+            except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.FailOnRecompileLimitHit) as exc:
+                reason = " ".join(str(exc).strip().splitlines()[0].split())[:200]
+                raise ConfigError(
+                    f"train.compile=step: torch {torch.__version__} cannot run this step as one graph at step"
+                    f" {step} ({reason}); train.compile=none runs it eagerly"
+                ) from None
             if self.device.type == "cuda":  # outputs of a CUDA graph are overwritten by its next replay
                 logs = {k: v.clone() for k, v in logs.items()}
             return logs
@@ -146,3 +185,13 @@ class GraphStep:
             self.method.rng = gen
             gen.set_state(default.get_state())
             default.set_state(saved)
+
+
+def check_torch() -> None:
+    """``train.compile=step`` needs the torch versions it is tested on (:data:`MIN_TORCH` and later)."""
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2] if p.isdigit())
+    if version < MIN_TORCH:
+        raise ConfigError(
+            f"train.compile=step needs torch >= {'.'.join(map(str, MIN_TORCH))} (this is torch {torch.__version__}):"
+            " its dynamo cannot trace the whole step as one graph; use train.compile=none or default"
+        )
