@@ -17,16 +17,31 @@ from typing import Any
 import torch
 
 from harness.config import Config, ConfigError, to_dict, training_hash
+from harness.config.cards import load_card
+from harness.config.locations import is_pattern
 from harness.core.atomic import atomic_copy, atomic_write_bytes, torch_bytes
 from harness.core.cache import cache_dir, cache_lock
+from harness.core.errors import DataError
 from harness.parallel import distributed
 
 ARTIFACT = "encoder.pt"
 
 
+def data_identity(cfg: Config) -> list[str]:
+    """What the pre-training reads, as far as it is known before its shards are: the dataset card's hash (its
+    sources, split and shape; a doctored card under the same name is another) and the URLs of shards not built
+    here."""
+    try:
+        card = load_card(cfg.data.dataset).sha256
+    except DataError:
+        card = ""
+    return [card, *cfg.data.train_urls, *(cfg.data.root.split("::") if is_pattern(cfg.data.root) else [])]
+
+
 def artifact_key(cfg: Config, signature: dict) -> str:
-    """Dataset + E_c architecture + pre-training settings: what makes two pre-trainings interchangeable."""
-    src = json.dumps([cfg.data.dataset, signature, to_dict(cfg)["pretrain"]], sort_keys=True)
+    """Dataset and its data + E_c architecture + pre-training settings: what makes two pre-trainings
+    interchangeable."""
+    src = json.dumps([cfg.data.dataset, data_identity(cfg), signature, to_dict(cfg)["pretrain"]], sort_keys=True)
     return hashlib.sha256(src.encode()).hexdigest()[:12]
 
 

@@ -191,3 +191,42 @@ def test_a_complete_cache_on_a_read_only_mount_is_used_as_it_is(digits_shards, t
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("FID_DOMAIN") == 2 and proc.stdout.count("raw pixels") == 2  # one process, two ranks
     assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == before
+
+
+def test_a_manifest_or_url_list_naming_a_shard_twice_is_refused_with_one_line(digits_shards, tmp_path):
+    """Twenty copies of one shard would train on one shard as if it were twenty, and the domain classifier trained
+    on them would be cached as the dataset's: refused, by name and by content, before anything is read or trained."""
+    import json
+    import shutil
+
+    from harness.config import build_config
+    from harness.core.errors import DataError
+    from harness.data.manifest import read_manifest
+    from harness.training.run_data import shard_location
+
+    copy = tmp_path / "digits"
+    shutil.copytree(digits_shards, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    first = manifest["splits"]["train"]["shards"][0]
+    doubled = {**manifest["splits"]["train"], "shards": [first, first]}
+    doubled["count"] = 2 * first["count"]
+    doubled["per_class"] = [0] * len(manifest["splits"]["train"]["per_class"])
+    doubled["per_class"][0] = doubled["count"]
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "splits": {**manifest["splits"], "train": doubled}}))
+    with pytest.raises(DataError, match=r"splits.train.shards\[1\]: train-000000.tar is listed again"):
+        read_manifest(str(copy))
+    url, test = str(digits_shards / "train-000000.tar"), f"data.eval_urls={digits_shards / 'test-000000.tar'}"
+    cfg = build_config("digits", [f"data.train_urls=[{url}, {url}]", test])
+    with pytest.raises(DataError, match="train shard .*train-000000.tar is listed again"):
+        shard_location(cfg, main=True)
+    (tmp_path / "same.tar").write_bytes((digits_shards / "train-000000.tar").read_bytes())
+    cfg = build_config("digits", [f"data.train_urls=[{url}, {tmp_path / 'same.tar'}]", test])
+    with pytest.raises(DataError, match="holds the same bytes"):
+        shard_location(cfg, main=True)
+
+
+def test_the_domain_classifier_cache_is_keyed_by_the_data_it_learned():
+    from harness.metrics.domain import extractor_path
+
+    a, b = extractor_path("digits", 8, "0123abcd"), extractor_path("digits", 8, "ffff0000")
+    assert a != b and a.name == "domain-digits-8px-0123abcd.pt"

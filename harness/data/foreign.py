@@ -63,9 +63,14 @@ def scan(
     urls: dict[str, list[str]], name: str, card: Card | None, progress: bool = True, limits: Limits = DEFAULT
 ) -> Manifest:
     """The manifest of foreign shards: read from the cache, or scanned (once) and cached."""
+    seen: dict[str, str] = {}
     for split, items in urls.items():
         if not items:
             raise DataError(f"no shards in the {split} URLs")
+        for url in items:  # refused before any shard is read: a shard listed 10,000 times is not scanned 10,000 times
+            if url in seen:
+                raise DataError(f"{split} shard {url} is listed again (first in {seen[url]}); list every shard once")
+            seen[url] = split
     path = cache_dir("scans") / f"{Path(name).stem}-{_key(urls, name)}.json"
     if path.is_file():
         return Manifest.from_json(path.read_text(), str(path), plain_names=False)  # names: the run's own URLs
@@ -97,6 +102,9 @@ def scan(
         },
         members=["image", "label"],
     )
+    repeated = man.repeated()  # the same bytes under two addresses
+    if repeated:
+        raise DataError(f"scanned shards: {repeated}")
     atomic_write_text(path, man.to_json())
     if progress:
         counts = ", ".join(f"{s}: {v.count} samples in {len(v.shards)} shards" for s, v in man.splits.items())

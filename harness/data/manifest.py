@@ -137,6 +137,22 @@ class Manifest:
                 return f"{at}.per_class is not a list of {self.classes} counts (one per class)"
             if not all(count(v, total) for v in per_class) or sum(per_class) != total:
                 return f"{at}.per_class {per_class[:12]!r}... are not non-negative integers summing to {total}"
+        return self.repeated()
+
+    def repeated(self) -> str | None:
+        """A shard listed twice, by name or by content: its samples would be read as if they were more data (and
+        every cache keyed by the data, the domain classifier's among them, would be another's)."""
+        names: dict[str, str] = {}
+        hashes: dict[str, str] = {}
+        for split_name, split in self.splits.items():
+            for i, shard in enumerate(split.shards):
+                at = f"splits.{split_name}.shards[{i}]"
+                if shard.name in names:
+                    return f"{at}: {shard.name} is listed again (first as {names[shard.name]}); list every shard once"
+                if shard.sha256 in hashes and shard.count:
+                    return (f"{at}: {shard.name} holds the same bytes (sha256 {shard.sha256[:12]}...) as"
+                            f" {hashes[shard.sha256]}; list every shard once")  # fmt: skip
+                names[shard.name], hashes[shard.sha256] = at, f"{at} ({shard.name})"
         return None
 
 

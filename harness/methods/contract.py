@@ -92,6 +92,10 @@ class Method:
         """The eager networks (no DDP or compile wrapper): checked, traced and kept in step across ranks."""
         return {}
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers by the network they update (unwrapped): their state is checked and checkpointed."""
+        return {}
+
     def generator_net(self) -> nn.Module | None:
         """The network the EMA follows (methods that generate)."""
         return None

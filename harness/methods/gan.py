@@ -233,6 +233,10 @@ class GANMethod(Method):
     def networks(self) -> dict[str, nn.Module]:
         return {n: self.raw(n) for n in self.nets}
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        inner = getattr(self, "_inner", None)
+        return dict(inner) if inner else {n: getattr(o, "optimizer", o) for n, o in self.opts.items()}
+
     def state_dict(self) -> dict:
         return {
             "nets": {n: self.raw(n).state_dict() for n in self.nets},

@@ -65,8 +65,17 @@ class ExtractorInfo:
     seconds: float
 
 
-def extractor_path(dataset: str, size: int) -> Path:
-    return cache_dir("extractors") / f"domain-{dataset}-{size}px.pt"
+def extractor_path(dataset: str, size: int, trained_on: str = "") -> Path:
+    """The cached classifier of a dataset's training shards (``trained_on``: their card and shard hashes), so two
+    datasets, or a dataset and a doctored copy of it under the same name, never share one."""
+    key = f"-{trained_on}" if trained_on else ""
+    return cache_dir("extractors") / f"domain-{dataset}-{size}px{key}.pt"
+
+
+def training_data_key(man: Manifest) -> str:
+    """What the classifier is trained on: the card's hash and the training shards' hashes."""
+    src = json.dumps([man.card_sha256, [s.sha256 for s in man.splits["train"].shards]])
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
 
 
 def load_extractor(path: Path, device: torch.device) -> tuple[DomainClassifier, ExtractorInfo]:
@@ -109,17 +118,16 @@ def train_extractor(
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     man = manifest or read_manifest(location, limits)
     size = size or man.shape[1]
-    path = extractor_path(man.dataset, size)
-    trained_on = hashlib.sha256(
-        json.dumps([man.card_sha256, [s.sha256 for s in man.splits["train"].shards]]).encode()
-    ).hexdigest()[:16]
+    trained_on = training_data_key(man)
+    path = extractor_path(man.dataset, size, trained_on)
     with cache_lock(path):
-        try:
-            net, info = load_extractor(path, device)
-            if info.trained_on == trained_on:
-                return path, info
-        except FileNotFoundError:
-            pass
+        for found in (path, extractor_path(man.dataset, size)):  # (unkeyed: a cache made before the key joined)
+            try:
+                net, info = load_extractor(found, device)
+                if info.trained_on == trained_on:
+                    return found, info
+            except FileNotFoundError:
+                pass
         t0 = time.time()
         torch.manual_seed(0)
         steps = steps or max(600, 3 * man.splits["train"].count // 128)

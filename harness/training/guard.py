@@ -7,7 +7,9 @@ host's stop flag in one all-reduce, so every rank takes the same decision at the
 
 * a non-finite loss on any rank raises :class:`NonFiniteError` naming the step and the loss;
 * a stop request on any rank (SIGTERM, SIGINT, the launcher or parent gone) returns True: the caller
-  writes a checkpoint and stops.
+  writes a checkpoint and stops;
+* at the loop's log, evaluation and checkpoint steps, a :class:`harness.training.health.Health` problem (an
+  optimizer state that overflowed, weights that stopped changing) raises :class:`NonFiniteError` naming it.
 """
 
 from __future__ import annotations
@@ -97,12 +99,16 @@ class StepGuard:
     def due(self, step: int) -> bool:
         return step % self.every == 0
 
-    def check(self, step: int) -> bool:
-        """Agree with every rank: raise on a non-finite loss anywhere, else True when any rank must stop."""
-        flags = torch.stack([torch.tensor(-int(bool(self.stop)), device=self.acc.device), self.first])
+    def check(self, step: int, health: Any = None) -> bool:
+        """Agree with every rank: raise on a non-finite loss anywhere, or on a health problem (``health``: a
+        :class:`harness.training.health.Health`, checked when given), else True when any rank must stop."""
+        code, message = health.check(step) if health is not None else (0, "")
+        device = self.acc.device
+        flags = torch.stack([torch.tensor(-int(bool(self.stop)), device=device), self.first,
+                             torch.tensor(-code, dtype=torch.int64, device=device)])  # fmt: skip
         if self.acc.num_processes > 1:
             torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MIN)
-        stop, first = flags.tolist()
+        stop, first, unhealthy = flags.tolist()
         if first < NONE:
             at, key = divmod(int(first), _KEYS)
             name = self.names[key] if key < len(self.names) else f"loss #{key}"
@@ -110,4 +116,6 @@ class StepGuard:
                 f"train/{name} became NaN or infinite at step {at}; stopped at step {step} without"
                 " writing a checkpoint (lower the learning rates, or check the data)"
             )
+        if unhealthy < 0:
+            raise NonFiniteError(message or f"another rank found the training unhealthy at step {step}")
         return stop < 0

@@ -43,7 +43,9 @@ from harness.runs.track import NullTracker, Tracker
 from harness.training.cadence import Rate, due
 from harness.training.ema import EMA
 from harness.training.evaluation import Evaluation
+from harness.training.failures import explain
 from harness.training.guard import StepGuard, StopRequest, die_with_parent
+from harness.training.health import Health, optimizer_state_problem
 from harness.training.run_data import RunData
 
 EvalCallback = Callable[[int, dict[str, float], Path | None], None]
@@ -130,6 +132,8 @@ class Trainer:
                 self.quality = QualityEvaluator(cfg, acc, self.location, self.manifest, self.size,
                                                 self.data.eval_data if same else None)  # fmt: skip
         self.evaluation = Evaluation(cfg, acc, self.method, self.ema, self.data, self.quality)
+        self.where = f"step {self.start}"  # where the run is, for a failure's one line
+        self.health = Health(self.method)
 
     def main_work(self) -> Any:
         """The context of work the main process does alone while the other ranks wait (every thread it may use)."""
@@ -163,8 +167,12 @@ class Trainer:
         unlocked whatever happens (a crashed attempt must not hold either against the retry)."""
         try:
             return self._fit()
-        except BaseException:
+        except BaseException as exc:
             self.tracker.finish(exit_code=1)
+            timeout = self.cfg.runtime.dist_timeout_s
+            explained = explain(exc, self.acc.process_index, self.where, self.run_dir, timeout)
+            if explained is not None:  # another rank gone or silent, memory run out: one line naming it
+                raise explained from exc
             raise
         finally:
             self.release()
@@ -198,12 +206,14 @@ class Trainer:
             skipped, latest, t_loop = 0, {}, time.time()
             try:
                 for step in range(self.start + 1, steps + 1):
+                    self.where = f"step {step}"
                     batch = next(batches)
                     skipped += int(batch["skipped"])
                     latest.update(self._step(batch, step, steps, guard))  # G/E losses persist between G steps
                     progress.update(imgs_per_step)
                     now = due(cfg.train, step, steps)
-                    if (guard.due(step) or now.any) and guard.check(step):  # a stop request: checkpoint, stop
+                    health = self.health if now.any else None  # at log, evaluation and checkpoint steps
+                    if (guard.due(step) or now.any) and guard.check(step, health):  # a stop request: checkpoint, stop
                         self.save(step)
                         raise KeyboardInterrupt(f"stopped at step {step}; resume with --resume {self.run_dir}")
                     if now.log:
@@ -303,6 +313,7 @@ class Trainer:
     # evaluation ------------------------------------------------------------------------------
     def evaluate(self, step: int, keep_best: bool = True) -> dict[str, float]:
         """Every metric of ``step`` (:class:`harness.training.evaluation.Evaluation`), logged; the best kept."""
+        self.where = f"the evaluation of step {step}"
         metrics = self.evaluation(step, self.tracker)
         if keep_best and self.cfg.train.best_by and self.method.trains:
             self._keep_best(step, metrics)
@@ -350,6 +361,10 @@ class Trainer:
         bad = all_finite(self.method.networks())
         if bad:
             raise NonFiniteError(f"the weights of {bad} are NaN or infinite at step {step}; no checkpoint written")
+        state = optimizer_state_problem(self.method.optimizers())
+        if state:
+            raise NonFiniteError(f"the optimizer state of {state} is NaN or infinite at step {step}; no checkpoint"
+                                 " written (a loss weight or learning rate too large for the precision)")  # fmt: skip
         rng_states = gather_object([self.rng.get_state()]) if self.acc.num_processes > 1 else [self.rng.get_state()]
 
         def write() -> Path | None:
