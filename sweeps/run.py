@@ -39,9 +39,8 @@ CLONES_DIR = "clones"  # what PBT clones start from (sweeps.pbt)
 
 
 def local_ray_env() -> None:
-    """Loopback-only, no usage stats: safe defaults for a local cluster (ENVIRONMENT.md)."""
+    """No usage stats and no log deduplication; nothing that would keep a node from joining a cluster."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
