@@ -22,6 +22,8 @@ from typing import Any
 import pandas as pd
 
 from harness.config import ConfigError, build_config
+from harness.core.errors import RunError
+from harness.runs.lock import RunLock
 from harness.runs.results import (
     ONE_NOTE,
     STD_NOTE,
@@ -458,11 +460,16 @@ def _fill_datasets(results: pd.DataFrame, spec: SweepSpec | None) -> pd.DataFram
     return results
 
 
-def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None = None) -> dict[str, pd.DataFrame]:
-    folder = Path(folder)
-    spec = spec or (load_spec(folder / "sweep.yaml") if (folder / "sweep.yaml").is_file() else None)
+def analyze(
+    folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None = None, out: Path | None = None
+) -> dict[str, pd.DataFrame]:
+    """The sweep's tables and pictures, written into ``out`` (the sweep folder itself unless given)."""
+    source = Path(folder)
+    folder = Path(out) if out is not None else source
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = spec or (load_spec(source / "sweep.yaml") if (source / "sweep.yaml").is_file() else None)
     weight_keys = spec.weight_keys if spec else default_weight_keys()
-    results = _fill_datasets(trial_rows(folder), spec)
+    results = _fill_datasets(trial_rows(source), spec)
     results.to_csv(folder / "results.csv", index=False)
     agg = aggregate(results)
     agg.to_csv(folder / "aggregate.csv", index=False)
@@ -485,6 +492,7 @@ def analyze(folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None 
     return tables
 
 
+RUNNING = "running"  # where the analysis of a sweep still running goes
 CONTRAST = ("codegan", "infogan")  # the paper's Figure 3 claim: CoDeGAN against InfoGAN
 
 
@@ -516,7 +524,18 @@ def cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not (args.folder / "tune").is_dir():
         raise ConfigError(f"{args.folder} is not a sweep folder (no tune/)")
-    out = analyze(args.folder, wandb_mode=args.wandb)
+    lock = RunLock(args.folder, "sweep folder")
+    try:
+        lock.acquire()  # no driver is running: the final tables are ours to write, and none starts meanwhile
+    except RunError:  # the driver is running: the trials so far, beside its tables, which it writes when it ends
+        partial = args.folder / RUNNING
+        print(f"the sweep is still running ({lock.holder()}): tables of the trials so far go to {partial}/")
+        out = analyze(args.folder, wandb_mode="disabled", out=partial)
+    else:
+        try:
+            out = analyze(args.folder, wandb_mode=args.wandb)
+        finally:
+            lock.release()
     res = out["results"]
     print(f"{len(res)} trials ({int((res.get('status') == 'complete').sum()) if 'status' in res else 0} complete)")
     print(aggregate_markdown(out["aggregate"]))

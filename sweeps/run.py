@@ -29,6 +29,7 @@ from typing import Any
 
 from harness.config import PIPE_ENV, ConfigError, build_config
 from harness.core.errors import RunError
+from harness.runs.lock import RunLock
 from harness.runs.results import short_names
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
@@ -246,17 +247,25 @@ def run(
     """Run (or resume) a sweep; returns its folder, which holds results.csv and the analysis files. Raises
     :class:`RunError` naming them when any trial ended in ERROR (after the analysis is written), and
     KeyboardInterrupt when stopped by SIGTERM (Tune's state saved: ``resume`` continues it)."""
-    from sweeps.analyze import aggregate_markdown, analyze
-
     spec = load_spec(spec_path)
     folder = Path(out).resolve() / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(folder, "sweep folder").acquire()  # one driver per sweep: a second start is refused, naming it
+    try:
+        return _run(spec, folder, address, resume, connect_timeout_s)
+    finally:
+        lock.release()
+
+
+def _run(spec: SweepSpec, folder: Path, address: str | None, resume: bool, timeout_s: float) -> Path:
+    from sweeps.analyze import aggregate_markdown, analyze
+
     if not resume and (folder / TUNE_DIR / spec.name).exists():
         raise ConfigError(
             f"{folder} already holds this sweep: --resume continues it (finished trials are kept, not counted twice);"
             " to start over, pass another --out or remove the folder"
         )
-    connect(address, connect_timeout_s)
-    folder.mkdir(parents=True, exist_ok=True)
+    connect(address, timeout_s)
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
     (folder / "sweep.yaml").write_text(spec.path.read_text())
     tuner = build_tuner(spec, folder, resume)

@@ -253,6 +253,33 @@ def test_a_sweep_started_again_without_resume_is_refused(tmp_path):
         run(str(spec), out=str(tmp_path))
 
 
+def test_one_driver_per_sweep_folder_and_an_analysis_of_a_running_sweep_says_so(sweep_env, tmp_path):
+    """A second driver of the same sweep is refused with one line naming the first (taken before anything is
+    created), and an analysis while the driver runs writes the trials so far beside its tables, not over them."""
+    spec = small_sweep(tmp_path, "lock", overrides={**SHORT, "train.steps": 5000, "eval.quality": []},
+                       space=[{"method": ["codegan"], "seed": [0]}])  # fmt: skip
+    cmd = [sys.executable, "-m", "sweeps.run", str(spec), "--out", str(tmp_path)]
+    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        _wait_for(lambda: (tmp_path / "lock" / "tune").is_dir(), first, 120, "the first driver's Tune folder")
+        second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert (
+            second.stderr.strip()
+            .splitlines()[-1]
+            .startswith(f"error: sweep folder {tmp_path / 'lock'} is in use by pid {first.pid} on ")
+        ), second.stderr[-2000:]
+        analysis = subprocess.run([sys.executable, "-m", "sweeps.analyze", str(tmp_path / "lock")], cwd=REPO,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert analysis.returncode == 0, analysis.stderr[-2000:]
+        assert f"the sweep is still running (pid {first.pid}" in analysis.stdout
+        assert (tmp_path / "lock" / "running" / "results.csv").is_file()
+        assert not (tmp_path / "lock" / "results.csv").exists()  # the driver's own tables are its to write
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=120)
+
+
 def test_a_sweep_with_a_failed_trial_exits_1_naming_it(sweep_env, tmp_path, capfd):
     import ray
 

@@ -1,4 +1,4 @@
-"""One writer per run folder: an exclusive ``flock`` on ``<run>/.lock``, released by the kernel when the
+"""One writer per run (or sweep) folder: an exclusive ``flock`` on ``<run>/.lock``, released by the kernel when the
 holder exits (a SIGKILL included), with the holder's host, pid and start time in ``<run>/lock.json``."""
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ HOLDER = "lock.json"
 
 
 class RunLock:
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
+    """``what``: how the one line names the folder (a run folder, a sweep folder)."""
+
+    def __init__(self, run_dir: Path, what: str = "run folder"):
+        self.run_dir, self.what = Path(run_dir), what
         self._lock = FileLock(str(self.run_dir / LOCK), thread_local=False)
 
     def acquire(self) -> RunLock:
@@ -29,7 +31,7 @@ class RunLock:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            raise RunError(f"run folder {self.run_dir} is in use by {self.holder()}; wait for it or stop it") from None
+            raise RunError(f"{self.what} {self.run_dir} is in use by {self.holder()}; wait for it or stop it") from None
         info = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
         atomic_write_text(self.run_dir / HOLDER, json.dumps(info))
         return self
