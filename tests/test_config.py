@@ -220,3 +220,10 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdout", ClosedPipe())
     assert run_cli(prints, []) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_overrides_may_come_before_the_options():
+    from harness.commands.train import parse_args
+
+    args = parse_args(["train.steps=8", "--resume", "runs/x", "eval.kmeans_seeds=2"])
+    assert args.overrides == ["train.steps=8", "eval.kmeans_seeds=2"] and str(args.resume) == "runs/x"

@@ -230,3 +230,14 @@ def test_the_domain_classifier_cache_is_keyed_by_the_data_it_learned():
 
     a, b = extractor_path("digits", 8, "0123abcd"), extractor_path("digits", 8, "ffff0000")
     assert a != b and a.name == "domain-digits-8px-0123abcd.pt"
+
+
+def test_a_gzipped_manifest_is_named_as_such(tmp_path):
+    import gzip
+
+    from harness.core.errors import DataError
+    from harness.data.manifest import read_manifest
+
+    (tmp_path / "manifest.json").write_bytes(gzip.compress(b'{"dataset": "digits"}'))
+    with pytest.raises(DataError, match="manifest.json: a gzip-compressed file, not a shard manifest"):
+        read_manifest(str(tmp_path))

@@ -103,6 +103,26 @@ def test_a_damaged_latest_checkpoint_is_passed_over_for_the_one_before(digits_sh
     assert f"warning: cannot load checkpoint {latest}" in out and "resuming from the checkpoint before it" in out
     assert "(step 2)" in out and "eval/acc" in result
     assert json.loads((folder / "summary.json").read_text())["resumed_from_step"] == 2
+    assert "kept as step-00000004.pt.damaged" in out  # the evidence outlives the checkpoint the resumed run writes
+    assert len((folder / "checkpoints" / "step-00000004.pt.damaged").read_bytes()) == 5000
+
+
+def test_a_checkpoint_that_runs_code_is_refused_without_torchs_unsafe_advice(tmp_path):
+    import pickle
+
+    from harness.core.errors import RunError
+    from harness.runs.checkpoint import load
+
+    class Runs:
+        def __reduce__(self):
+            return (print, ("this ran",))
+
+    bad = tmp_path / "step-00000001.pt"
+    bad.write_bytes(pickle.dumps({"step": 1, "payload": Runs()}))
+    with pytest.raises(RunError) as caught:
+        load(bad)
+    assert "the safe loader refused it" in str(caught.value) and "never load it unsafely" in str(caught.value)
+    assert "weights_only=False" not in str(caught.value) and "will likely succeed" not in str(caught.value)
 
 
 def test_a_write_error_during_a_checkpoint_is_one_line_and_leaves_no_temp_file(digits_shards, tmp_path):

@@ -44,7 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--allow-pipe", action="store_true", help="accept pipe: shard roots from config files")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # key=value overrides before or after the options
     if args.help:
         cfg = build_config(args.config or DEFAULT, args.overrides) if args.config or args.overrides else None
         which = f"values of {args.config or DEFAULT}" if cfg is not None else "defaults"

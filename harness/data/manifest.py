@@ -198,6 +198,8 @@ def read_manifest(location: str, limits: Limits = DEFAULT) -> Manifest:
 
 
 def _text(data: bytes, where: str) -> str:
+    if data[:2] == b"\x1f\x8b":  # read as it is, never unpacked: a manifest is a few KB of JSON
+        raise DataError(f"{where}: a gzip-compressed file, not a shard manifest (JSON text); decompress it (gunzip)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -92,20 +92,44 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report which file failed, whatever the cause
-        raise RunError(f"cannot load checkpoint {path}: {' '.join(str(exc).split())[:300]}") from exc
+        text = " ".join(str(exc).split())
+        if "weights_only" in text or "Unsupported global" in text or "Unpickler" in text:
+            # torch's advice (load it with weights_only=False) is the wrong one for a file that failed a safe load
+            found = text.split("Unsupported global:")[-1].split(".")[0].strip() if "Unsupported global" in text else ""
+            why = f" (it names {found})" if found else ""
+            raise RunError(
+                f"cannot load checkpoint {path}: the safe loader refused it{why}: a checkpoint of this harness holds"
+                " tensors and plain values only, so this one was altered or is not one; never load it unsafely"
+            ) from exc
+        raise RunError(f"cannot load checkpoint {path}: {text[:300]}") from exc
 
 
-def load_latest(folder: Path, warn: Callable[[str], None] = print) -> tuple[Path | None, dict | None]:
+DAMAGED = ".damaged"  # a checkpoint that could not be loaded, kept aside under this suffix
+
+
+def load_latest(
+    folder: Path, warn: Callable[[str], None] = print, keep_aside: bool = False
+) -> tuple[Path | None, dict | None]:
     """The newest checkpoint of ``folder`` that loads, with its state; (None, None) when there is none. A newer one
-    that cannot be read (cut short by a full or failing disk) is named through ``warn`` and passed over, never
-    deleted; when none loads, the newest one's error is raised."""
+    that cannot be read (cut short by a full or failing disk, altered) is named through ``warn`` and passed over,
+    never deleted; with ``keep_aside`` (the one process that writes the folder) it is renamed ``<name>.damaged``, so
+    the checkpoint the resumed run writes at its step never replaces the evidence. When none loads, the newest
+    one's error is raised."""
     first: RunError | None = None
     for _, path in reversed(list_checkpoints(folder)):
         try:
             return path, load(path)
         except RunError as exc:
             first = first or exc
-            warn(f"warning: {exc}; resuming from the checkpoint before it")
+            kept = ""
+            if keep_aside:
+                aside = path.with_name(path.name + DAMAGED)
+                try:
+                    path.rename(aside)
+                    kept = f"; kept as {aside.name}"
+                except OSError:
+                    pass
+            warn(f"warning: {exc}{kept}; resuming from the checkpoint before it")
     if first is not None:
         raise first
     return None, None

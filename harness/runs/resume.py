@@ -34,13 +34,15 @@ def find_start(
     checkpoint_path: Path | None = None,
     init_from: Path | None = None,
     warn: Callable[[str], None] = print,
+    keep_aside: bool = False,
 ) -> Start:
     """``checkpoint_path`` if given, else the folder's newest checkpoint that loads (a damaged newer one is named
     through ``warn`` and passed over), else ``init_from`` (another config's), else step 0. A checkpoint of the folder
-    must belong to this run and launch; a run past ``steps`` is refused with the three ways on."""
+    must belong to this run and launch (``keep_aside``: a damaged newer one is renamed ``.damaged``, by the process
+    that writes the folder); a run past ``steps`` is refused with the three ways on."""
     path, state = checkpoint_path, None
     if path is None:
-        path, state = checkpoint.load_latest(run_dir / "checkpoints", warn)
+        path, state = checkpoint.load_latest(run_dir / "checkpoints", warn, keep_aside)
     foreign = path is None and init_from is not None
     if foreign:
         path = init_from

@@ -142,8 +142,9 @@ class Trainer:
     def _resume(self) -> None:
         """Load where the run starts (:func:`harness.runs.resume.find_start`) into the method, EMA and scaler."""
         warn = print if self.main else (lambda _: None)
+        writes = self.main and self.checkpoint_path is None  # a re-scoring leaves the run's files as they are
         start = find_start(self.run_dir, self.run_hash, self.launch, self.cfg.train.steps, self.checkpoint_path,
-                           self.init_from, warn)  # fmt: skip
+                           self.init_from, warn, keep_aside=writes)  # fmt: skip
         self.start, self.lineage, self.resumed_from = start.step, start.lineage, start.path
         if start.state is None:
             return
