@@ -125,5 +125,6 @@ def test_the_cifar10_tradeoff_sweep_lists_five_weights_per_method_with_three_see
     for i, trial in enumerate(trials):
         cfg = trial_config(ctx, trial, str(i))
         assert cfg.data.dataset == "cifar10" and cfg.train.steps == BUDGET["cifar10"]
-        assert cfg.eval.quality == ["inception", "domain"] and cfg.eval.fid_samples == 50000
+        assert cfg.eval.protocol == "paper" and cfg.eval.quality == ["inception_tf", "domain"]
+        assert cfg.eval.fid_samples == 50000 and cfg.eval.fid_split == "train"  # what the paper's protocol fixes
         assert spec.weight_keys[cfg.method] == weights[cfg.method]

@@ -81,6 +81,13 @@ def format_report(result: dict[str, float], run_dir: Path, wall: float, wandb_ru
 
     if quality:
         lines.append("image quality: " + "   ".join(f"{k[5:].upper()} {value(k)}" for k in sorted(quality)))
+    for k in sorted(x for x in result if x.startswith("yardstick/") and x.endswith("_floor_fid")):
+        name = k.removeprefix("yardstick/").removesuffix("_floor_fid")
+        acc = result.get(f"yardstick/{name}_test_acc")
+        test = f"test accuracy {acc:.3f}; " if acc is not None else ""
+        n = int(result.get(f"yardstick/{name}_floor_n", 0))
+        lines.append(f"yardstick {name}: {test}real images score FID {result[k]:.3g} ({n:,} of one split against the"
+                     f" other's statistics), the floor of FID_{name.upper()}")  # fmt: skip
     if wandb_run is not None:
         lines.append(f"W&B (offline): wandb sync {_relative(wandb_run)}")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import yaml
 from harness.config.checks import validate
 from harness.config.keys import _flatten, _set, get, parse_override
 from harness.config.presets import preset_path
+from harness.config.protocols import apply_protocol
 from harness.config.schema import Config, plugin_sections
 from harness.core.errors import MAX_YAML_BYTES, ConfigError
 
@@ -111,6 +112,7 @@ def build_config(
                 f"{source[key]}: {key}={value!r} would run a shell command; configs are code, so pipe: is"
                 f" taken only from the command line ({key}=...) or with {PIPE_ENV}=1"
             )
+    apply_protocol(cfg, {k for k, where in source.items() if where != str(path)})  # a file's values yield to it
     validate(cfg)
     return cfg
 

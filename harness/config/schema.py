@@ -181,6 +181,14 @@ class EvalConfig:
     fid_samples: int = opt(10000, "generated images per FID/KID/IS evaluation (the paper: 50,000 on CIFAR-10)", gt=0)
     fid_split: str = opt("train", "real split of the FID/KID reference statistics", choices=("train", "test"))
     inception_weights: str = opt("", "local inception-2015-12-05.pt for offline machines; empty = download once")
+    protocol: str = opt(
+        "",
+        "a published evaluation protocol, setting the eval keys its numbers depend on (harness/config/protocols.py):"
+        " domain (the dataset's own classifier), clean (clean-fid's Inception, 50,000 samples against the training"
+        " split), paper (the paper's: TF-ported Inception with TensorFlow's resize for FID, KID and IS, 50,000 samples"
+        " against the training split); empty = the eval keys as set",
+        choices=("", "domain", "clean", "paper"),
+    )
 
 
 @dataclass

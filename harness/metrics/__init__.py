@@ -14,4 +14,5 @@ ENTRIES = [
     MetricEntry("is", "harness.metrics.inception_score:compute", ("is", "is_std"), "logits"),
     ExtractorEntry("domain", "harness.metrics.extractors:DomainExtractor"),
     ExtractorEntry("inception", "harness.metrics.extractors:InceptionExtractor"),
+    ExtractorEntry("inception_tf", "harness.metrics.extractors:TFInceptionExtractor"),
 ]

@@ -40,6 +40,8 @@ class ExtractorContext:
 class DomainExtractor(Extractor):
     name = "domain"
     has_logits = True
+    knows_the_classes = True  # its logits are the dataset's classes: it can name the class a code stands for
+    resize = "to the generator's size"
 
     def __init__(self, ctx: ExtractorContext):
 
@@ -82,9 +84,10 @@ def inception_file(option: str) -> Path:
 
 
 class InceptionExtractor(Extractor):
-    """clean-fid's Inception-v3 (TorchScript) behind its clean PIL-bicubic resize to 299x299."""
+    """clean-fid's Inception-v3 (TorchScript) behind its PIL-bicubic resize to 299x299 (``eval.protocol=clean``)."""
 
     name = "inception"
+    resize = "clean"
 
     def __init__(self, ctx: ExtractorContext):
         from cleanfid.inception_torchscript import InceptionV3W
@@ -93,7 +96,7 @@ class InceptionExtractor(Extractor):
         path = inception_file(ctx.inception_weights)
         self.identity = sha256_file(path)
         self.model = InceptionV3W(str(path.parent), download=False, resize_inside=False).to(ctx.device).eval()
-        self.resize = build_resizer("clean")
+        self.resizer = build_resizer("clean")
         self.device = ctx.device
 
     @torch.no_grad()
@@ -103,5 +106,32 @@ class InceptionExtractor(Extractor):
         arr = images.cpu().numpy().transpose(0, 2, 3, 1)
         if arr.shape[-1] == 1:
             arr = np.repeat(arr, 3, axis=-1)
-        batch = torch.from_numpy(np.stack([self.resize(a) for a in arr]).transpose(0, 3, 1, 2).copy())
+        batch = torch.from_numpy(np.stack([self.resizer(a) for a in arr]).transpose(0, 3, 1, 2).copy())
         return torch.from_numpy(get_batch_features(batch, self.model, self.device)).to(images.device), None
+
+
+class TFInceptionExtractor(Extractor):
+    """The paper's protocol (``eval.protocol=paper``): the same TF-ported Inception-v3 weights, resizing inside the
+    network as TensorFlow did (clean-fid's ``legacy_tensorflow`` mode, the numbers LDAGAN and TTUR published), its
+    2048 pool features for FID and KID and its class probabilities without the output bias for IS (as Salimans et
+    al.'s code). Two forwards per batch: one for each."""
+
+    name = "inception_tf"
+    resize = "legacy_tensorflow"
+    has_logits = True
+
+    def __init__(self, ctx: ExtractorContext):
+        path = inception_file(ctx.inception_weights)
+        self.identity = sha256_file(path)
+        self.net = torch.jit.load(str(path), map_location=ctx.device).eval()
+        self.device = ctx.device
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = images.to(self.device)
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        x = x.to(torch.float32)
+        feats = self.net(x, return_features=True).reshape(len(x), -1)
+        probs = self.net(x, no_output_bias=True).to(torch.float64)
+        return feats.to(images.device), probs.clamp_min(1e-30).log().to(images.device)  # log p: IS's logits

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from cleanfid.fid import frechet_distance
 
 from harness.config import registry
 from harness.core.atomic import atomic_write_bytes
@@ -59,7 +60,13 @@ class Extractor:
     """A named feature extractor: uint8 images (N, C, H, W) -> features (and logits, for IS)."""
 
     name = ""
-    identity = ""  # digest of the weights: part of every reference-statistics cache key
+    identity = ""  # digest of the weights: part of every reference-statistics cache key and result identity
+    resize = ""  # how images reach its input (part of a result's identity)
+    has_logits = False
+
+    def yardstick(self, size: int) -> dict[str, Any]:
+        """What makes its numbers comparable: weights, resize, the side of the images it is given."""
+        return {"weights_sha256": self.identity[:16], "resize": self.resize, "input_size": size}
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
@@ -117,6 +124,38 @@ def reference_stats(
     np.savez(buf, **stats)
     atomic_write_bytes(path, buf.getbuffer())
     return stats
+
+
+def real_floor(
+    extractor: Extractor,
+    ref: dict[str, np.ndarray],
+    other: Callable[[], torch.Tensor],
+    man: Manifest,
+    splits: tuple[str, str],
+    n: int,
+    size: int,
+    batch: int,
+    device: torch.device,
+    progress: bool = False,
+) -> float:
+    """The FID of ``n`` real images of one split (``other()``, ``splits[1]``) against the reference statistics
+    ``ref`` of the other (``splits[0]``): what a generator that drew real images would score at this sample count,
+    the floor to read a model's FID against. Cached beside the reference statistics."""
+    ref_split, other_split = splits
+    key = f"{_split_key(man, ref_split)}-{other_split}-{_split_key(man, other_split)}-{n}"
+    path = (
+        cache_dir("fid-stats")
+        / f"floor-{man.dataset}-{ref_split}-{key}-{size}px-{extractor.name}-{extractor.identity[:12]}.json"
+    )  # noqa: E501
+    if path.is_file():
+        return float(json.loads(path.read_text())["fid"])
+    images = other()[:n]  # shards are shuffled when built: the first n are a random subset
+    desc = f"real-vs-real floor {man.dataset}/{other_split} (once)" if progress else None
+    feats, _ = run_batched(extractor, resized_uint8(images, size), batch, device, desc)
+    mu, sigma = moments(feats.cpu().numpy().astype(np.float64))
+    value = float(frechet_distance(mu, sigma, ref["mu"], ref["sigma"]))
+    atomic_write_bytes(path, json.dumps({"fid": value, "n": int(len(images))}).encode())
+    return value
 
 
 @torch.no_grad()

@@ -17,7 +17,15 @@ from harness.data.manifest import Manifest
 from harness.data.remote import Limits
 from harness.data.stream import load_split
 from harness.metrics.extractors import ExtractorContext, ExtractorUnavailable
-from harness.metrics.features import Extractor, gather_chunks, generate_uint8, reference_stats, run_batched, scores
+from harness.metrics.features import (
+    Extractor,
+    gather_chunks,
+    generate_uint8,
+    real_floor,
+    reference_stats,
+    run_batched,
+    scores,
+)
 from harness.parallel.threads import main_process_threads
 
 
@@ -30,8 +38,10 @@ class QualityEvaluator:
         man: Manifest,
         size: int,
         real: dict[str, torch.Tensor] | None = None,
+        eval_data: dict[str, torch.Tensor] | None = None,
     ):
-        """``real``: the main process's already-loaded copy of ``eval.fid_split``, if it has one."""
+        """``real``: the main process's already-loaded copy of ``eval.fid_split``, if it has one; ``eval_data``: its
+        copy of ``eval.split`` (the floor of each FID reads the split the statistics are not of)."""
         self.cfg, self.acc, self.size = cfg, acc, size
         self.shape = (man.shape[0], size, size)
         self.main = acc.is_main_process
@@ -66,14 +76,52 @@ class QualityEvaluator:
                     ext, real_images, man, cfg.eval.fid_split, size, cfg.eval.batch_size, acc.device,
                     progress=cfg.log.progress,
                 )  # fmt: skip
+            self._floors(location, man, eval_data, limits)
+
+    def _floors(self, location: str, man: Manifest, eval_data: Any, limits: Limits) -> None:
+        """Each extractor's real-vs-real FID: the split the statistics are not of, as many images as a model's FID
+        draws (or all it has), against them."""
+        cfg = self.cfg
+        other = "test" if cfg.eval.fid_split == "train" else "train"
+        self.floors: dict[str, tuple[float, int]] = {}
+        if other not in man.splits:
+            return
+        n = min(cfg.eval.fid_samples, man.splits[other].count)
+
+        def images() -> torch.Tensor:
+            if other == cfg.eval.split and eval_data is not None:
+                return eval_data["image"]
+            return load_split(location, man, other, cfg.data.on_error, limits)["image"]
+
+        for ext in self.extractors:
+            splits = (cfg.eval.fid_split, other)
+            floor = real_floor(ext, self.refs[ext.name], images, man, splits, n, self.size, cfg.eval.batch_size,
+                               self.acc.device, progress=cfg.log.progress)  # fmt: skip
+            self.floors[ext.name] = (floor, n)
+
+    def identities(self) -> dict[str, dict[str, Any]]:
+        """Each extractor's yardstick (weights, resize, input size): part of every result it measured."""
+        return {ext.name: ext.yardstick(self.size) for ext in self.extractors}
+
+    def yardstick_metrics(self) -> dict[str, float]:
+        """What to read its numbers against (main process): each FID's real-vs-real floor, the domain classifier's
+        test accuracy."""
+        out: dict[str, float] = {}
+        for ext in self.extractors:
+            if ext.name in getattr(self, "floors", {}):
+                out[f"yardstick/{ext.name}_floor_fid"], out[f"yardstick/{ext.name}_floor_n"] = self.floors[ext.name]
+            info = getattr(ext, "info", None)
+            if info is not None and hasattr(info, "test_acc"):
+                out[f"yardstick/{ext.name}_test_acc"] = float(info.test_acc)
+        return out
 
     def __bool__(self) -> bool:
         return bool(self.extractors)
 
     def classifier(self) -> Any:
-        """uint8 images -> class logits of the first extractor that has them (the domain classifier), or None."""
+        """uint8 images -> class logits of the dataset's own classifier (the domain extractor), or None."""
         for ext in self.extractors:
-            if getattr(ext, "has_logits", False):
+            if getattr(ext, "knows_the_classes", False):
                 return lambda images, ext=ext: ext.features(images)[1]
         return None
 
@@ -114,5 +162,6 @@ class QualityEvaluator:
                     kid_seed = derive_seed(cfg.seed, "kid")
                     out.update(scores(ext.name, feats_all, logits_all, self.refs[ext.name], kid_seed))
         if self.main:
+            out.update(self.yardstick_metrics())
             out["perf/quality_s"] = time.time() - t
         return out

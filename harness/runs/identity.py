@@ -76,10 +76,12 @@ def result_identity(
     data: str,
     lineage: list[dict[str, Any]] | None = None,
     device: str = "cpu",
+    extractors: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Everything that changes a measured number except the seed (``lineage``: the foreign checkpoints the
     run started from, oldest first; absent for a run trained from scratch, whose key it leaves unchanged;
-    ``device``: recorded when it is not ``cpu``, so results made on CPUs keep their keys)."""
+    ``device``: recorded when it is not ``cpu``, so results made on CPUs keep their keys; ``extractors``: the
+    weights, resize and input size of each feature extractor its image metrics were measured with)."""
     train = {k: v for k, v in training_config(cfg).items() if k != "seed"}
     identity = {
         "train": train,
@@ -93,6 +95,8 @@ def result_identity(
         identity["start"] = lineage
     if device != "cpu":
         identity["device"] = device
+    if extractors:  # the yardsticks of its image metrics: results measured with two classifiers never pool
+        identity["extractors"] = extractors
     return identity
 
 

@@ -29,11 +29,13 @@ def result_record(
     step: int,
     metrics: dict[str, float],
     lineage: list[dict[str, Any]] | None = None,
+    extractors: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What every result file carries: the result's identity (and its key), seed, metrics, provenance.
-    ``launch``: world size, precision and device type (``cpu`` when not given)."""
+    ``launch``: world size, precision and device type (``cpu`` when not given); ``extractors``: the yardstick of each
+    image metric (weights, resize, input size)."""
     world, precision, device = (*launch, "cpu")[:3]
-    identity = result_identity(cfg, world, precision, step, manifest.digest(splits), lineage, device)
+    identity = result_identity(cfg, world, precision, step, manifest.digest(splits), lineage, device, extractors)
     return {
         "run": run_dir.name,
         "run_dir": str(run_dir),

@@ -64,10 +64,15 @@ def method_label(train: dict[str, Any]) -> str:
 
 
 def flat_identity(identity: dict[str, Any]) -> dict[str, Any]:
-    """One level: training keys and evaluation keys as they are, plus step, world_size, mixed_precision, data
-    and start (``-`` from scratch, else ``<run hash>@<step>`` of each checkpoint it started from)."""
-    flat = {k: v for k, v in identity.items() if k not in ("train", "eval", "start")}
+    """One level: training keys and evaluation keys as they are, plus step, world_size, mixed_precision, data,
+    start (``-`` from scratch, else ``<run hash>@<step>`` of each checkpoint it started from) and
+    ``extractor/<name>`` (the weights, resize and input size of each image metric's extractor)."""
+    flat = {k: v for k, v in identity.items() if k not in ("train", "eval", "start", "extractors")}
     flat["start"] = " > ".join(f"{s.get('run_hash')}@{s.get('step')}" for s in identity.get("start", [])) or "-"
+    for name, y in identity.get("extractors", {}).items():  # the yardstick of each image metric, one column each
+        flat[f"extractor/{name}"] = (
+            f"{str(y.get('weights_sha256', ''))[:12]} {y.get('resize', '')} {y.get('input_size')}px"
+        )
     return {**identity.get("train", {}), **flat, **identity.get("eval", {})}
 
 

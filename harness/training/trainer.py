@@ -130,7 +130,7 @@ class Trainer:
             same = cfg.eval.fid_split == cfg.eval.split
             with self.main_work():  # the domain classifier and reference statistics, on the main process
                 self.quality = QualityEvaluator(cfg, acc, self.location, self.manifest, self.size,
-                                                self.data.eval_data if same else None)  # fmt: skip
+                                                self.data.eval_data if same else None, self.data.eval_data)  # fmt: skip
         self.evaluation = Evaluation(cfg, acc, self.method, self.ema, self.data, self.quality)
         self.where = f"step {self.start}"  # where the run is, for a failure's one line
         self.health = Health(self.method)
@@ -406,8 +406,9 @@ class Trainer:
 
     def _record(self, step: int, metrics: dict[str, float]) -> dict[str, Any]:
         splits = ["train", self.cfg.eval.split, *([self.cfg.eval.fid_split] if self.quality else [])]
+        extractors = self.quality.identities() if self.quality else None
         return result_record(self.cfg, self.run_dir, self.run_hash, self.launch, self.manifest, splits, step, metrics,
-                             self.lineage)  # fmt: skip
+                             self.lineage, extractors)  # fmt: skip
 
     def _finish(self, steps: int, result: dict[str, float]) -> None:
         """The main process's end of a run: its artifacts (W&B too), then ``summary.json`` marking it complete."""
