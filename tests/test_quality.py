@@ -61,7 +61,8 @@ def test_values_equal_clean_fid_on_the_same_features(digits):
     assert kid(a, b, 3) == pytest.approx(want, rel=1e-12)
     out = scores("domain", a, feats["test"][1], {"mu": moments(b)[0], "sigma": moments(b)[1], "feats": b}, 3)
     assert set(out) == {"eval/fid_domain", "eval/kid_domain", "eval/kid_domain_std", "eval/is_domain",
-                        "eval/is_domain_std"}  # fmt: skip
+                        "eval/is_domain_std", "eval/precision_domain", "eval/recall_domain", "eval/density_domain",
+                        "eval/coverage_domain"}  # fmt: skip
     assert out["eval/kid_domain"] == pytest.approx(want, rel=1e-12) and out["eval/kid_domain_std"] > 0
 
 

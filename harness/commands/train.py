@@ -66,7 +66,10 @@ def format_report(result: dict[str, float], run_dir: Path, wall: float, wandb_ru
     if "eval/acc" in result:
         lines.append("class features + k-means: " + "   ".join(f"{n.upper()} {pm('eval/', n)}" for n in names))
     tags = sorted(k.removeprefix("eval/acc_") for k in result if k.startswith("eval/acc_") and k != "eval/acc_std")
-    for tag in tags:  # a method's argmax head (argmax_tag: InfoGAN's q, ClusterGAN's enc)
+    for tag in [t for t in tags if t.startswith("gen_")]:  # the classifier's labels of generated images vs codes
+        scores = "   ".join(f"{n.upper()} {result[f'eval/{n}_{tag}']:.3f}" for n in names)
+        lines.append(f"generated images, {tag.removeprefix('gen_')} labels vs codes: {scores}")
+    for tag in [t for t in tags if not t.startswith("gen_")]:  # a method's argmax head (InfoGAN's q, ClusterGAN's enc)
         if f"eval/acc_{tag}" in result:
             scores = "   ".join(f"{n.upper()} {result[f'eval/{n}_{tag}']:.3f}" for n in names)
             lines.append(f"argmax of the code head ({tag}): {scores}")
@@ -81,6 +84,12 @@ def format_report(result: dict[str, float], run_dir: Path, wall: float, wandb_ru
 
     if quality:
         lines.append("image quality: " + "   ".join(f"{k[5:].upper()} {value(k)}" for k in sorted(quality)))
+    for k in sorted(x for x in result if x.startswith("eval/collapsed_codes_")):
+        name = k.removeprefix("eval/collapsed_codes_")
+        worst = result.get(f"eval/code_recall_min_{name}", float("nan"))
+        codes = sum(1 for x in result if x.startswith("eval/code_recall_") and x.endswith(f"_{name}")) - 1
+        lines.append(f"per code ({name}): {int(result[k])} of {codes} codes collapsed, the worst code's recall"
+                     f" {worst:.3f}")  # fmt: skip
     for k in sorted(x for x in result if x.startswith("yardstick/") and x.endswith("_floor_fid")):
         name = k.removeprefix("yardstick/").removesuffix("_floor_fid")
         acc = result.get(f"yardstick/{name}_test_acc")

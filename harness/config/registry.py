@@ -98,15 +98,17 @@ class ExtractorEntry:
 @dataclass(frozen=True)
 class MetricEntry:
     """A metric: ``target`` names its function; ``keys`` the metric names it returns (``fid`` is logged as
-    ``eval/fid_<extractor>``); ``lower_is_better`` for all of them; ``needs``: ``samples`` (features of generated
-    images against a real split's statistics, per extractor), ``logits`` (a classifier's logits of generated
-    images) or ``clusters`` (real images' labels against assigned clusters)."""
+    ``eval/fid_<extractor>``, a key ``k`` also stands for the names ``k_<anything>``); ``lower_is_better`` for all of
+    them or for the keys it names; ``needs``: ``samples`` (features of generated images against a real split's
+    statistics, per extractor), ``logits`` (a classifier's logits of generated images), ``codes`` (generated images
+    with the class codes they were drawn with: :class:`harness.metrics.features.CodedSamples`) or ``clusters`` (real
+    images' labels against assigned clusters)."""
 
     name: str
     target: str
     keys: tuple[str, ...]
     needs: str
-    lower_is_better: bool = False
+    lower_is_better: bool | tuple[str, ...] = False  # all its keys, or the ones named
     origin: str = "built-in"
     kind = "metric"
 
@@ -304,8 +306,11 @@ def lower_is_better(key: str) -> bool:
     """Whether a smaller value of metric ``key`` (``eval/fid_domain``, ``best/eval/kid_inception``) is better: a
     metric whose entry says so, named as the key's last part or its first word (``fid`` of ``fid_domain``)."""
     tail = key.rsplit("/", 1)[-1]
-    lower = [m for m in entries("metric").values() if m.lower_is_better]
-    return any(tail in m.keys or tail.split("_")[0] in m.keys for m in lower)
+    for m in entries("metric").values():
+        lower = m.keys if m.lower_is_better is True else (m.lower_is_better or ())
+        if any(tail == k or tail.startswith(k + "_") for k in lower):
+            return True
+    return False
 
 
 def label(train: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +101,21 @@ def reference_stats(
     cache: Path | None = None,
     progress: bool = False,
 ) -> dict[str, np.ndarray]:
-    """mu, sigma and (up to 10,000) features of a real split, cached by dataset, split, size and weights.
+    """mu, sigma and (up to 10,000) features of a real split (with their labels), cached by dataset, split, size
+    and weights.
 
-    ``real`` is the split's uint8 images, or a function returning them (called only on a cache miss).
+    ``real`` is the split's uint8 images, or its ``image``/``label`` dict, or a function returning either (called only
+    on a cache miss).
     """
     folder = cache or cache_dir("fid-stats")
-    name = f"{man.dataset}-{split}-{_split_key(man, split)}-{size}px-{extractor.name}-{extractor.identity[:12]}.npz"
+    ident = f"{extractor.name}-{extractor.identity[:12]}"
+    name = f"{man.dataset}-{split}-{_split_key(man, split)}-{size}px-{ident}-labelled.npz"
     path = folder / name
     if path.is_file():
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    images = real() if callable(real) else real
+    split_data = real() if callable(real) else real
+    images, labels = (split_data["image"], split_data["label"]) if isinstance(split_data, dict) else (split_data, None)
     if progress:
         print(f"one-time: {extractor.name} reference statistics of {man.dataset}/{split} ({len(images)} images,"
               f" {size}px); cached in {path}", flush=True)  # fmt: skip
@@ -120,6 +125,8 @@ def reference_stats(
     mu, sigma = moments(feats_np)
     keep = np.random.default_rng(0).permutation(len(feats_np))[:KID_REFERENCE_MAX]
     stats = {"mu": mu, "sigma": sigma, "feats": feats_np[np.sort(keep)].astype(np.float32)}
+    if labels is not None:  # the kept features' classes: per-code metrics compare a code with its class's images
+        stats["labels"] = np.asarray(labels)[np.sort(keep)].astype(np.int64)
     buf = io.BytesIO()
     np.savez(buf, **stats)
     atomic_write_bytes(path, buf.getbuffer())
@@ -159,6 +166,22 @@ def real_floor(
 
 
 @torch.no_grad()
+def generate_with_codes(
+    sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    latent: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    n: int,
+    batch: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` generated images as uint8 and the class codes they were drawn with (uniform), with ``generator``."""
+    images, codes = [], []
+    for start in range(0, n, batch):
+        z, c = latent(min(batch, n - start), generator=generator)
+        images.append(quantise(sample(z, c)))
+        codes.append(c)
+    return torch.cat(images), torch.cat(codes)
+
+
 def generate_uint8(
     sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     latent: Callable[..., tuple[torch.Tensor, torch.Tensor]],
@@ -167,25 +190,45 @@ def generate_uint8(
     generator: torch.Generator,
 ) -> torch.Tensor:
     """``n`` generated images as uint8, class codes uniform, drawn with ``generator`` (on the device)."""
-    out = []
-    for start in range(0, n, batch):
-        z, c = latent(min(batch, n - start), generator=generator)
-        out.append(quantise(sample(z, c)))
-    return torch.cat(out)
+    return generate_with_codes(sample, latent, n, batch, generator)[0]
+
+
+@dataclass
+class CodedSamples:
+    """What a ``codes`` metric sees of one extractor: generated images' features (and logits), the class code each
+    was drawn with, the real split's reference statistics (``feats`` and their ``labels``), the number of classes,
+    and whether the logits are of the dataset's own classes."""
+
+    feats: np.ndarray
+    logits: np.ndarray | None
+    codes: np.ndarray
+    ref: dict[str, np.ndarray]
+    classes: int
+    knows_the_classes: bool
+    seed: int
 
 
 def scores(
-    name: str, feats: np.ndarray, logits: np.ndarray | None, ref: dict[str, np.ndarray], seed: int
+    name: str,
+    feats: np.ndarray,
+    logits: np.ndarray | None,
+    ref: dict[str, np.ndarray],
+    seed: int,
+    coded: CodedSamples | None = None,
 ) -> dict[str, float]:
     """Every registered metric of generated images for extractor ``name``: those of its features against the real
-    split's statistics (FID, KID) and, with logits, those of its logits (IS); a metric's ``<m>`` is logged as
-    ``eval/<m>_<name>`` and its ``<m>_std`` as ``eval/<m>_<name>_std``."""
+    split's statistics (FID, KID, precision and recall), with logits those of its logits (IS), and with the codes
+    the images were drawn with (``coded``) those of the codes (generated-image ACC, per-code recall); a metric's
+    ``<m>`` is logged as ``eval/<m>_<name>`` and its ``<m>_std`` as ``eval/<m>_<name>_std``."""
     out: dict[str, float] = {}
     for entry in registry.metrics_needing("samples"):
         out.update(registry.metric(entry.name)(feats, ref, seed))
     if logits is not None:
         for entry in registry.metrics_needing("logits"):
             out.update(registry.metric(entry.name)(logits))
+    if coded is not None:
+        for entry in registry.metrics_needing("codes"):
+            out.update(registry.metric(entry.name)(coded))
     return {metric_key(k, name): v for k, v in out.items()}
 
 

@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 from harness.config import Config, registry
@@ -18,9 +19,10 @@ from harness.data.remote import Limits
 from harness.data.stream import load_split
 from harness.metrics.extractors import ExtractorContext, ExtractorUnavailable
 from harness.metrics.features import (
+    CodedSamples,
     Extractor,
     gather_chunks,
-    generate_uint8,
+    generate_with_codes,
     real_floor,
     reference_stats,
     run_batched,
@@ -66,10 +68,10 @@ class QualityEvaluator:
         if self.main and self.extractors:
             loaded = {"split": real}
 
-            def real_images() -> torch.Tensor:  # read the split only when some statistics are not cached
+            def real_images() -> dict[str, torch.Tensor]:  # read the split only when some statistics are not cached
                 if loaded["split"] is None:
                     loaded["split"] = load_split(location, man, cfg.eval.fid_split, cfg.data.on_error, limits)
-                return loaded["split"]["image"]
+                return loaded["split"]
 
             for ext in self.extractors:
                 self.refs[ext.name] = reference_stats(
@@ -138,12 +140,15 @@ class QualityEvaluator:
         chunks = math.ceil(n / batch)
         mine = list(range(acc.process_index, chunks, world))
         per_rank = math.ceil(chunks / world)  # every rank gathers as many chunks (the last ones padded)
-        images = []
+        images, codes = [], []
         names = ", ".join(e.name for e in self.extractors)
         for k in bar(mine, desc=f"eval: FID/KID/IS ({names})", unit="chunk", disable=not progress, leave=False):
             gen = torch.Generator(device=acc.device).manual_seed(derive_seed(cfg.seed, "fid", k))
             size = min(batch, n - k * batch)
-            images.append(generate_uint8(lambda z, c: method.sample(z, c, net), method.latent, size, size, gen))
+            drawn, c = generate_with_codes(lambda z, c: method.sample(z, c, net), method.latent, size, size, gen)
+            images.append(drawn)
+            codes.append(c.to(torch.float32)[:, None])
+        codes_all = gather_chunks(acc, [torch.zeros(0, 1, device=acc.device), *codes], per_rank, batch, chunks, n)
         out: dict[str, float] = {}
         probe = torch.zeros(2, *self.shape, dtype=torch.uint8, device=acc.device)  # widths, for a rank with no chunk
         for ext in self.extractors:
@@ -160,7 +165,10 @@ class QualityEvaluator:
             if self.main:  # FID's sqrtm, KID, IS while the other ranks wait: with every thread the main may use
                 with main_process_threads(cfg, world, True):
                     kid_seed = derive_seed(cfg.seed, "kid")
-                    out.update(scores(ext.name, feats_all, logits_all, self.refs[ext.name], kid_seed))
+                    ref, knows = self.refs[ext.name], getattr(ext, "knows_the_classes", False)
+                    drawn_codes = codes_all[:, 0].astype(np.int64)
+                    coded = CodedSamples(feats_all, logits_all, drawn_codes, ref, method.classes, knows, kid_seed)
+                    out.update(scores(ext.name, feats_all, logits_all, self.refs[ext.name], kid_seed, coded))
         if self.main:
             out.update(self.yardstick_metrics())
             out["perf/quality_s"] = time.time() - t

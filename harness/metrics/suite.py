@@ -14,6 +14,7 @@ from harness.data.transforms import to_unit
 from harness.metrics.cluster import assignment_scores, kmeans_scores
 from harness.metrics.features import quantise
 from harness.metrics.grids import add_title, class_grid, label_rows, match_codes
+from harness.metrics.per_code import COLLAPSE_RECALL
 
 
 def kmeans_seeds(cfg: Config) -> list[int]:
@@ -77,13 +78,15 @@ def sample_grid(
     real: dict[str, torch.Tensor] | None = None,
     title: str = "",
     real_label: str = "real images",
+    notes: list[str] | None = None,
 ) -> np.ndarray:
     """One row per class code; column j uses the same z_n in every row (a fixed, seeded z per column).
 
     With a ``classifier`` (uint8 images -> logits: the domain classifier), 50 samples per code are
     classified and each row is labelled "code k -> <class>" with the class its code is matched to
     (Hungarian), so a reader sees which class each code stands for. With ``real`` (a split's images and
-    labels) a last row shows real images, one class per column; ``title`` heads the picture."""
+    labels) a last row shows real images, one class per column; ``title`` heads the picture; ``notes`` are added to
+    the rows' labels (each code's recall)."""
     gen = torch.Generator(device=method.device).manual_seed(derive_seed(seed, "grid"))
     z, _ = method.latent(columns, class_index=0, generator=gen)
     z = z.repeat(classes, 1)
@@ -102,6 +105,22 @@ def sample_grid(
         matched = match_codes(predicted, codes.cpu().numpy(), classes)
         names = names or [str(k) for k in range(classes)]
         labels = [f"code {k} -> {names[m]}" for k, m in enumerate(matched)]
-    if classifier is not None or real is not None:
+    if notes:  # each code's recall, the collapsed ones marked (harness.metrics.per_code)
+        labels = [f"{label} {note}".rstrip() for label, note in zip(labels, notes, strict=False)]
+    if classifier is not None or real is not None or notes:
         grid = label_rows(grid, labels + ([real_label] if real is not None else []), rows)
     return add_title(grid, title) if title else grid
+
+
+def code_notes(metrics: dict[str, float], classes: int) -> list[str]:
+    """Each code's recall as its grid row's note, the collapsed ones marked, from the per-code metric of the
+    dataset's classifier (or of the first extractor that has one)."""
+    suffixes = sorted(k.removeprefix("eval/code_recall_min_") for k in metrics if k.startswith("eval/code_recall_min_"))
+    if not suffixes:
+        return []
+    ext = "domain" if "domain" in suffixes else suffixes[0]
+    notes = []
+    for k in range(classes):
+        r = metrics.get(f"eval/code_recall_{k}_{ext}")
+        notes.append("" if r is None else f"recall {r:.2f}" + (" COLLAPSED" if not r >= COLLAPSE_RECALL else ""))
+    return notes

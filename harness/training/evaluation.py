@@ -9,7 +9,7 @@ from typing import Any
 from harness.config import Config
 from harness.metrics.pixels import pixel_baseline
 from harness.metrics.quality import QualityEvaluator
-from harness.metrics.suite import cluster_eval, grid_title, sample_grid
+from harness.metrics.suite import cluster_eval, code_notes, grid_title, sample_grid
 from harness.parallel import distributed
 from harness.parallel.threads import main_process_threads
 from harness.training.run_data import RunData
@@ -65,6 +65,7 @@ class Evaluation:
         if method.generates:
             classify = self.quality.classifier() if self.quality else None
             title, below = grid_title(cfg, step, {**so_far, **metrics}), f"real ({cfg.eval.split})"
+            notes = code_notes(so_far, method.classes)
             grid = sample_grid(method, method.classes, cfg.eval.grid_columns, cfg.seed, net, classify,
-                               data.class_names, data.eval_data, title, below)  # fmt: skip
+                               data.class_names, data.eval_data, title, below, notes)  # fmt: skip
         return metrics, grid

@@ -1,0 +1,66 @@
+"""Where a method loses quality, code by code: each class code's samples against the real images of the class the
+code stands for, and the codes that collapsed. CoDeGAN's argument against InfoGAN is a mode collapse "for some
+certain class": one FID over all codes cannot tell two collapsed codes of ten from uniform blur.
+
+A code stands for the real class its samples are matched to one-to-one (Hungarian): by the dataset's classifier's
+labels where the extractor has them, else by the distance between the code's and the class's mean features. Its
+recall is the share of that class's real images inside its samples' manifold (precision and recall's k = 3 balls,
+:mod:`harness.metrics.prdc`). A code is collapsed when its recall is below :data:`COLLAPSE_RECALL`, or when the
+classifier puts fewer than half of its samples in its class (they fall in another code's). Needs the real images'
+labels beside their reference features."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from harness.metrics.features import CodedSamples
+from harness.metrics.grids import match_codes
+from harness.metrics.prdc import K_PR, MAX_SAMPLES, _within, knn_radii
+
+COLLAPSE_RECALL = 0.1
+MIN_SHARE = 0.5
+
+
+def matched_classes(s: CodedSamples) -> list[int]:
+    """The real class each code stands for."""
+    if s.logits is not None and s.knows_the_classes:
+        return match_codes(s.logits.argmax(1), s.codes, s.classes)
+    labels = s.ref["labels"]
+    cost = np.zeros((s.classes, s.classes))
+    for k in range(s.classes):
+        mine = s.feats[s.codes == k]
+        for c in range(s.classes):
+            theirs = s.ref["feats"][labels == c]
+            cost[k, c] = np.linalg.norm(mine.mean(0) - theirs.mean(0)) if len(mine) and len(theirs) else np.inf
+    rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e30))
+    return [int(c) for _, c in sorted(zip(rows, cols, strict=True))]
+
+
+def code_recall(fake: np.ndarray, real: np.ndarray) -> float:
+    f = torch.as_tensor(fake[:MAX_SAMPLES], dtype=torch.float64)
+    r = torch.as_tensor(real[:MAX_SAMPLES], dtype=torch.float64)
+    if len(f) <= K_PR or not len(r):
+        return float("nan")
+    return float((_within(r, f, knn_radii(f, K_PR)) > 0).double().mean())
+
+
+def compute(s: CodedSamples) -> dict[str, float]:
+    """The registered metric: ``code_recall_<k>`` for each code, ``code_recall_min`` and ``collapsed_codes``."""
+    if "labels" not in s.ref:
+        return {}
+    matched = matched_classes(s)
+    predicted = s.logits.argmax(1) if s.logits is not None and s.knows_the_classes else None
+    out: dict[str, float] = {}
+    collapsed = 0
+    for k, c in enumerate(matched):
+        mine = s.codes == k
+        recall = code_recall(s.feats[mine], s.ref["feats"][s.ref["labels"] == c])
+        share = float((predicted[mine] == c).mean()) if predicted is not None and mine.any() else 1.0
+        out[f"code_recall_{k}"] = recall
+        collapsed += int(not recall >= COLLAPSE_RECALL or share < MIN_SHARE)
+    finite = [v for v in out.values() if np.isfinite(v)]
+    out["code_recall_min"] = float(min(finite)) if finite else float("nan")
+    out["collapsed_codes"] = float(collapsed)
+    return out
