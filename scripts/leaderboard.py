@@ -65,7 +65,8 @@ NOTES = [
     "Rows are sorted by ACC, highest first; the best mean of each score among the methods' rows is marked (bold);"
     " the last column links each seed's run folder.",
     "ACC is Hungarian; the paper's ACC is the reference code's majority mapping: compare it with purity.",
-    "The paper's FIDs are Inception FIDs of 50,000 samples (docs/reference.md, section 3).",
+    "The paper's FIDs and ISs are TF-Inception numbers of 50,000 samples against the training split"
+    " (docs/reference.md, section 3): comparable only with rows measured with eval.protocol=paper, and marked so.",
     f"Step 0: the untrained networks (train.eval_at_start), one per seed; a loss weight or optimizer setting that"
     f" differs between the runs they come from reads {ANY} (it cannot change them before the first update).",
     f"{PIXELS_LABEL}: k-means on the raw pixels of the evaluation split, one computation shared by the runs"
@@ -95,7 +96,8 @@ def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
             row: dict[str, Any] = {"dataset": dataset, "method": head.label, **cells[key], "n": str(len(recs))}
             row.update(_scores(recs, "eval/", fids))
             # the paper's numbers are of trained networks: none beside the untrained ones (step 0)
-            row[PAPER_COLUMN] = "" if head.kind == "start" else _paper(paper.get(dataset, {}).get(head.label))
+            protocol = str(head.flat.get("eval.protocol", ""))
+            row[PAPER_COLUMN] = "" if head.kind == "start" else _paper(paper.get(dataset, {}).get(head.label), protocol)
             row["result"] = key
             row["_runs"] = [(r.seed, r.source if "://" in r.source else r.run) for r in recs]  # W&B: its URL
             rows.append(row)
@@ -157,11 +159,16 @@ def _scores(recs: list[Record], prefix: str, fids: list[str]) -> dict[str, str]:
     return row
 
 
-def _paper(ref: dict[str, float] | None) -> str:
+def _paper(ref: dict[str, float] | None, protocol: str = "") -> str:
+    """The paper's scores; its FID and IS are marked comparable only beside a result of its own protocol."""
     if not ref:
         return ""
     text = f"{ref['purity']:.2f} / {ref['nmi']:.2f} / {ref['ari']:.2f}"
-    return text + (f" (FID {ref['fid']:.2f})" if "fid" in ref else "")
+    image = ", ".join(f"{k.upper()} {ref[k]:.2f}" for k in ("fid", "is") if k in ref)
+    if image:
+        same = protocol == "paper"
+        text += f" ({image}: {'the same protocol' if same else 'another protocol than this row, not comparable'})"
+    return text
 
 
 # W&B --------------------------------------------------------------------------------------------------

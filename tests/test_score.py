@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from harness.commands.score import main as score
-from harness.config import build_config
+from harness.config import ConfigError, build_config
 from harness.data.manifest import read_manifest
 from harness.data.stream import load_split
 from harness.metrics.extractors import DomainExtractor, ExtractorContext
@@ -100,3 +100,30 @@ def test_a_runs_samples_score_exactly_as_its_own_evaluation(digits_shards, tmp_p
     root = ["--datasets-root", str(digits_shards.parent)]
     again = _scores(capsys, "--input1", str(tmp_path / "s.npz"), "--input2", "digits-train", "--fid", *root)
     assert again["eval/fid_domain"] == pytest.approx(want["eval/fid_domain"], rel=1e-9)
+
+
+def test_two_image_folders_are_scored_from_python_with_the_papers_extractor(tmp_path):
+    """No dataset at all: two folders of colour images, the TF-ported Inception (a stand-in of its interface), one
+    call; their colour is kept, a KID subset larger than the images is refused as torch-fidelity refuses it, and
+    --cuda without a GPU is one line."""
+    from tests.test_protocols import StandIn, _folder
+
+    torch.manual_seed(0)
+    weights = tmp_path / "w" / "inception-2015-12-05.pt"
+    weights.parent.mkdir()
+    torch.jit.script(StandIn()).save(str(weights))
+    _folder(tmp_path / "a", 0, 30), _folder(tmp_path / "b", 1, 30)
+    from harness.commands.score import score_images
+
+    common = {"feature_extractor": "inception_tf", "feature_extractor_weights_path": str(weights), "cpu": True,
+              "silent": True}  # fmt: skip
+    out = score_images(tmp_path / "a", tmp_path / "b", kid_subset_size=20, save_samples=tmp_path / "s.npz", **common)
+    assert out["eval/fid_inception_tf"] > 0 and "eval/kid_inception_tf_std" in out and out["eval/is_inception_tf"] > 1
+    assert np.load(tmp_path / "s.npz")["arr_0"].shape == (30, 16, 16, 3)  # colour, as it came
+    same = score_images(tmp_path / "a", tmp_path / "a", fid=True, **common)
+    assert abs(same["eval/fid_inception_tf"]) < 1e-6
+    with pytest.raises(ConfigError, match="--kid-subset-size 31 is larger than the 30 images of the smaller input"):
+        score_images(tmp_path / "a", tmp_path / "b", kid=True, kid_subset_size=31, **common)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="--cuda: no CUDA GPU is visible here"):
+            score_images(tmp_path / "a", tmp_path / "b", cuda=True, fid=True, feature_extractor="inception_tf")

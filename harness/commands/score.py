@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +201,7 @@ def extractor_for(args: argparse.Namespace, ref: Reference | None, size: int, de
         raise RunError(f"--feature-extractor {name} cannot be had: {why}") from None
 
 
-def cli(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codegan-score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -210,7 +211,12 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("-f", "--fid", action="store_true", help="Frechet distance of the features")
     parser.add_argument("-k", "--kid", action="store_true", help="kernel distance of the features, with its std")
     parser.add_argument("-j", "--json", action="store_true", help="print the scores as JSON")
-    parser.add_argument("--feature-extractor", default="domain", choices=["domain", "inception"])
+    parser.add_argument(
+        "--feature-extractor",
+        default="domain",
+        choices=["domain", "inception", "inception_tf"],
+        help="domain (the dataset's classifier), inception (clean resize), inception_tf (the paper's)",
+    )
     parser.add_argument("--feature-extractor-weights-path", default="", help="inception-2015-12-05.pt (offline)")
     parser.add_argument("--dataset", default="", help="the dataset of the domain extractor when --input2 is a path")
     parser.add_argument("--size", type=int, default=0, help="image side the extractor sees (default: the data's)")
@@ -220,23 +226,61 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("-b", "--batch-size", type=int, default=500, help="images per extractor forward pass")
     parser.add_argument("--isc-splits", type=int, default=10)
     parser.add_argument("--kid-subsets", type=int, default=100)
-    parser.add_argument("--kid-subset-size", type=int, default=1000)
+    parser.add_argument("--kid-subset-size", type=int, default=None,
+                        help="images per KID subset (default: 1,000, or all the smaller input has)")  # fmt: skip
     parser.add_argument("--rng-seed", type=int, default=None, help="KID's subset draws (default 0; a run's own)")
     parser.add_argument("--samples-find-deep", action="store_true", help="read images in subfolders too")
     parser.add_argument("--samples-find-ext", default=EXTENSIONS, help="image file extensions, comma-separated")
     parser.add_argument("--datasets-root", default="", help="data root of <dataset>-<split> shards")
     parser.add_argument("-c", "--cpu", action="store_true", help="use the CPU even where a GPU is visible")
+    parser.add_argument("--cuda", action="store_true", help="use a CUDA GPU (refused with one line when none is)")
+    parser.add_argument("-g", "--gpu", default=None, help="the CUDA devices to use, as CUDA_VISIBLE_DEVICES (0, 1,2)")
     parser.add_argument("--silent", action="store_true", help="no progress lines")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def score_images(input1: str, input2: str = "", **options: Any) -> dict[str, Any]:
+    """``codegan-score`` as one call: the scores of ``input1`` (a folder, an ``.npz``/``.npy``, a
+    ``<dataset>-<split>`` or a run folder) against ``input2``; ``options`` are the command's flags by their long
+    names (``fid=True``, ``feature_extractor="inception"``, ``kid_subset_size=500``, ``cpu=True``)."""
+    argv = ["--input1", str(input1), *(["--input2", str(input2)] if input2 else [])]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value not in (False, None):
+            argv += [flag, str(value)]
+    return _score(_parser().parse_args(argv))
+
+
+def cli(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    scores = _score(args)
+    if args.json:
+        print(json.dumps(scores, indent=1))
+    else:
+        print("\n".join(f"{k}: {v:.7g}" if isinstance(v, float) else f"{k}: {v}" for k, v in scores.items()))
+    return 0
+
+
+def _device(args: argparse.Namespace) -> Any:
+    if args.gpu is not None:  # before torch sees the GPUs
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(args.gpu)
     import torch
 
+    if args.cuda and not torch.cuda.is_available():
+        raise ConfigError("--cuda: no CUDA GPU is visible here (use --cpu)")
+    return torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+
+
+def _score(args: argparse.Namespace) -> dict[str, Any]:
+    device = _device(args)
     # the metrics import torch: --help stays fast
     from harness.metrics.features import moments, reference_stats, run_batched
     from harness.metrics.fid import fid
     from harness.metrics.inception_score import inception_score
     from harness.metrics.kid import kid_subsets
 
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     wanted = {m for m in ("fid", "kid", "isc") if getattr(args, m)} or {"fid", "kid", "isc"}
     if {"fid", "kid"} & wanted and not args.input2 and not is_run(Path(args.input1)):
         raise ConfigError("--fid and --kid compare two inputs: give --input2 (a <dataset>-<split>, folder or .npz)")
@@ -263,11 +307,16 @@ def cli(argv: list[str]) -> int:
         and first.manifest.dataset != second.manifest.dataset
     ):
         raise ConfigError(f"--input1 {first.name} and --input2 {second.name} are different datasets")
-    if ref is not None:
-        channels, size = ref.manifest.shape[0], size or ref.manifest.shape[1]
+    if ref is not None:  # the domain classifier sees its dataset's channels; Inception always sees colour
+        channels = ref.manifest.shape[0] if args.feature_extractor == "domain" else 3
+        size = size or ref.manifest.shape[1]
     else:
         arrays = first if not isinstance(first, Reference) else []
         channels, size = 3, size or int(arrays[0].shape[0])
+    for item, flag in ((first, "--input1"), (second, "--input2")):
+        if channels == 1 and isinstance(item, list) and any(a.shape[-1] == 3 for a in item) and not args.silent:
+            print(f"note: {flag}'s colour images are turned grey for the {ref.manifest.dataset} domain classifier"
+                  " (--feature-extractor inception keeps their colour)")  # fmt: skip
 
     def images_of(item: Any) -> torch.Tensor:
         if isinstance(item, Reference):
@@ -309,6 +358,14 @@ def cli(argv: list[str]) -> int:
         if "fid" in wanted:
             scores[f"eval/fid_{name}"] = fid(f1, stats["mu"], stats["sigma"])
         if "kid" in wanted:
+            smallest = min(len(f1), len(stats["feats"]))
+            if args.kid_subset_size is None:
+                args.kid_subset_size = min(1000, smallest)
+            if args.kid_subset_size > smallest:  # as torch-fidelity: a subset is drawn without replacement
+                raise ConfigError(
+                    f"--kid-subset-size {args.kid_subset_size} is larger than the {smallest} images of the smaller"
+                    f" input: KID's subsets are drawn from each without replacement; use at most {smallest}"
+                )
             parts = kid_subsets(
                 f1, stats["feats"].astype(np.float64), seed or 0, args.kid_subsets, args.kid_subset_size
             )
@@ -317,11 +374,7 @@ def cli(argv: list[str]) -> int:
         scores[f"eval/is_{name}"], scores[f"eval/is_{name}_std"] = inception_score(
             logits1.cpu().numpy(), args.isc_splits
         )
-    if args.json:
-        print(json.dumps(scores, indent=1))
-    else:
-        print("\n".join(f"{k}: {v:.7g}" if isinstance(v, float) else f"{k}: {v}" for k, v in scores.items()))
-    return 0
+    return scores
 
 
 def main(argv: list[str] | None = None) -> int:
