@@ -34,6 +34,7 @@ from harness.runs.results import short_names
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
 from sweeps.trainable import TrialContext, run_trial
+from sweeps.yardsticks import prepare
 
 TUNE_DIR = "tune"
 CLONES_DIR = "clones"  # what PBT clones start from (sweeps.pbt)
@@ -137,7 +138,7 @@ def reporter(spec: SweepSpec, trials: list[dict[str, Any]]) -> Any:
     )
 
 
-def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
+def build_tuner(spec: SweepSpec, folder: Path, resume: bool, yardsticks: dict[str, bytes] | None = None):
     from ray import tune
 
     # Ray 2.60's default output ignores a progress reporter; the classic one shows the columns asked for
@@ -154,6 +155,7 @@ def build_tuner(spec: SweepSpec, folder: Path, resume: bool):
         use_gpu=spec.resources.gpu > 0,
         cpu_per_worker=spec.resources.cpu,
         gpu_per_worker=spec.resources.gpu,
+        yardsticks=yardsticks or {},
     )
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     if spec.resources.workers > 1:  # the trial only drives; its Ray Train workers hold the resources
@@ -268,7 +270,11 @@ def _run(spec: SweepSpec, folder: Path, address: str | None, resume: bool, timeo
     connect(address, timeout_s)
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
     (folder / "sweep.yaml").write_text(spec.path.read_text())
-    tuner = build_tuner(spec, folder, resume)
+    presets = {m: str(p) for m, p in spec.presets.items()}
+    yardsticks = prepare(presets, spec.overrides, expand(spec))  # one yardstick for every trial
+    if yardsticks:
+        print(f"the sweep's yardstick: {len(yardsticks)} extractor and statistics files, handed to every trial")
+    tuner = build_tuner(spec, folder, resume, yardsticks)
     print(resources_line(spec.resources))
     stop = _Stop()
     main_thread = threading.current_thread() is threading.main_thread()

@@ -14,7 +14,7 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from harness.core.errors import RunError
 from harness.core.launch_env import CPUS_ENV
 from harness.runs import checkpoint
 from harness.runs.results import short_names, show
+from sweeps.yardsticks import install
 
 FAULT_ENV = "CODEGAN_SWEEP_FAULT"  # fault-injection tests: see _maybe_fail
 START = "start.json"  # beside each reported checkpoint: the run hash, run folder, step and trial that wrote it
@@ -44,6 +45,7 @@ class TrialContext:
     use_gpu: bool = False
     cpu_per_worker: float = 1.0
     gpu_per_worker: float = 0.0  # a fraction shares a GPU between workers (Ray sets each one's visible device)
+    yardsticks: dict[str, bytes] = field(default_factory=dict)  # the driver's extractor files (sweeps.yardsticks)
 
 
 def swept_labels(trial: dict[str, Any]) -> list[str]:
@@ -202,6 +204,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
     import ray.train
 
     main = ray.train.get_context().get_world_rank() == 0
+    install(loop_config.get("yardsticks") or {})  # this worker's node scores with the sweep's one yardstick
     _train_with_reports(loop_config["cfg"], Path(loop_config["run_dir"]), ray.train, main, loop_config["trial_id"])
 
 
@@ -216,6 +219,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     cfg = trial_config(ctx, config["trial"], trial_id)
     run_dir = run_dir_for(cfg, world=max(1, ctx.workers))
     if ctx.workers <= 1:
+        install(ctx.yardsticks)  # this node scores with the sweep's one yardstick
         _train_with_reports(to_dict(cfg), run_dir, tune, True, trial_id)
         return
     from ray.train import RunConfig, ScalingConfig
@@ -225,7 +229,12 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     resources = {"CPU": ctx.cpu_per_worker, **({"GPU": ctx.gpu_per_worker} if ctx.use_gpu else {})}
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"cfg": to_dict(cfg), "run_dir": str(run_dir), "trial_id": trial_id},
+        train_loop_config={
+            "cfg": to_dict(cfg),
+            "run_dir": str(run_dir),
+            "trial_id": trial_id,
+            "yardsticks": ctx.yardsticks,
+        },  # fmt: skip
         scaling_config=ScalingConfig(num_workers=ctx.workers, use_gpu=ctx.use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=f"{run_dir.name}-train",
