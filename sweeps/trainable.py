@@ -219,7 +219,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     cfg = trial_config(ctx, config["trial"], trial_id)
     run_dir = run_dir_for(cfg, world=max(1, ctx.workers))
     if ctx.workers <= 1:
-        install(ctx.yardsticks)  # this node scores with the sweep's one yardstick
+        install(getattr(ctx, "yardsticks", {}))  # this node scores with the sweep's one yardstick
         _train_with_reports(to_dict(cfg), run_dir, tune, True, trial_id)
         return
     from ray.train import RunConfig, ScalingConfig
