@@ -251,15 +251,16 @@ def run(
     KeyboardInterrupt when stopped by SIGTERM (Tune's state saved: ``resume`` continues it)."""
     spec = load_spec(spec_path)
     folder = Path(out).resolve() / spec.name
+    connect(address, connect_timeout_s)  # writes nothing: a cluster that does not answer leaves no folder behind
     folder.mkdir(parents=True, exist_ok=True)
     lock = RunLock(folder, "sweep folder").acquire()  # one driver per sweep: a second start is refused, naming it
     try:
-        return _run(spec, folder, address, resume, connect_timeout_s)
+        return _run(spec, folder, resume)
     finally:
         lock.release()
 
 
-def _run(spec: SweepSpec, folder: Path, address: str | None, resume: bool, timeout_s: float) -> Path:
+def _run(spec: SweepSpec, folder: Path, resume: bool) -> Path:
     from sweeps.analyze import aggregate_markdown, analyze
 
     if not resume and (folder / TUNE_DIR / spec.name).exists():
@@ -267,7 +268,6 @@ def _run(spec: SweepSpec, folder: Path, address: str | None, resume: bool, timeo
             f"{folder} already holds this sweep: --resume continues it (finished trials are kept, not counted twice);"
             " to start over, pass another --out or remove the folder"
         )
-    connect(address, timeout_s)
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
     (folder / "sweep.yaml").write_text(spec.path.read_text())
     presets = {m: str(p) for m, p in spec.presets.items()}

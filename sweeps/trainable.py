@@ -233,7 +233,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
             "cfg": to_dict(cfg),
             "run_dir": str(run_dir),
             "trial_id": trial_id,
-            "yardsticks": ctx.yardsticks,
+            "yardsticks": getattr(ctx, "yardsticks", {}),
         },  # fmt: skip
         scaling_config=ScalingConfig(num_workers=ctx.workers, use_gpu=ctx.use_gpu, resources_per_worker=resources),
         run_config=RunConfig(

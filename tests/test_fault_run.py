@@ -103,7 +103,7 @@ def test_a_damaged_latest_checkpoint_is_passed_over_for_the_one_before(digits_sh
     assert f"warning: cannot load checkpoint {latest}" in out and "resuming from the checkpoint before it" in out
     assert "(step 2)" in out and "eval/acc" in result
     assert json.loads((folder / "summary.json").read_text())["resumed_from_step"] == 2
-    assert "kept as step-00000004.pt.damaged" in out  # the evidence outlives the checkpoint the resumed run writes
+    assert "step-00000004.pt kept as step-00000004.pt.damaged" in out  # the evidence outlives the resumed run's
     assert len((folder / "checkpoints" / "step-00000004.pt.damaged").read_bytes()) == 5000
 
 

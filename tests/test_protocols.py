@@ -47,7 +47,7 @@ def standin(tmp_path_factory) -> Path:
     return folder / "inception-2015-12-05.pt"
 
 
-def _folder(path: Path, seed: int, n: int = 40) -> np.ndarray:
+def _folder(path: Path, seed: int, n: int = 20) -> np.ndarray:
     path.mkdir()
     images = np.random.default_rng(seed).integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
     for i, im in enumerate(images):

@@ -112,18 +112,18 @@ def test_two_image_folders_are_scored_from_python_with_the_papers_extractor(tmp_
     weights = tmp_path / "w" / "inception-2015-12-05.pt"
     weights.parent.mkdir()
     torch.jit.script(StandIn()).save(str(weights))
-    _folder(tmp_path / "a", 0, 30), _folder(tmp_path / "b", 1, 30)
+    _folder(tmp_path / "a", 0, 20), _folder(tmp_path / "b", 1, 20)
     from harness.commands.score import score_images
 
     common = {"feature_extractor": "inception_tf", "feature_extractor_weights_path": str(weights), "cpu": True,
               "silent": True}  # fmt: skip
-    out = score_images(tmp_path / "a", tmp_path / "b", kid_subset_size=20, save_samples=tmp_path / "s.npz", **common)
+    out = score_images(tmp_path / "a", tmp_path / "b", kid_subset_size=10, save_samples=tmp_path / "s.npz", **common)
     assert out["eval/fid_inception_tf"] > 0 and "eval/kid_inception_tf_std" in out and out["eval/is_inception_tf"] > 1
-    assert np.load(tmp_path / "s.npz")["arr_0"].shape == (30, 16, 16, 3)  # colour, as it came
+    assert np.load(tmp_path / "s.npz")["arr_0"].shape == (20, 16, 16, 3)  # colour, as it came
     same = score_images(tmp_path / "a", tmp_path / "a", fid=True, **common)
     assert abs(same["eval/fid_inception_tf"]) < 1e-6
-    with pytest.raises(ConfigError, match="--kid-subset-size 31 is larger than the 30 images of the smaller input"):
-        score_images(tmp_path / "a", tmp_path / "b", kid=True, kid_subset_size=31, **common)
+    with pytest.raises(ConfigError, match="--kid-subset-size 21 is larger than the 20 images of the smaller input"):
+        score_images(tmp_path / "a", tmp_path / "b", kid=True, kid_subset_size=21, **common)
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="--cuda: no CUDA GPU is visible here"):
             score_images(tmp_path / "a", tmp_path / "b", cuda=True, fid=True, feature_extractor="inception_tf")

@@ -107,32 +107,35 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
 DAMAGED = ".damaged"  # a checkpoint that could not be loaded, kept aside under this suffix
 
 
-def load_latest(
-    folder: Path, warn: Callable[[str], None] = print, keep_aside: bool = False
-) -> tuple[Path | None, dict | None]:
-    """The newest checkpoint of ``folder`` that loads, with its state; (None, None) when there is none. A newer one
-    that cannot be read (cut short by a full or failing disk, altered) is named through ``warn`` and passed over,
-    never deleted; with ``keep_aside`` (the one process that writes the folder) it is renamed ``<name>.damaged``, so
-    the checkpoint the resumed run writes at its step never replaces the evidence. When none loads, the newest
-    one's error is raised."""
+def load_latest(folder: Path, warn: Callable[[str], None] = print) -> tuple[Path | None, dict | None, list[Path]]:
+    """The newest checkpoint of ``folder`` that loads, with its state, and the newer ones that could not be read (cut
+    short by a full or failing disk, altered: each named through ``warn`` and passed over, never deleted; see
+    :func:`keep_aside`); (None, None, []) when there is none. When none loads, the newest one's error is raised."""
     first: RunError | None = None
+    damaged: list[Path] = []
     for _, path in reversed(list_checkpoints(folder)):
         try:
-            return path, load(path)
+            return path, load(path), damaged
         except RunError as exc:
             first = first or exc
-            kept = ""
-            if keep_aside:
-                aside = path.with_name(path.name + DAMAGED)
-                try:
-                    path.rename(aside)
-                    kept = f"; kept as {aside.name}"
-                except OSError:
-                    pass
-            warn(f"warning: {exc}{kept}; resuming from the checkpoint before it")
+            damaged.append(path)
+            warn(f"warning: {exc}; resuming from the checkpoint before it")
     if first is not None:
         raise first
-    return None, None
+    return None, None, []
+
+
+def keep_aside(damaged: list[Path], warn: Callable[[str], None] = print) -> None:
+    """Rename checkpoints that could not be loaded ``<name>.damaged`` (by the process that writes the folder, once
+    the run goes on from the one before them), so the checkpoint the resumed run writes at their step never replaces
+    the evidence."""
+    for path in damaged:
+        aside = path.with_name(path.name + DAMAGED)
+        try:
+            path.rename(aside)
+            warn(f"{path.name} kept as {aside.name}")
+        except OSError:
+            pass
 
 
 def check_checkpoint(path: Path, state: dict, run_dir: Path, run_hash: str, launch: tuple[int, str, str]) -> None:

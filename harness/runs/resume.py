@@ -40,9 +40,9 @@ def find_start(
     through ``warn`` and passed over), else ``init_from`` (another config's), else step 0. A checkpoint of the folder
     must belong to this run and launch (``keep_aside``: a damaged newer one is renamed ``.damaged``, by the process
     that writes the folder); a run past ``steps`` is refused with the three ways on."""
-    path, state = checkpoint_path, None
+    path, state, damaged = checkpoint_path, None, []
     if path is None:
-        path, state = checkpoint.load_latest(run_dir / "checkpoints", warn, keep_aside)
+        path, state, damaged = checkpoint.load_latest(run_dir / "checkpoints", warn)
     foreign = path is None and init_from is not None
     if foreign:
         path = init_from
@@ -62,6 +62,8 @@ def find_start(
             f" checkpoint with codegan-eval {path}, or add name=<new name> to train a {steps}-step run in a folder of"
             " its own"
         )
+    if keep_aside and damaged:  # the run goes on from an older one: the damaged ones are kept, never overwritten
+        checkpoint.keep_aside(damaged, warn)
     return Start(path, state, step, lineage)
 
 
