@@ -46,8 +46,14 @@ def code_recall(fake: np.ndarray, real: np.ndarray) -> float:
     return float((_within(r, f, knn_radii(f, K_PR)) > 0).double().mean())
 
 
+def is_collapsed(recall: float, share: float = 1.0) -> bool:
+    """A code that covers too little of its class, or whose samples mostly fall in another class."""
+    return not recall >= COLLAPSE_RECALL or share < MIN_SHARE
+
+
 def compute(s: CodedSamples) -> dict[str, float]:
-    """The registered metric: ``code_recall_<k>`` for each code, ``code_recall_min`` and ``collapsed_codes``."""
+    """The registered metric: ``code_recall_<k>`` (and, with the dataset's classifier, ``code_share_<k>``: the share of
+    its samples in its class) for each code, ``code_recall_min`` and ``collapsed_codes``."""
     if "labels" not in s.ref:
         return {}
     matched = matched_classes(s)
@@ -59,8 +65,10 @@ def compute(s: CodedSamples) -> dict[str, float]:
         recall = code_recall(s.feats[mine], s.ref["feats"][s.ref["labels"] == c])
         share = float((predicted[mine] == c).mean()) if predicted is not None and mine.any() else 1.0
         out[f"code_recall_{k}"] = recall
-        collapsed += int(not recall >= COLLAPSE_RECALL or share < MIN_SHARE)
-    finite = [v for v in out.values() if np.isfinite(v)]
+        if predicted is not None:
+            out[f"code_share_{k}"] = share
+        collapsed += int(is_collapsed(recall, share))
+    finite = [v for k, v in out.items() if k.startswith("code_recall_") and np.isfinite(v)]
     out["code_recall_min"] = float(min(finite)) if finite else float("nan")
     out["collapsed_codes"] = float(collapsed)
     return out

@@ -14,7 +14,7 @@ from harness.data.transforms import to_unit
 from harness.metrics.cluster import assignment_scores, kmeans_scores
 from harness.metrics.features import quantise
 from harness.metrics.grids import add_title, class_grid, label_rows, match_codes
-from harness.metrics.per_code import COLLAPSE_RECALL
+from harness.metrics.per_code import is_collapsed
 
 
 def kmeans_seeds(cfg: Config) -> list[int]:
@@ -121,6 +121,9 @@ def code_notes(metrics: dict[str, float], classes: int) -> list[str]:
     ext = "domain" if "domain" in suffixes else suffixes[0]
     notes = []
     for k in range(classes):
-        r = metrics.get(f"eval/code_recall_{k}_{ext}")
-        notes.append("" if r is None else f"recall {r:.2f}" + (" COLLAPSED" if not r >= COLLAPSE_RECALL else ""))
+        r, share = metrics.get(f"eval/code_recall_{k}_{ext}"), metrics.get(f"eval/code_share_{k}_{ext}")
+        text = "" if r is None else f"recall {r:.2f}" + (f", {share:.0%} in its class" if share is not None else "")
+        notes.append(
+            text + (" COLLAPSED" if r is not None and is_collapsed(r, 1.0 if share is None else share) else "")
+        )
     return notes
