@@ -29,6 +29,7 @@ from typing import Any
 
 from harness.config import PIPE_ENV, ConfigError, build_config
 from harness.core.errors import RunError
+from harness.core.places import at_home, handed_to_trials
 from harness.runs.lock import RunLock
 from harness.runs.results import short_names
 from sweeps.space import expand
@@ -71,9 +72,10 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     local_ray_env()
     if ray.is_initialized():
         return
-    # trial workers load the same --plugin methods as the driver (installed ones they find themselves)
+    # trial workers load the same --plugin methods as the driver (installed ones they find themselves), and write
+    # runs, shards and caches where the driver would (Ray starts each trial in a folder of its own)
     env = {PLUGINS_ENV: os.environ[PLUGINS_ENV]} if os.environ.get(PLUGINS_ENV) else {}
-    runtime_env = {"env_vars": env} if env else None
+    runtime_env = {"env_vars": {**env, **handed_to_trials()}}
     if not address:  # a new local instance: never join a cluster another process left running on this machine
         ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
         return
@@ -250,7 +252,7 @@ def run(
     :class:`RunError` naming them when any trial ended in ERROR (after the analysis is written), and
     KeyboardInterrupt when stopped by SIGTERM (Tune's state saved: ``resume`` continues it)."""
     spec = load_spec(spec_path)
-    folder = Path(out).resolve() / spec.name
+    folder = at_home(out).resolve() / spec.name
     connect(address, connect_timeout_s)  # writes nothing: a cluster that does not answer leaves no folder behind
     folder.mkdir(parents=True, exist_ok=True)
     lock = RunLock(folder, "sweep folder").acquire()  # one driver per sweep: a second start is refused, naming it

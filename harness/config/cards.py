@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from harness.core.cache import cache_dir
 from harness.core.errors import MAX_YAML_BYTES
 from harness.core.errors import DataError as DataError  # the data modules import it from here
+from harness.core.places import at_home, data_home
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the repository, or site-packages when installed
 # datasets/cards of a source checkout; installed, the same files are the package data harness/cards, so names work
@@ -74,14 +73,7 @@ def load_card(name_or_path: str) -> Card:
     return Card(**{**raw, "shape": shape, "path": str(path), "sha256": hashlib.sha256(text.encode()).hexdigest()})
 
 
-def default_data_root() -> Path:
-    """``datasets/`` of a source checkout; ``<cache>/data`` when the harness is installed as a package."""
-    if (PACKAGE_ROOT / "pyproject.toml").is_file():
-        return PACKAGE_ROOT / "datasets"
-
-    return cache_dir("data")
-
-
 def data_root(root: str = "") -> Path:
-    """Where built shards live: the explicit root, else $CODEGAN_DATA, else :func:`default_data_root`."""
-    return Path(root or os.environ.get("CODEGAN_DATA", "") or default_data_root())
+    """Where built shards live: the explicit root, else ``$CODEGAN_DATA``, else ``<home>/datasets``
+    (:mod:`harness.core.places`; relative roots are taken from the home folder)."""
+    return at_home(root) if root else data_home()

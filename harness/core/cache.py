@@ -7,13 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-DEFAULT = "~/.cache/codegan-bench"
+from harness.core.places import cache_home
 
 
 def cache_dir(*parts: str) -> Path:
-    """``$CODEGAN_CACHE`` (default ``~/.cache/codegan-bench``) / parts, created on demand."""
-    root = Path(os.path.expanduser(os.environ.get("CODEGAN_CACHE", "") or DEFAULT))
-    path = root.joinpath(*parts)
+    """The cache folder (:func:`harness.core.places.cache_home`) / parts, created on demand."""
+    path = cache_home().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Config, all_keys, digest, get, is_training_key
+from harness.core.places import at_home
 from harness.runs.identity import IDENTITY_VERSION, run_hash
 
 RUN_INFO = "run.json"
@@ -94,7 +95,7 @@ def hash_for(version: int, cfg: Config, world: int, precision: str, device: str)
 def locate(cfg: Config, world: int, precision: str, device: str) -> tuple[Path, str, int]:
     """(run folder, run hash, identity version) of this launch: ``<log.root>/<name>-<hash>``, or, when that does
     not exist, the folder an earlier version named for the same launch (its ``run.json`` saying so)."""
-    root = Path(cfg.log.root)
+    root = at_home(cfg.log.root)
     current = run_hash(cfg, world, precision, device)
     folder = root / f"{cfg.name}-{current}"
     if not folder.exists():
