@@ -8,7 +8,9 @@ Reads every complete run folder below the given folders (``summary.json`` and th
 per result identity, so only seeds of one experiment, the same length included, are pooled, and a trained
 model counts once). Each line is labelled by its method and the parts of its identity that tell it from the
 others (``beta_c=1``, ``step=300``, ...), the same columns the leaderboard shows. ACC (Hungarian) and FID are
-drawn against the step in one figure; the pixel baseline of the same split is a dashed line. Writes the PNG,
+drawn against the step in one figure, each line with a band of one sample std over its seeds; k-means on raw pixels
+and the untrained networks of runs that evaluated at step 0 are labelled reference lines
+(:mod:`scripts.figure_marks`: axes, references and the legend shared with the trade-off figure). Writes the PNG,
 a CSV of the plotted points and, unless disabled, a W&B run (job type ``analysis``) with the figure and line
 plots. ``--running`` also draws runs that have not finished (still training, or stopped): each is a line of
 its own, labelled with the last step it evaluated, never pooled with finished runs. With nothing to draw it
@@ -26,14 +28,30 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import RunError
-from harness.runs.results import STD_NOTE, group, identity_cells, load_records, method_label, some_paths
+from harness.runs.results import Record, group, identity_cells, load_records, method_label, some_paths
+from harness.runs.start_results import start_records
 from harness.runs.track import evaluations
+from scripts.figure_marks import (
+    Reference,
+    draw_references,
+    fid_limits,
+    missing_references,
+    pixel_reference,
+    score_limits,
+    spread_caption,
+    start_reference,
+)
+from sweeps.folders import sweep_group
 
 
-def runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
-    """Curves of complete runs by result key: label (method and what tells it apart), dataset, the seeds' runs
-    (their evaluations by step) and the pixel baseline."""
-    records = [r for r in load_records(roots, unfinished=False) if r.kind == "summary"]  # the run's own evaluations
+def finished(roots: list[Path]) -> list[Record]:
+    """The complete runs' own results under ``roots`` (their summaries: each run's own evaluations)."""
+    return [r for r in load_records(roots, unfinished=False) if r.kind == "summary"]
+
+
+def runs(records: list[Record]) -> dict[str, dict[str, Any]]:
+    """Curves of complete runs by result key: label (method and what tells it apart), method, dataset, the seeds'
+    runs (their evaluations by step) and the pixel baseline."""
     groups = group(records)
     cells = identity_cells([(g[0].label, g[0].flat) for g in groups.values()])
     out = {}
@@ -41,12 +59,36 @@ def runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
         parts = ", ".join(f"{name}={value}" for name, value in shown.items() if value)
         out[key] = {
             "label": recs[0].label + (f" {parts}" if parts else ""),
+            "method": recs[0].flat.get("method"),
             "dataset": recs[0].dataset,
             "members": [{"seed": r.seed, "evals": evaluations(Path(r.run), int(r.identity["step"])), "run": r.run}
                         for r in recs],
             "pixels": [r.metrics["baseline/pixels_acc"] for r in recs if "baseline/pixels_acc" in r.metrics],
         }  # fmt: skip
     return out
+
+
+def references(records: list[Record], curves: dict[str, dict[str, Any]], fid: str | None) -> list[Reference]:
+    """The reference lines: k-means on raw pixels per dataset, and the untrained networks of the runs that evaluated
+    at step 0, pooled as the leaderboard's step-0 rows (:func:`harness.runs.start_results.start_records`)."""
+    datasets = sorted({c["dataset"] for c in curves.values()})
+    refs = []
+    for dataset in datasets:
+        pixels = sorted({v for c in curves.values() if c["dataset"] == dataset for v in c["pixels"]})
+        if pixels:
+            refs.append(pixel_reference(statistics.fmean(pixels), dataset if len(datasets) > 1 else ""))
+    starts = group(start_records(records))
+    cells = identity_cells([(g[0].label, g[0].flat) for g in starts.values()])
+    for recs, shown in zip(starts.values(), cells, strict=True):
+        parts = ", ".join(f"{name}={value}" for name, value in shown.items() if value and name != "step")
+        where = f" {recs[0].dataset}" if len(datasets) > 1 else ""
+        acc = [r.metrics["eval/acc"] for r in recs if "eval/acc" in r.metrics]
+        fids = [r.metrics[fid] for r in recs if fid and fid in r.metrics]
+        if acc:
+            name = recs[0].label + (f" {parts}" if parts else "") + where
+            refs.append(start_reference(name, len(acc), statistics.fmean(acc), statistics.fmean(fids) if fids else None,
+                                        str(recs[0].flat.get("method"))))  # fmt: skip
+    return refs
 
 
 def unfinished_runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
@@ -61,7 +103,7 @@ def unfinished_runs(roots: list[Path]) -> dict[str, dict[str, Any]]:
             continue
         cfg = from_dict(load_yaml(folder / "config.yaml"))
         label = f"{method_label(training_config(cfg))} (unfinished at step {max(evals)})"
-        out[str(folder)] = {"label": label, "dataset": Path(cfg.data.dataset).stem, "pixels": [],
+        out[str(folder)] = {"label": label, "method": cfg.method, "dataset": Path(cfg.data.dataset).stem, "pixels": [],
                             "members": [{"seed": cfg.seed, "evals": evals, "run": str(folder)}]}  # fmt: skip
     return out
 
@@ -100,59 +142,78 @@ def table_rows(curves: dict[str, dict[str, Any]], fid: str | None) -> list[dict[
     return rows
 
 
-def plot(curves: dict[str, dict[str, Any]], rows: list[dict[str, Any]], fid: str | None, out: Path) -> None:
+def plot(
+    curves: dict[str, dict[str, Any]],
+    rows: list[dict[str, Any]],
+    fid: str | None,
+    out: Path,
+    refs: list[Reference] | None = None,
+) -> Any:
+    """ACC and FID by step (saved to ``out``, returned): a line per curve with its band (mean ± sample std over
+    seeds, as in the tables), the references (:func:`references`) as labelled lines, the ACC axis at least 0.2 wide
+    and a linear FID axis from 0; one legend under both panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_acc, ax_fid) = plt.subplots(1, 2, figsize=(12, 4.6))
+    refs = refs or []
+    fig, (ax_acc, ax_fid) = plt.subplots(1, 2, figsize=(12, 6.2), layout="constrained")
     labels = list(dict.fromkeys(r["curve"] for r in rows))
     # more curves than the default cycle's 10 colours: 20 distinct ones, so no two lines share one
     colours: dict[str, Any] = {c: plt.cm.tab20(i % 20) for i, c in enumerate(labels)} if len(labels) > 10 else {}
+    method_of = {f"{c['label']} (n={len(c['members'])})": c.get("method") for c in curves.values()}
+    by_method: dict[str, Any] = {}  # a method's first line's colour: its untrained networks' line
+    extent: dict[str, list[float]] = {"eval/acc": [], "fid": []}
     for metric, ax in (("eval/acc", ax_acc), (fid, ax_fid)):
         for label in dict.fromkeys(r["curve"] for r in rows if r["metric"] == metric):
             mine = [r for r in rows if r["curve"] == label and r["metric"] == metric]
             steps, mean, sd = [r["step"] for r in mine], [r["mean"] for r in mine], [r["std"] for r in mine]
             line = ax.plot(steps, mean, marker="o", ms=3, label=label, color=colours.get(label))[0]
             colours[label] = line.get_color()
+            by_method.setdefault(str(method_of.get(label)), line.get_color())
             low = [m - s for m, s in zip(mean, sd, strict=True)]
             high = [m + s for m, s in zip(mean, sd, strict=True)]
             ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.15)
-    datasets = sorted({c["dataset"] for c in curves.values()})
-    for dataset in datasets:
-        pixels = sorted({v for c in curves.values() if c["dataset"] == dataset for v in c["pixels"]})
-        if pixels:
-            name = "k-means on raw pixels" + (f" ({dataset})" if len(datasets) > 1 else "")
-            ax_acc.axhline(statistics.fmean(pixels), ls="--", color="grey", label=name)
+            extent["eval/acc" if metric == "eval/acc" else "fid"] += low + high
     ax_acc.set(xlabel="training step", ylabel="ACC (Hungarian), higher is better")
+    ax_acc.set_ylim(*score_limits(extent["eval/acc"] + draw_references(ax_acc, refs, by_method)))
     if fid:
+        drawn = draw_references(ax_fid, refs, by_method, at="fid")
         means = [r["mean"] for r in rows if r["metric"] == fid]
         log = bool(means) and min(means) > 0 and max(means) / min(means) > 30  # the untrained G's FID (step 0)
         ax_fid.set(xlabel="training step", ylabel=f"FID ({fid.removeprefix('eval/fid_')} features), lower is better"
                    + (" (log scale)" if log else ""), yscale="log" if log else "linear")  # fmt: skip
-        ax_fid.legend(fontsize=7)
+        if not log:
+            ax_fid.set_ylim(*fid_limits(extent["fid"] + drawn))
     else:
         ax_fid.set(xlabel="training step", ylabel="FID")
         ax_fid.text(0.5, 0.5, "no FID measured in these runs", ha="center", transform=ax_fid.transAxes)
-    ax_acc.legend(fontsize=7)
-    seeds = "/".join(str(n) for n in sorted({len(c["members"]) for c in curves.values()}))
-    fig.suptitle(f"{', '.join(datasets)}: learning curves, one line per result identity, n = {seeds} seeds;"
-                 f" bands: sample std\n({STD_NOTE})", fontsize=9)  # fmt: skip
-    fig.tight_layout()
+    counts = [len(c["members"]) for c in curves.values()]
+    handles, names = ax_acc.get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=3 if len(names) > 8 else 2, fontsize=7,
+               title=spread_caption("bands", counts) + "; n of each line in its label", title_fontsize=7)  # fmt: skip
+    datasets = sorted({c["dataset"] for c in curves.values()})
+    gaps = missing_references(refs)
+    fig.suptitle(f"{', '.join(datasets)}: learning curves, one line per result identity"
+                 + (f"\n{gaps}" if gaps else ""), fontsize=9)  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
+    return fig
 
 
-def log_wandb(out: Path, table: list[dict[str, Any]], mode: str, project: str) -> None:
+def log_wandb(out: Path, table: list[dict[str, Any]], mode: str, project: str, group: str = "") -> None:
+    """The curves as a W&B run kept beside ``out`` (one id: drawing them again updates it), in ``group``."""
     if mode == "disabled" or not table:
         return
     import wandb
 
-    from harness.runs.track import analysis_run
+    from harness.runs.track import analysis_run, summary_run_id
 
-    run = analysis_run(out.parent, mode, project, f"curves {out.stem}")
+    run_id = summary_run_id(out.parent, f"curves-{out.stem}")
+    run = analysis_run(out.parent, mode, project, f"curves {out.stem}", "curves", group=group or None, id=run_id,
+                       resume="allow")  # fmt: skip
     columns = list(table[0])
     data = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in table])
     for metric in sorted({r["metric"] for r in table}):
@@ -171,10 +232,12 @@ def cli(argv: list[str]) -> int:
     )
     parser.add_argument("--log-wandb", default="offline", choices=["offline", "online", "disabled"])
     parser.add_argument("--project", default="codegan-bench")
+    parser.add_argument("--group", default=None, help="W&B group of its run (default: the sweep of the roots, if one)")
     parser.add_argument("--running", action="store_true", help="also runs that have not finished, each alone")
     args = parser.parse_args(argv)
     where = ", ".join(map(str, args.roots))
-    curves = runs(args.roots)
+    records = finished(args.roots)
+    curves = runs(records)
     later = unfinished_runs(args.roots)
     if args.running:
         curves.update(later)
@@ -190,13 +253,14 @@ def cli(argv: list[str]) -> int:
     if not drawn:
         raise RunError(f"{len(curves)} result(s) under {where}, but no eval/acc line in their metrics.jsonl:"
                        " nothing to draw (no file written)")  # fmt: skip
-    plot(curves, rows, fid, args.out)
+    plot(curves, rows, fid, args.out, references(records, curves, fid))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows({**r, "mean": f"{r['mean']:.4f}", "std": f"{r['std']:.4f}"} for r in rows)
     args.out.with_suffix(".csv").write_text(buf.getvalue())
-    log_wandb(args.out, rows, args.log_wandb, args.project)
+    group = sweep_group(args.roots) if args.group is None else args.group
+    log_wandb(args.out, rows, args.log_wandb, args.project, group)
     empty = len(curves) - len(drawn)
     note = f"; {empty} result(s) with no evaluation at every seed's steps not drawn" if empty else ""
     print(f"wrote {args.out} and {args.out.with_suffix('.csv')} ({len(drawn)} curves{note})")

@@ -21,9 +21,9 @@ plots given) and a W&B run of job type ``leaderboard`` in ``--project``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
+import json
 import os
 import statistics
 import sys
@@ -32,8 +32,11 @@ from typing import Any
 
 import yaml
 
-from harness.config import Config, ConfigError, from_dict
+from harness.commands.cli import command_parser
+from harness.config import SHARED_SECTIONS, Config, ConfigError, all_keys, from_dict, is_training_key
+from harness.config.registry import entries
 from harness.core.errors import RunError
+from harness.core.places import at_home
 from harness.runs.identity import eval_hash, result_identity, result_key, run_hash
 from harness.runs.results import (
     ONE_NOTE,
@@ -41,29 +44,36 @@ from harness.runs.results import (
     PIXELS_LABEL,
     STD_NOTE,
     Record,
+    distinguishing,
     group,
-    identity_cells,
     kmeans_pm,
     load_records,
     mean_sd,
     pixel_groups,
     pixel_identity,
     select,
+    short_names,
     show,
 )
 from harness.runs.start_results import ANY, start_records
+from scripts import sortable_table
+from sweeps.folders import sweep_group
 
 PAPER = Path(__file__).with_name("paper_results.yaml")
 SCORES = {"acc": "ACC", "purity": "purity", "nmi": "NMI", "ari": "ARI"}
 PAPER_COLUMN = "paper: purity / NMI / ARI"
+NOT_APPLICABLE = "–"
 NOTES = [
     "One row per result identity: the training config without the seed, the step reached, world size, mixed"
     " precision, evaluation settings and data (shard hashes); the columns between method and n are the parts"
     " that differ between rows of a dataset.",
     STD_NOTE,
     ONE_NOTE,
-    "Rows are sorted by ACC, highest first; the best mean of each score among the methods' rows is marked (bold);"
-    " the last column links each seed's run folder.",
+    "Rows are sorted by ACC, highest first; the best mean of each score is marked (bold) only among the rows of one"
+    " budget and evaluation: the same step, world size, precision, device, evaluation settings, extractors and data"
+    " (step-0 rows and the pixel baseline are never marked); the last column links each seed's run folder.",
+    f"{NOT_APPLICABLE} in a setting's column: the setting is not one of that row's (another method's key; the pixel"
+    " baseline trains nothing); a training key a run did not record is at its default.",
     "ACC is Hungarian; the paper's ACC is the reference code's majority mapping: compare it with purity.",
     "The paper's FIDs and ISs are TF-Inception numbers of 50,000 samples against the training split"
     " (docs/reference.md, section 3): comparable only with rows measured with eval.protocol=paper, and marked so.",
@@ -88,9 +98,9 @@ def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
         base = {k: g for k, g in pixels.items() if k[0] == dataset}
         items = [(g[0].label, g[0].flat) for g in mine.values()]
         items += [(PIXELS_LABEL, pixel_identity(g[0])) for g in base.values()]
-        cells = dict(zip([*mine, *base], identity_cells(items), strict=True))
+        cells = dict(zip([*mine, *base], filled_cells(items), strict=True))
         fids = sorted({k for g in mine.values() for r in g for k in r.metrics if k.startswith("eval/fid_")})
-        rows, means = [], []
+        rows, means, budgets = [], [], []
         for key, recs in mine.items():
             head = recs[0]
             row: dict[str, Any] = {"dataset": dataset, "method": head.label, **cells[key], "n": str(len(recs))}
@@ -102,14 +112,15 @@ def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
             row["_runs"] = [(r.seed, r.source if "://" in r.source else r.run) for r in recs]  # W&B: its URL
             rows.append(row)
             means.append(_means(recs, fids))
-        _mark_best(rows, means)
+            budgets.append(None if head.kind == "start" else budget(head))
+        _mark_best(rows, means, budgets)
         order = sorted(range(len(rows)), key=lambda i: (-means[i].get("ACC", -1.0), rows[i]["method"],
                                                         _sort_key(mine[rows[i]["result"]][0].flat)))  # fmt: skip
         rows = [rows[i] for i in order]
         for key, recs in sorted(base.items()):
             row = {"dataset": dataset, "method": PIXELS_LABEL, **cells[key], "n": str(len(recs))}
             row.update(_scores(recs, PIXELS, fids))
-            row[PAPER_COLUMN], row["result"], row["_runs"] = "", "", []
+            row[PAPER_COLUMN], row["result"], row["_runs"], row["_best"] = "", "", [], set()
             rows.append(row)
         out[dataset] = rows
     return out
@@ -127,18 +138,58 @@ def _means(recs: list[Record], fids: list[str]) -> dict[str, float]:
     return out
 
 
-def _mark_best(rows: list[dict[str, Any]], means: list[dict[str, float]]) -> None:
-    """``_best`` of each row: the columns where its mean is the best among these rows (FID lowest, else highest)."""
+def budget(record: Record) -> str:
+    """What rows must share for their scores to be compared: everything measured besides the training config and
+    where it started (the step reached, world size, precision, device, evaluation settings, extractors, data)."""
+    measured = {k: v for k, v in record.identity.items() if k not in ("train", "start")}
+    return json.dumps(measured, sort_keys=True, default=str)
+
+
+def _mark_best(rows: list[dict[str, Any]], means: list[dict[str, float]], budgets: list[str | None]) -> None:
+    """``_best`` of each row: the columns where its mean is the best (FID lowest, else highest) among the rows of
+    its budget (:func:`budget`; None: never marked), where that budget has two rows or more with the score."""
     for row in rows:
         row["_best"] = set()
-    for name in {c for m in means for c in m}:
-        values = [m[name] for m in means if name in m]
-        if len(values) < 2:
-            continue
-        best = min(values) if name.startswith("FID") else max(values)
-        for row, m in zip(rows, means, strict=True):
-            if m.get(name) == best:
-                row["_best"].add(name)
+    for same in {b for b in budgets if b is not None}:
+        members = [i for i, b in enumerate(budgets) if b == same]
+        for name in {c for i in members for c in means[i]}:
+            values = [means[i][name] for i in members if name in means[i]]
+            if len(values) < 2:
+                continue
+            best = min(values) if name.startswith("FID") else max(values)
+            for i in members:
+                if means[i].get(name) == best:
+                    rows[i]["_best"].add(name)
+
+
+def _applies(method: Any, key: str) -> bool:
+    """Whether ``key`` is a training key that ``method`` reads (a shared section's, or its own)."""
+    entry = entries().get(str(method)) if method is not None else None
+    if entry is None or not is_training_key(key):
+        return False
+    return "." not in key or key.startswith(SHARED_SECTIONS) or entry.reads_key(key)
+
+
+def filled_cells(items: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, str]]:
+    """For (family, flat identity) pairs, the columns that tell the rows apart (:func:`distinguishing`), each
+    filled with the row's own value: a training key its identity lacks but its method reads is at its default
+    (keys added after runs were first hashed are recorded only off it), any other key it lacks is
+    :data:`NOT_APPLICABLE`."""
+    keys = distinguishing(items)
+    names = short_names(keys)
+    defaults = all_keys()
+    out = []
+    for _, flat in items:
+        row = {}
+        for k in keys:
+            if k in flat:
+                row[names[k]] = show(flat[k])
+            elif k in defaults and _applies(flat.get("method"), k):
+                row[names[k]] = show(defaults[k][1])
+            else:
+                row[names[k]] = NOT_APPLICABLE
+        out.append(row)
+    return out
 
 
 def _sort_key(flat: dict[str, Any]) -> tuple:
@@ -169,6 +220,9 @@ def _paper(ref: dict[str, float] | None, protocol: str = "") -> str:
         same = protocol == "paper"
         text += f" ({image}: {'the same protocol' if same else 'another protocol than this row, not comparable'})"
     return text
+
+
+SORT_NOTE = "Click a column's header to sort the rows by it (again: the other way); blank and – cells go last."
 
 
 # W&B --------------------------------------------------------------------------------------------------
@@ -277,38 +331,35 @@ def markdown(tables: dict[str, list[dict[str, Any]]], out: Path = Path(".")) -> 
 
 
 def html_page(tables: dict[str, list[dict[str, Any]]], plots: list[Path], out: Path = Path(".")) -> str:
+    """The leaderboard as one self-contained page: a table per dataset, sortable by a click on a column's header
+    (:mod:`scripts.sortable_table`, inline), the notes and the plots given (inline images)."""
     body = []
     for dataset, rows in tables.items():
         head = _shown(rows[0])
         lines = []
         for r in rows:
             cells = "".join(
-                f"<td class='best'>{html.escape(str(r.get(h, '')))}</td>" if h in r.get("_best", ())
-                else f"<td>{html.escape(str(r.get(h, '')))}</td>"
-                for h in head
-            )  # fmt: skip
+                sortable_table.cell(str(r.get(h, "")), "best" if h in r.get("_best", ()) else "") for h in head
+            )
             runs = ", ".join(
                 f"<a href='{html.escape(link)}'>{html.escape(seed)}</a>" for seed, link in _run_links(r, out)
             )
             lines.append(f"<tr>{cells}<td>{runs}</td></tr>")
-        body.append(
-            f"<h2>{html.escape(dataset)}</h2><table><tr>"
-            + "".join(f"<th>{html.escape(h)}</th>" for h in [*head, RUNS_COLUMN])
-            + f"</tr>{''.join(lines)}</table>"
-        )
+        body.append(f"<h2>{html.escape(dataset)}</h2>" + sortable_table.table([*head, RUNS_COLUMN], lines))
     images = "".join(
         f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" width="900">'
         f"<figcaption>{html.escape(str(p))}</figcaption></figure>"
         for p in plots
         if p.is_file()
     )
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in NOTES)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in [*NOTES, SORT_NOTE])
     return (
         "<!doctype html><meta charset='utf-8'><title>codegan-bench leaderboard</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left}th{background:#f4f4f4}"
-        "td.best{font-weight:bold;background:#e6f4e6}</style>"
+        f"td.best{{font-weight:bold;background:#e6f4e6}}{sortable_table.STYLE}</style>"
         f"<h1>codegan-bench leaderboard</h1>{''.join(body)}<ul>{notes}</ul>{images}"
+        f"<script>{sortable_table.SCRIPT}</script>"
     )
 
 
@@ -327,32 +378,36 @@ def flat_rows(tables: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[
     return columns, data
 
 
-def log_table(tables: dict[str, list[dict[str, str]]], out: Path, mode: str, project: str) -> None:
+def log_table(tables: dict[str, list[dict[str, str]]], out: Path, mode: str, project: str, group: str = "") -> None:
+    """The leaderboard as a W&B run kept in ``out`` (one id: ranking again updates it), in ``group``."""
     if mode == "disabled" or not tables:
         return
     import wandb
 
-    from harness.runs.track import analysis_run
+    from harness.runs.track import analysis_run, summary_run_id
 
     columns, data = flat_rows(tables)
     run = analysis_run(out, mode, project, "leaderboard", "leaderboard", tags=["leaderboard", *tables],
-                       notes=" ".join(NOTES))  # fmt: skip
+                       notes=" ".join(NOTES), group=group or None, id=summary_run_id(out, "leaderboard"),
+                       resume="allow")  # fmt: skip
     run.log({"leaderboard": wandb.Table(columns=columns, data=data)})
     run.finish()
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.leaderboard", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("roots", nargs="*", type=Path, default=[Path("runs")], help="folders holding run folders")
+    parser = command_parser("codegan-leaderboard", "scripts.leaderboard", __doc__)
+    parser.add_argument("roots", nargs="*", type=Path, help="folders holding run folders (default: <home>/runs)")
     parser.add_argument("--eval", default="all", help="all | latest | <eval hash>: which evaluations of a run")
     parser.add_argument("--wandb-project", default="", help="read finished runs of this W&B project (online)")
-    parser.add_argument("--out", type=Path, default=Path("runs/leaderboard"))
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <home>/runs/leaderboard)")
+    parser.add_argument("--group", default=None, help="W&B group of its run (default: the sweep of the roots, if one)")
     parser.add_argument("--plots", nargs="*", type=Path, default=[], help="trade-off PNGs for the HTML page")
     parser.add_argument("--log-wandb", default="offline", choices=["offline", "online", "disabled"])
     parser.add_argument("--project", default="codegan-bench", help="W&B project of the leaderboard's own run")
     parser.add_argument("--no-start", action="store_true", help="leave out the step-0 rows (the untrained networks)")
     args = parser.parse_args(argv)
+    args.roots = args.roots or [at_home("runs")]
+    args.out = args.out or at_home("runs/leaderboard")
     records = from_wandb(args.wandb_project) if args.wandb_project else load_records(args.roots)
     records = select(records, args.eval)
     if not records:
@@ -366,7 +421,8 @@ def cli(argv: list[str]) -> int:
     md = markdown(tables, args.out)
     (args.out / "leaderboard.md").write_text(md)
     (args.out / "leaderboard.html").write_text(html_page(tables, args.plots, args.out))
-    log_table(tables, args.out, args.log_wandb, args.project)
+    group = sweep_group(args.roots) if args.group is None else args.group
+    log_table(tables, args.out, args.log_wandb, args.project, group)
     print(md)
     print(f"wrote {args.out / 'leaderboard.md'} and {args.out / 'leaderboard.html'} ({len(records)} results)")
     return 0

@@ -7,13 +7,13 @@ folders directly, so it needs no running Ray and works on any copy of the folder
 ``results.csv`` (one row per trial, with its run's result identity where the run folder is visible and
 ``duplicate_of`` for a run counted under another trial), ``aggregate.csv``/``.md`` (per result
 identity: mean, sample std over seeds and n), ``curves.csv``, ``pareto.csv`` and ``tradeoff.png`` (ACC
-against FID as each method's disentanglement weight grows, the paper's Figure 3), and logs them to a W&B
-run of job type ``analysis`` in the sweep file's project and group.
+against FID as each method's disentanglement weight grows, the paper's Figure 3, with k-means on raw pixels and the
+untrained networks as reference lines), ``comparison.csv``/``.md`` where CoDeGAN and InfoGAN were both swept,
+and logs them to a W&B run of job type ``analysis`` in the sweep file's project and group.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.commands.cli import command_parser
 from harness.config import ConfigError, build_config
 from harness.core.errors import RunError
 from harness.runs.lock import RunLock
@@ -37,7 +38,19 @@ from harness.runs.results import (
     show,
     spread,
 )
+from scripts.figure_marks import (
+    Reference,
+    draw_references,
+    fid_limits,
+    missing_references,
+    n_text,
+    pixel_reference,
+    score_limits,
+    spread_caption,
+    start_reference,
+)
 from sweeps import contrast
+from sweeps.plugins import load_recorded_plugins
 from sweeps.spec import SweepSpec, default_weight_keys, load_spec
 
 
@@ -343,43 +356,83 @@ def plot_title(curve_df: pd.DataFrame) -> str:
     )
 
 
-def plot(curve_df: pd.DataFrame, joint: pd.DataFrame, fid: str | None, out: Path) -> Any:
+def weight_label(curve_df: pd.DataFrame) -> str:
+    """The weight axis: each method's own weight key, named once (``CoDeGAN's beta_c, InfoGAN's lambda_mi``)."""
+    parts = sorted({(method_label({"method": r.method}), r.weight_key.split(".")[-1]) for r in curve_df.itertuples()})
+    return ", ".join(f"{method}'s {key}" for method, key in parts) + " (log scale)"
+
+
+def references(results: pd.DataFrame, start: pd.DataFrame) -> list[Reference]:
+    """The plot's reference lines: k-means on raw pixels of each dataset (where the runs computed it) and each
+    method's untrained networks (where the runs evaluated at step 0, :func:`sweeps.contrast.start_rows`)."""
+    refs = []
+    done = results[results["status"] == "complete"] if "status" in results else results
+    column = "final/baseline/pixels_acc"
+    if column in done:
+        found: dict[str, set[float]] = {}
+        for dataset, value in zip(done.get("dataset", [""] * len(done)), done[column], strict=True):
+            if pd.notna(value):
+                found.setdefault(dataset if isinstance(dataset, str) else "", set()).add(float(value))
+        for dataset, values in sorted(found.items()):  # runs of one dataset and k-means setting share one value
+            refs.append(pixel_reference(sum(values) / len(values), dataset if len(found) > 1 else ""))
+    for r in start.itertuples() if not start.empty else []:
+        if pd.notna(r.acc_mean):
+            name = method_label({"method": r.method}) + r.label.removeprefix(r.method)
+            refs.append(start_reference(name, int(r.n), r.acc_mean, r.fid_mean, r.method))
+    return refs
+
+
+def plot(
+    curve_df: pd.DataFrame, joint: pd.DataFrame, fid: str | None, out: Path, refs: list[Reference] | None = None
+) -> Any:
     """The trade-off figure (saved to ``out``, returned): ACC against each method's weight and, with an FID,
-    ACC against FID with each method's own Pareto front (dashed) and the joint Pareto set (rings); error bars are
-    the sample std over seeds on both axes (none for n = 1)."""
+    ACC against FID with each method's own Pareto front (dashed) and the joint Pareto set (rings). Error bars are
+    the sample std over seeds on both axes (none for n = 1), as in the tables; ``refs`` (:func:`references`) are
+    labelled lines; the ACC axis spans at least 0.2 and a linear FID axis starts at 0."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.container import ErrorbarContainer
 
+    refs = refs or []
     panels = 2 if fid else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5.2), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 6.4), squeeze=False, layout="constrained")
     left = axes[0][0]
     acc_label = "ACC (Hungarian), mean ± sample std; higher is better"
-    weights = sorted(
-        {f"{r.weight_key.split('.')[-1]} ({method_label({'method': r.method})})" for r in curve_df.itertuples()}
-    )
+    bars = spread_caption("error bars", curve_df["n"])
+    colours: dict[str, Any] = {}  # a method's first curve's colour: its untrained networks' line
+    accs: list[float] = []  # every ACC drawn, error bars and references included: the axis range
+    fids: list[float] = []
     labels: list[tuple[float, float, str, Any, int]] = []  # FID, ACC, weight, colour, curve
     for i, (curve, c) in enumerate(curve_df.groupby("curve", sort=True)):
-        label = method_label({"method": c["method"].iloc[0]}) + curve.removeprefix(c["method"].iloc[0])
+        method = c["method"].iloc[0]
+        label = f"{method_label({'method': method})}{curve.removeprefix(method)} ({n_text(c['n'])})"
         yerr = c["eval/acc_std"].fillna(0)
+        accs += [*(c["eval/acc_mean"] - yerr), *(c["eval/acc_mean"] + yerr)]
         line = left.errorbar(c["weight"], c["eval/acc_mean"], yerr=yerr, marker="o", capsize=3, label=label)
+        colours.setdefault(method, line[0].get_color())
         if not fid:
             continue
         ax2 = axes[0][1]
         color = line[0].get_color()
         xerr = c[fid.replace("_mean", "_std")].fillna(0)
+        fids += [*(c[fid] + xerr)]
         ax2.errorbar(c[fid], c["eval/acc_mean"], xerr=xerr, yerr=yerr, marker="o", capsize=3, color=color, label=label)
         own = contrast.front(c.dropna(subset=[fid, "eval/acc_mean"]), "eval/acc_mean", fid)
         if len(own) > 1:  # the method's own Pareto front, as a staircase through its non-dominated points
             ax2.step(own[fid], own["eval/acc_mean"], where="post", color=color, linestyle="--", linewidth=1, alpha=0.7)
         labels += [(p[fid], p["eval/acc_mean"], f"{p['weight']:g}", color, i) for _, p in c.iterrows()]
+    accs += draw_references(left, refs, colours)
+    acc_range = score_limits(accs)
     ticks = sorted(curve_df["weight"].unique())
-    left.set(xscale="log", xlabel=f"weight (log scale): {', '.join(weights)}", ylabel=acc_label)
+    left.set(xscale="log", xlabel=weight_label(curve_df), ylabel=acc_label)
     left.set_xticks(ticks, [f"{t:g}" for t in ticks])
     left.minorticks_off()
-    left.legend(fontsize=7)
-    left.margins(0.08)
+    left.margins(x=0.08)
+    left.set_ylim(*acc_range)
+    left.set_title("ACC against the disentanglement weight", fontsize=9)
+    legend_from = left
     if fid:
         ax2 = axes[0][1]
         if not joint.empty:
@@ -389,15 +442,27 @@ def plot(curve_df: pd.DataFrame, joint: pd.DataFrame, fid: str | None, out: Path
         values = curve_df[fid].dropna()
         if len(values) and values.min() > 0 and values.max() / values.min() > 30:
             ax2.set_xscale("log")
+            ax2.margins(x=0.1)
+        else:
+            ax2.set_xlim(*fid_limits(fids))
+        draw_references(ax2, refs, colours, fid_axis=True)
+        ax2.set_ylim(*acc_range)
         name = fid.removesuffix("_mean").removeprefix("eval/fid_")
         ax2.set(xlabel=f"FID ({name} features), mean ± sample std; lower is better ←", ylabel=acc_label)
-        ax2.legend(fontsize=7, title="points labelled with their weight", title_fontsize=7)
-        ax2.margins(0.1)
-        place_labels(fig, ax2, labels)
+        ax2.set_title("ACC against FID, each point labelled with its weight", fontsize=9)
+        legend_from = ax2
+    handles, names = legend_from.get_legend_handles_labels()
+    first = [i for i, h in enumerate(handles) if isinstance(h, ErrorbarContainer)]  # the curves, then the rest
+    order = first + [i for i in range(len(handles)) if i not in first]
+    handles, names = [handles[i] for i in order], [names[i] for i in order]
+    fig.legend(handles, names, loc="outside lower center", ncol=2, fontsize=7, title=bars, title_fontsize=7)
     title = plot_title(curve_df)
-    fig.suptitle(title + "\nerror bars: sample standard deviation over seeds (ddof = 1; none where n = 1)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120, metadata={"Title": title, "Description": STD_NOTE})
+    gaps = missing_references(refs)
+    fig.suptitle(title + (f"\n{gaps}" if gaps else ""), fontsize=10)
+    if fid:
+        fig.canvas.draw()  # the layout first: labels are placed where the points end up
+        place_labels(fig, axes[0][1], labels)
+    fig.savefig(out, dpi=120, metadata={"Title": title, "Description": f"{STD_NOTE} {bars}"})
     plt.close(fig)
     return fig
 
@@ -410,9 +475,11 @@ def log_wandb(
         return
     import wandb
 
-    from harness.runs.track import analysis_run
+    from harness.runs.track import analysis_run, summary_run_id
 
-    run = analysis_run(folder, mode, project, f"{name}-analysis", group=name)
+    run = analysis_run(
+        folder, mode, project, f"{name}-analysis", group=name, id=summary_run_id(folder, "analysis"), resume="allow"
+    )
     for key, df in tables.items():
         if not df.empty:  # W&B columns take one type: swept values mix numbers with "-" (not swept)
             mixed = [c for c in df.columns if df[c].dtype == object or c.startswith("param/")]
@@ -483,7 +550,7 @@ def analyze(
     front.to_csv(folder / "pareto.csv", index=False)
     image = folder / "tradeoff.png"
     if not cur.empty:
-        plot(cur, front, fid_mean if fid_mean in cur else None, image)
+        plot(cur, front, fid_mean if fid_mean in cur else None, image, references(results, start))
     tables_extra = _contrast(folder, results, cur, weight_keys, fid, start)
     mode = wandb_mode or (spec.wandb["mode"] if spec else "offline")
     project = spec.wandb["project"] if spec else "codegan-bench"
@@ -512,18 +579,19 @@ def _contrast(
     table = contrast.compare(results, a, b, weight_keys, fid)
     table.to_csv(folder / "comparison.csv", index=False)
     fronts = contrast.fronts_sentence(cur, f"{fid.removeprefix('final/')}_mean")
-    (folder / "comparison.md").write_text(contrast.markdown(table, a, b, fid, fronts, start))
+    why = contrast.no_comparison(results, a, b, weight_keys) if table.empty else ""
+    (folder / "comparison.md").write_text(contrast.markdown(table, a, b, fid, fronts, start, why))
     return {"comparison": table}
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sweeps.analyze", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = command_parser("codegan-sweep-analyze", "sweeps.analyze", __doc__)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--wandb", default=None, choices=["offline", "online", "disabled"])
     args = parser.parse_args(argv)
     if not (args.folder / "tune").is_dir():
         raise ConfigError(f"{args.folder} is not a sweep folder (no tune/)")
+    load_recorded_plugins(args.folder)
     lock = RunLock(args.folder, "sweep folder")
     try:
         lock.acquire()  # no driver is running: the final tables are ours to write, and none starts meanwhile

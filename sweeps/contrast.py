@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import bootstrap
 
 from harness.runs.results import method_label
 
@@ -40,6 +39,8 @@ def _samples(results: pd.DataFrame, method: str, weight_key: str, fid: str) -> d
 
 def interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """mean(a) - mean(b) and its bootstrap 95 % percentile interval (NaN bounds with fewer than 2 of either)."""
+    from scipy.stats import bootstrap  # scipy.stats takes half a second to import: --help stays fast
+
     diff = float(np.mean(a) - np.mean(b))
     if len(a) < 2 or len(b) < 2:
         return diff, float("nan"), float("nan")
@@ -81,10 +82,41 @@ def _weights(values: list[float]) -> str:
     return ", ".join(f"{v:g}" for v in values) if values else "none"
 
 
-def verdict(table: pd.DataFrame, a: str, b: str) -> str:
-    """The one sentence on the weight-by-weight comparison."""
+def no_comparison(results: pd.DataFrame, a: str, b: str, weight_keys: dict[str, str]) -> str:
+    """Why a sweep of both methods has no weight to compare them at, and what to change to get one: grids without a
+    common value, or runs at the common values that did not complete."""
+    swept, done = {}, {}
+    for method in (a, b):
+        col = f"param/{weight_keys.get(method, '')}"
+        rows = results[results["method"] == method] if "method" in results else results.iloc[:0]
+        values = pd.to_numeric(rows[col], errors="coerce") if col in rows else pd.Series(dtype=float)
+        swept[method] = sorted(set(values.dropna()))
+        ok = _done(rows).index
+        done[method] = sorted(set(values[values.index.isin(ok)].dropna()))
+    la, lb = method_label({"method": a}), method_label({"method": b})
+    ka, kb = (weight_keys.get(m, "?").split(".")[-1] for m in (a, b))
+    common = sorted(set(swept[a]) & set(swept[b]))
+    if not common:
+        return (
+            f"No weight-by-weight comparison: the sweep gives {la}'s {ka} the values {_weights(swept[a])} and {lb}'s"
+            f" {kb} the values {_weights(swept[b])}, none in common. To compare the two methods, give both grids at"
+            f" least one common value in the sweep file (for example {ka} and {kb} both at"
+            f" {_weights(swept[a][:1] or swept[b][:1])})."
+        )
+    return (
+        f"No weight-by-weight comparison yet: both methods were swept at {_weights(common)}, but no such weight has"
+        f" complete runs of both ({la} at {_weights(done[a])}, {lb} at {_weights(done[b])}). Finish the sweep"
+        " (run it again with --resume) to compare them."
+    )
+
+
+def verdict(table: pd.DataFrame, a: str, b: str, why: str = "") -> str:
+    """The one sentence on the weight-by-weight comparison; with no common weight, ``why`` (:func:`no_comparison`)."""
     if table.empty:
-        return f"No weight has complete runs of both {method_label({'method': a})} and {method_label({'method': b})}."
+        return why or (
+            f"No weight has complete runs of both {method_label({'method': a})} and {method_label({'method': b})}:"
+            " give both methods' weight grids a common value in the sweep file to compare them."
+        )
     la, lb = method_label({"method": a}), method_label({"method": b})
     both = table[table["better_acc"] & table["better_fid"]]["weight"].tolist()
     acc_only = table[table["better_acc"] & ~table["better_fid"]]["weight"].tolist()
@@ -175,8 +207,9 @@ def _ci(d: float, lo: float, hi: float, digits: int) -> str:
     return f"{d:+.{digits}f}" if pd.isna(lo) else f"{d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
-def markdown(table: pd.DataFrame, a: str, b: str, fid: str, fronts: str, start: pd.DataFrame) -> str:
-    """The comparison table, its sentence, the fronts' sentence and the step-0 rows."""
+def markdown(table: pd.DataFrame, a: str, b: str, fid: str, fronts: str, start: pd.DataFrame, why: str = "") -> str:
+    """The comparison table, its sentence (``why`` where no weight has both methods), the fronts' sentence and the
+    step-0 rows."""
     la, lb = method_label({"method": a}), method_label({"method": b})
     name = fid.removeprefix("final/eval/fid_")
     lines = [f"| weight | n | {la} ACC | {lb} ACC | ACC {la} − {lb} [95 % CI] | {la} FID ({name}) |"
@@ -189,10 +222,13 @@ def markdown(table: pd.DataFrame, a: str, b: str, fid: str, fronts: str, start: 
         d_fid = _ci(r.diff_fid, r.diff_fid_lo, r.diff_fid_hi, 2)
         cells = [f"{r.weight:g}", f"{row[f'{a}_n']}/{row[f'{b}_n']}", *acc, d_acc, *fids, d_fid]
         lines.append("| " + " | ".join(cells) + " |")
-    out = "\n".join(lines) + "\n\n" + verdict(table, a, b) + "\n"
-    out += (f"\nThe weight is {la}'s and {lb}'s own disentanglement weight set to the same value; n counts seeds"
-            f" ({la}/{lb}); ± is the sample standard deviation over seeds (ddof = 1); the interval resamples each"
-            f" method's seeds ({RESAMPLES:,} bootstrap resamples, percentile).\n")  # fmt: skip
+    if table.empty:  # nothing to tabulate: what to change instead of an empty table
+        out = verdict(table, a, b, why) + "\n"
+    else:
+        out = "\n".join(lines) + "\n\n" + verdict(table, a, b) + "\n"
+        out += (f"\nThe weight is {la}'s and {lb}'s own disentanglement weight set to the same value; n counts seeds"
+                f" ({la}/{lb}); ± is the sample standard deviation over seeds (ddof = 1); the interval resamples each"
+                f" method's seeds ({RESAMPLES:,} bootstrap resamples, percentile).\n")  # fmt: skip
     if fronts:
         out += "\n" + fronts + "\n"
     return out + start_markdown(start, fid)

@@ -15,7 +15,6 @@ analysis are still written), or when ``--address`` does not answer within ``--co
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -27,11 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.commands.cli import command_parser
 from harness.config import PIPE_ENV, ConfigError, build_config
 from harness.core.errors import RunError
 from harness.core.places import at_home, handed_to_trials
 from harness.runs.lock import RunLock
 from harness.runs.results import short_names
+from sweeps.plugins import remember_plugins
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
 from sweeps.trainable import TrialContext, run_trial
@@ -272,6 +273,7 @@ def _run(spec: SweepSpec, folder: Path, resume: bool) -> Path:
         )
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
     (folder / "sweep.yaml").write_text(spec.path.read_text())
+    remember_plugins(folder)
     presets = {m: str(p) for m, p in spec.presets.items()}
     yardsticks = prepare(presets, spec.overrides, expand(spec))  # one yardstick for every trial
     if yardsticks:
@@ -293,6 +295,9 @@ def _run(spec: SweepSpec, folder: Path, resume: bool) -> Path:
     failed = failed_trials(grid)
     analysis = analyze(folder, spec)
     print(aggregate_markdown(analysis["aggregate"]))
+    sync = sync_line(folder)
+    if sync:
+        print(sync)
     if failed:
         print(f"sweep folder: {folder}\nresults: {folder / 'results.csv'}")
         raise RunError(
@@ -303,10 +308,16 @@ def _run(spec: SweepSpec, folder: Path, resume: bool) -> Path:
     return folder
 
 
+def sync_line(folder: Path) -> str:
+    """The one command that sends every offline W&B run of the sweep (trials, analysis); empty when there are none."""
+    runs = sorted((folder / "wandb").glob("offline-run-*"))
+    if not runs:
+        return ""
+    return f"W&B (offline, {len(runs)} runs): wandb sync {folder / 'wandb'}/offline-run-*"
+
+
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sweeps.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_parser("codegan-sweep", "sweeps.run", __doc__)
     parser.add_argument("sweep", help="sweep YAML (sweeps/<name>.yaml)")
     parser.add_argument("--address", default=None, help="Ray cluster: auto, host:port or ray://host:port")
     parser.add_argument("--resume", action="store_true", help="continue the sweep's Tune experiment")

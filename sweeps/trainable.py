@@ -64,6 +64,7 @@ def trial_config(ctx: TrialContext, trial: dict[str, Any], trial_id: str):
         "name": f"{ctx.sweep}-{trial_id}",
         "log.root": ctx.runs_dir,
         "log.group": ctx.sweep,
+        "log.wandb_dir": str(Path(ctx.runs_dir).parent),  # the sweep folder: one wandb sync sends the sweep
         "log.wandb": ctx.wandb_mode,
         "log.project": ctx.wandb_project,
         "log.progress": False,

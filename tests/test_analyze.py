@@ -18,7 +18,9 @@ from PIL import Image
 from harness.config import build_config
 from harness.runs.identity import result_identity, result_key, run_hash
 from harness.runs.results import STD_NOTE
-from sweeps.analyze import aggregate, analyze, curves, pareto, plot, trial_rows
+from scripts.figure_marks import NO_PIXELS, NO_START
+from sweeps.analyze import aggregate, analyze, curves, pareto, plot, references, trial_rows, weight_label
+from sweeps.contrast import start_rows
 from sweeps.spec import default_weight_keys
 from tests.launch import REPO
 from tests.wandb_files import read_records
@@ -47,11 +49,15 @@ def _summary(params, metrics, step=60, precision="no"):
             "metrics": metrics}  # fmt: skip
 
 
-def _done(params, acc, fid, step=60, precision="no", folder=None, name=None, visible=True):
+def _done(params, acc, fid, step=60, precision="no", folder=None, name=None, visible=True, pixels=None, start=None):
+    """A complete trial; ``pixels``: the run's k-means-on-pixels ACC; ``start``: its (ACC, FID) at step 0."""
     metrics = {"eval/acc": acc, "eval/fid_domain": fid, "perf/train_s": 7.0}
+    if pixels is not None:
+        metrics["baseline/pixels_acc"] = pixels
     report = {**metrics, "step": step}
+    first = [{"eval/acc": start[0], "eval/fid_domain": start[1], "step": 0}] if start else []
     summary = _summary(params, metrics, step, precision) if visible else None
-    _trial(folder, name, [report], summary=summary, params=params)
+    _trial(folder, name, [*first, report], summary=summary, params=params)
 
 
 def test_status_from_reports_and_from_a_lost_final_report(tmp_path):
@@ -107,7 +113,13 @@ def test_analysis_files_plot_and_wandb_run_in_the_sweeps_project(sweep):
     assert STD_NOTE in (sweep / "aggregate.md").read_text()
     assert len(out["curves"]) == 5 and set(out["curves"]["dataset"]) == {"digits"}
     (run,) = [r["run"] for r in read_records(next((sweep / "wandb").glob("offline-run-*"))) if r.get("type") == "run"]
-    assert run["project"] == "sweep-project" and run["job_type"] == "analysis"
+    assert run["project"] == "sweep-project" and run["job_type"] == "analysis" and run["run_group"] == "exp"
+    analyze(sweep)  # again: the same W&B run (one id), updated when synced, not a second one
+    again = [r["run"] for w in sorted((sweep / "wandb").glob("offline-run-*")) for r in read_records(w)
+             if r.get("type") == "run"]  # fmt: skip
+    assert len(again) == 2 and again[0]["run_id"] == again[1]["run_id"] == run["run_id"]
+    # CoDeGAN at 1 and 10, InfoGAN at 0.3 and 3: no comparison, and what to change to get one
+    assert "none in common. To compare the two methods" in (sweep / "comparison.md").read_text()
     title = Image.open(sweep / "tradeoff.png").text["Title"]
     assert title.startswith("digits:") and "60 steps" in title and "n = 1–2 seeds" in title
 
@@ -116,7 +128,11 @@ def test_trade_off_plot_has_title_error_bars_on_both_axes_and_separate_labels(sw
     cur = curves(aggregate(trial_rows(sweep)), default_weight_keys())
     fig = plot(cur, pareto(cur, "eval/fid_domain_mean"), "eval/fid_domain_mean", tmp_path / "plot.png")
     assert "digits" in fig._suptitle.get_text() and "60 steps" in fig._suptitle.get_text()
-    assert "sample standard deviation" in fig._suptitle.get_text()
+    caption = fig.legends[0].get_title().get_text()  # what each bar is, with n, under both panels
+    assert caption.startswith("error bars: mean ± 1 sample standard deviation over seeds") and "n = 1–2" in caption
+    named = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"CoDeGAN precision=no (n = 2)", "CoDeGAN precision=bf16 (n = 1)", "InfoGAN precision=no (n = 1)"} <= named
+    assert NO_PIXELS in fig._suptitle.get_text() and NO_START in fig._suptitle.get_text()  # said, not left out
     left, right = fig.axes
     assert "lower is better" in right.get_xlabel() and "std" in right.get_xlabel() and "std" in right.get_ylabel()
     bars = [c for c in right.containers if hasattr(c, "has_xerr")]
@@ -127,6 +143,72 @@ def test_trade_off_plot_has_title_error_bars_on_both_axes_and_separate_labels(sw
     renderer = FigureCanvasAgg(fig).get_renderer()  # the saved figure's layout (plot closed its own canvas)
     boxes = [t.get_window_extent(renderer) for t in labels]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+@pytest.fixture
+def referenced(tmp_path):
+    """CoDeGAN at beta_c 1 and 10 and InfoGAN at lambda_mi 1, two seeds each, every run with the pixel baseline
+    (one computation: 0.3) and an evaluation at step 0 (the same untrained networks per seed, whatever the weight;
+    InfoGAN's untrained FID falls inside the FID panel, CoDeGAN's far past it)."""
+    for seed in (0, 1):
+        for beta, acc, fid in ((1.0, 0.60 + seed / 50, 20.0 + seed), (10.0, 0.50 + seed / 50, 15.0 + seed)):
+            _done({"method": "codegan", "codegan.beta_c": beta, "seed": seed}, acc, fid, folder=tmp_path,
+                  name=f"c{beta:g}-{seed}", pixels=0.3, start=(0.20 + seed / 50, 400.0))  # fmt: skip
+        _done({"method": "infogan", "baselines.lambda_mi": 1.0, "seed": seed}, 0.45, 18.0 + seed, folder=tmp_path,
+              name=f"i-{seed}", pixels=0.3, start=(0.15 + seed / 50, 12.0))  # fmt: skip
+    return tmp_path
+
+
+def _lines(ax, start: str) -> list:
+    return [line for line in ax.get_lines() if line.get_label().startswith(start)]
+
+
+def test_trade_off_plot_draws_the_pixel_baseline_and_the_untrained_networks(referenced, tmp_path):
+    results = trial_rows(referenced)
+    keys = default_weight_keys()
+    cur = curves(aggregate(results), keys)
+    refs = references(results, start_rows(results, "final/eval/fid_domain", keys))
+    assert [r.label for r in refs] == [
+        "k-means on raw pixels: ACC 0.300",
+        "CoDeGAN untrained (step 0, n=2): ACC 0.210, FID 400.0",  # one per seed, not one per weight and seed
+        "InfoGAN untrained (step 0, n=2): ACC 0.160, FID 12.0",
+    ]
+    fig = plot(cur, pareto(cur, "eval/fid_domain_mean"), "eval/fid_domain_mean", tmp_path / "plot.png", refs)
+    left, right = fig.axes
+    for ax in (left, right):  # labelled horizontal lines at their ACC, in both panels
+        (pixels,) = _lines(ax, "k-means on raw pixels")
+        assert list(pixels.get_ydata()) == [0.3, 0.3] and pixels.get_linestyle() == "--"
+        (codegan,) = _lines(ax, "CoDeGAN untrained")
+        assert codegan.get_ydata()[0] == pytest.approx(0.21) and ax.get_ylim()[0] < 0.16
+    named = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {r.label for r in refs} <= named
+    # the untrained FID inside the panel is a vertical line, the one far past it is not
+    vertical = [line for line in right.get_lines() if list(line.get_xdata()) == [12.0, 12.0]]
+    assert len(vertical) == 1 and not [line for line in right.get_lines() if 400.0 in list(line.get_xdata())]
+    assert NO_PIXELS not in fig._suptitle.get_text() and NO_START not in fig._suptitle.get_text()
+    analyze(referenced, wandb_mode="disabled")  # the sweep's own figure has them too
+    assert (referenced / "tradeoff.png").is_file()
+
+
+def test_axes_do_not_exaggerate_a_tiny_spread(tmp_path):
+    """Three single-seed points 0.004 apart: the ACC axis spans 0.2 inside [0, 1], the FID axis starts at 0."""
+    for i, (beta, acc) in enumerate(((1.0, 0.260), (3.0, 0.262), (10.0, 0.264))):
+        _done({"method": "codegan", "codegan.beta_c": beta, "seed": 0}, acc, 40.0 + i, folder=tmp_path, name=f"t{i}")
+    cur = curves(aggregate(trial_rows(tmp_path)), default_weight_keys())
+    fig = plot(cur, pareto(cur, "eval/fid_domain_mean"), "eval/fid_domain_mean", tmp_path / "plot.png")
+    left, right = fig.axes
+    for ax in (left, right):
+        low, high = ax.get_ylim()
+        assert high - low == pytest.approx(0.2) and 0 <= low < 0.26 and 0.264 < high <= 1
+    assert right.get_xlim()[0] == 0 and right.get_xlim()[1] > 42
+
+
+def test_the_weight_axis_names_each_methods_key_once(sweep, tmp_path):
+    cur = curves(aggregate(trial_rows(sweep)), default_weight_keys())
+    fig = plot(cur, pareto(cur, "eval/fid_domain_mean"), "eval/fid_domain_mean", tmp_path / "plot.png")
+    assert fig.axes[0].get_xlabel() == "CoDeGAN's beta_c, InfoGAN's lambda_mi (log scale)"
+    toy = pd.DataFrame({"method": ["toygan", "toygan"], "weight_key": ["toygan.weight", "toygan.weight"]})
+    assert weight_label(toy) == "toygan's weight (log scale)"  # never "weight (log scale): weight (toygan)"
 
 
 def test_trial_runs_are_named_and_tagged_by_their_swept_values(tmp_path):

@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps.contrast import compare, fronts_sentence, interval, markdown, start_rows, verdict
+from sweeps.contrast import compare, fronts_sentence, interval, markdown, no_comparison, start_rows, verdict
+from sweeps.space import expand
+from sweeps.spec import load_spec
+from tests.launch import REPO
 
 KEYS = {"codegan": "codegan.beta_c", "infogan": "baselines.lambda_mi"}
 FID = "final/eval/fid_domain"
@@ -95,3 +98,34 @@ def test_the_markdown_has_the_table_the_sentence_and_step_0(results):
     text = markdown(t, "codegan", "infogan", FID, "", start_rows(results, FID, KEYS))
     assert "| 1 | 3/3 | 0.810 ± 0.010 | 0.610 ± 0.010 | +0.200 [" in text
     assert verdict(t, "codegan", "infogan") in text and "Step 0, the untrained networks" in text
+
+
+def test_the_smoke_sweep_compares_the_two_methods_at_common_weights_for_the_same_8_trials():
+    spec = load_spec(REPO / "sweeps" / "smoke.yaml")
+    trials = expand(spec)
+    weights = {m: {t[spec.weight_keys[m]] for t in trials if t["method"] == m} for m in ("codegan", "infogan")}
+    assert len(trials) == 8 and weights["codegan"] == weights["infogan"] == {1.0, 10.0}
+
+
+def test_without_a_common_weight_the_comparison_says_what_to_change():
+    apart = pd.DataFrame(
+        [*_rows("codegan", 1.0, [0.8, 0.82], [5.0, 6.0]), *_rows("infogan", 0.1, [0.3, 0.3], [3.0, 3.0])]
+    )
+    t = compare(apart, "codegan", "infogan", KEYS, FID)
+    why = no_comparison(apart, "codegan", "infogan", KEYS)
+    assert t.empty and why == (
+        "No weight-by-weight comparison: the sweep gives CoDeGAN's beta_c the values 1 and InfoGAN's lambda_mi the"
+        " values 0.1, none in common. To compare the two methods, give both grids at least one common value in the"
+        " sweep file (for example beta_c and lambda_mi both at 1)."
+    )
+    text = markdown(t, "codegan", "infogan", FID, "", pd.DataFrame(), why)
+    assert text == why + "\n"  # no empty table, no note on intervals that were never computed
+
+    late = pd.DataFrame(
+        [*_rows("codegan", 10.0, [0.5, 0.52], [2.0, 2.1]), *_rows("infogan", 10.0, [0.7, 0.7], [9.0, 9.1])]
+    )
+    late.loc[late["method"] == "infogan", "status"] = "stopped"  # InfoGAN's runs at 10 did not finish
+    why = no_comparison(late, "codegan", "infogan", KEYS)
+    assert why.startswith("No weight-by-weight comparison yet: both methods were swept at 10, but no such weight")
+    assert "(CoDeGAN at 10, InfoGAN at none)" in why and why.endswith("(run it again with --resume) to compare them.")
+    assert verdict(compare(late, "codegan", "infogan", KEYS, FID), "codegan", "infogan", why) == why

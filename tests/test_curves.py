@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from harness.config import build_config
+from harness.runs.track import evaluations
 from harness.training.trainer import train
+from scripts.curves import finished, references, runs
 from scripts.curves import main as curves
 from tests.launch import tiny_run
 
@@ -29,7 +31,8 @@ def test_curves_group_like_the_leaderboard_and_never_pool_lengths(digits_shards,
     train(build_config("digits", tiny_run(digits_shards.parent, root, "seed=1", *common)))
     train(build_config("digits", tiny_run(digits_shards.parent, root, "codegan.beta_c=1", *common)))
     train(build_config("digits", tiny_run(digits_shards.parent, root, "train.steps=6", "name=longer", *common)))
-    train(build_config("infogan/digits", tiny_run(digits_shards.parent, root, *common)))
+    start = "train.eval_at_start=true"  # the untrained networks too: a step-0 point and a reference line
+    train(build_config("infogan/digits", tiny_run(digits_shards.parent, root, *common, start)))
     out = tmp_path / "curves.png"
     assert curves([str(root), str(tmp_path / "copy"), "--out", str(out), "--log-wandb", "offline"]) == 0
     acc = {(r["curve"], r["step"], r["n"]) for r in _rows(out.with_suffix(".csv")) if r["metric"] == "eval/acc"}
@@ -38,12 +41,19 @@ def test_curves_group_like_the_leaderboard_and_never_pool_lengths(digits_shards,
         ("CoDeGAN step=4, beta_c=1 (n=1)", "2", "1"), ("CoDeGAN step=4, beta_c=1 (n=1)", "4", "1"),
         ("CoDeGAN step=6, beta_c=10 (n=1)", "2", "1"), ("CoDeGAN step=6, beta_c=10 (n=1)", "4", "1"),
         ("CoDeGAN step=6, beta_c=10 (n=1)", "6", "1"),
-        ("InfoGAN step=4 (n=1)", "2", "1"), ("InfoGAN step=4 (n=1)", "4", "1"),
+        ("InfoGAN step=4 (n=1)", "0", "1"), ("InfoGAN step=4 (n=1)", "2", "1"), ("InfoGAN step=4 (n=1)", "4", "1"),
     }  # fmt: skip
     fid = [r for r in _rows(out.with_suffix(".csv")) if r["metric"] == "eval/fid_domain"]
-    assert len(fid) == 9 and all(float(r["std"]) > 0 for r in fid if r["n"] == "2")
+    assert len(fid) == 10 and all(float(r["std"]) > 0 for r in fid if r["n"] == "2")
     assert "(4 curves)" in capsys.readouterr().out
     assert Image.open(out).size[0] > 1000 and list((tmp_path / "wandb").glob("offline-run-*"))
+    records = finished([root])
+    pixels, untrained = references(records, runs(records), "eval/fid_domain")  # the figure's reference lines
+    (info,) = [p for p in root.iterdir() if "infogan" in p.name]
+    step0 = evaluations(info)[0]
+    assert pixels.method is None and pixels.acc == records[0].metrics["baseline/pixels_acc"]
+    assert untrained.method == "infogan" and untrained.label.startswith("InfoGAN untrained (step 0, n=1): ACC ")
+    assert (untrained.acc, untrained.fid) == (step0["eval/acc"], step0["eval/fid_domain"])
 
     # a run that has not finished: left out by default (said so), drawn alone with --running
     (summary,) = [p for p in root.rglob("summary.json") if "infogan" in p.parent.name]

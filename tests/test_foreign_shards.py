@@ -26,21 +26,26 @@ def _encode(img: np.ndarray, kind: str) -> bytes:
 
 
 def write_shards(folder: Path, pattern: str, start: int, n: int, per_shard: int, kind: str = "png",
-                 json_labels: bool = False) -> None:  # fmt: skip
-    """Real digits (scikit-learn's copy) as webdataset shards written by webdataset itself."""
+                 json_labels: bool = False, side: int = 8, rgb: bool = False, labels: bool = True) -> None:  # fmt: skip
+    """Real digits (scikit-learn's copy) as webdataset shards written by webdataset itself; ``side``: resized to
+    side x side, ``rgb``: as three channels, ``labels=False``: images only."""
     import webdataset as wds
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = (digits.images * 255 / 16).astype(np.uint8)
+    if side != 8:
+        images = np.stack([np.asarray(Image.fromarray(im).resize((side, side))) for im in images])
+    if rgb:
+        images = np.repeat(images[..., None], 3, axis=-1)
     folder.mkdir(parents=True, exist_ok=True)
     with wds.ShardWriter(str(folder / pattern), maxcount=per_shard, verbose=0) as sink:
         for i in range(start, start + n):
             sample = {"__key__": f"photo_{i:05d}", kind: _encode(images[i], kind)}
             label = int(digits.target[i])
-            if json_labels:
+            if labels and json_labels:
                 sample["json"] = json.dumps({"label": label}).encode()
-            else:
+            elif labels:
                 sample["cls"] = str(label).encode()
             sink.write(sample)
 

@@ -71,7 +71,7 @@ def test_offline_wandb_history_has_eval_acc(finished_run):
     assert run["display_name"] == "codegan digits seed 0"
     config = dict(run["config"]["update"])  # the config the run started with, then the identity set at its end
     config.update({k: v for r in records if r.get("type") == "config" for k, v in r["config"]["update"].items()})
-    assert config["result_key"] == summary["result_key"] and "commit" in config["git"]
+    assert config["result_key"] == summary["result_key"] and "commit" in config["git"]["harness"]
     artifacts = {(r["artifact"]["type"], r["artifact"]["name"]) for r in records if r.get("type") == "artifact"}
     assert ("checkpoint", f"checkpoint-{folder.name}") in artifacts
     metrics = {r["metric"].get("glob_name") or r["metric"].get("name") for r in records if r.get("type") == "metric"}

@@ -38,14 +38,10 @@ def test_defaults_follow_the_working_folder_and_the_home(bare, monkeypatch, tmp_
         home / "cache",
         home / "runs",
     )
+    assert places.handed_to_trials()[places.DATA_ENV] == str(home / "datasets")  # the data root, even unset
     monkeypatch.setenv(places.DATA_ENV, "mine")  # relative: inside the home
     assert data_root() == home / "mine"
-    handed = places.handed_to_trials()
-    assert handed == {
-        places.DRIVER_HOME_ENV: str(home),
-        places.HOME_ENV: str(home),
-        places.DATA_ENV: str(home / "mine"),
-    }
+    assert places.handed_to_trials() == {places.DRIVER_HOME_ENV: str(home), places.DATA_ENV: str(home / "mine")}
 
 
 def test_a_trial_writes_where_its_driver_would(bare, monkeypatch, tmp_path):
@@ -83,3 +79,17 @@ def test_the_launch_line_works_from_any_folder_and_writes_there(tmp_path):
     assert list(home.glob("runs/infogan-digits-*/summary.json")) and (home / "datasets" / "digits").is_dir()
     assert (home / "cache").is_dir() and not xdg.exists()  # the cache follows the home
     assert len(list(elsewhere.glob("runs/*"))) == 1 and summary.is_file()
+
+
+def test_a_result_records_the_users_repository_beside_the_harnesss(bare, tmp_path):
+    from harness.runs.folder import git_state
+
+    git = ["git", "-c", "user.name=u", "-c", "user.email=u@example.org"]
+    subprocess.run([*git, "init", "-q", str(bare)], check=True)
+    (bare / "notes.txt").write_text("mine\n")
+    subprocess.run([*git, "-C", str(bare), "add", "notes.txt"], check=True)
+    subprocess.run([*git, "-C", str(bare), "commit", "-q", "-m", "mine"], check=True)
+    head = subprocess.run(["git", "-C", str(bare), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    state = git_state()
+    assert state["project"] == {"commit": head, "dirty": False, "root": str(bare)}
+    assert state.get("harness", {}).get("commit") != head

@@ -55,7 +55,7 @@ def test_a_plugin_method_trains_rescores_ranks_and_sweeps(plugin_src, digits_sha
     rescore = ["-m", "harness.commands.rescore", "--plugin", "toygan", str(folder), "eval.kmeans_seeds=2"]
     _ok(launch([*rescore, "log.wandb=disabled", "log.progress=false"], module=True, PYTHONPATH=path))
     assert len(list(folder.glob("eval-*.json"))) == 1
-    board = ["-m", "scripts.leaderboard", "--plugin", "toygan", str(root), "--out", str(tmp_path / "lb")]
+    board = ["-m", "scripts.leaderboard", str(root), "--out", str(tmp_path / "lb")]  # no flag: the result names it
     _ok(launch([*board, "--log-wandb", "disabled"], module=True, PYTHONPATH=path))
     assert "| ToyGAN |" in (tmp_path / "lb" / "leaderboard.md").read_text()
 
@@ -73,6 +73,9 @@ def test_a_plugin_method_trains_rescores_ranks_and_sweeps(plugin_src, digits_sha
     _ok(launch(sweep, module=True, timeout=600, PYTHONPATH=path, CODEGAN_DATA=str(data)))
     df = pd.read_csv(tmp_path / "sweeps" / "toy" / "results.csv")
     assert len(df) == 2 and (df["status"] == "complete").all()  # the trial workers knew the method
+    # the sweep folder remembers its plugins: its analysis needs no --plugin
+    analyzed = _ok(launch(["-m", "sweeps.analyze", str(tmp_path / "sweeps" / "toy")], module=True, PYTHONPATH=path))
+    assert "plugins of this sweep" in analyzed and "toygan" in analyzed
 
 
 def test_an_installed_plugin_is_known_through_its_entry_point(plugin_src, digits_shards, tmp_path):

@@ -109,7 +109,8 @@ def test_unexpected_member_is_refused_never_unpickled(digits_shards, tmp_path):
     ("members", "needle"),
     [
         ({"k-0000000.png": b"not a png", "k-0000000.cls": b"1"}, "undecodable png"),
-        ({"k-0000000.cls": b"1"}, "missing png or cls"),
+        ({"k-0000000.cls": b"1"}, r"no image member \(one of png, jpg, jpeg; a label is cls or json\)"),
+        ({"k-0000000.png": None}, r"no label member \(cls or json\), though the dataset has labels"),
         ({"k-0000000.png": None, "k-0000000.cls": b"12"}, r"label 12 outside \[0, 10\)"),
         ({"k-0000000.png": "rgb", "k-0000000.cls": b"1"}, r"image torch.uint8 \(3, 8, 8\)"),
     ],

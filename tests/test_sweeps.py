@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.runs.results import PIXELS_LABEL
 from scripts.leaderboard import main as leaderboard
 from sweeps.run import local_ray_env, run
 from tests.launch import REPO
+from tests.wandb_files import read_records
 
 pytestmark = pytest.mark.slow
 
@@ -70,16 +72,24 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path,
     curves = pd.read_csv(folder / "curves.csv")
     assert set(curves["method"]) == {"codegan", "infogan"} and len(curves) == 4
     assert len(pd.read_csv(folder / "pareto.csv")) >= 1
-    assert list((folder / "wandb").glob("offline-run-*"))
+    comparison = (folder / "comparison.md").read_text()  # both grids hold 1 and 10: compared weight by weight
+    assert "| 1 | 2/2 |" in comparison and "| 10 | 2/2 |" in comparison and "Of 2 weights, CoDeGAN" in comparison
+    # one W&B folder for the sweep (its trials and the analysis): one wandb sync sends it, and the driver says how
+    assert len(list((folder / "wandb").glob("offline-run-*"))) == len(df) + 1
+    assert not list((folder / "runs").glob("*/wandb")) and f"wandb sync {folder / 'wandb'}/offline-run-*" in printed
 
     assert leaderboard([str(folder / "runs"), "--out", str(tmp_path / "lb"), "--log-wandb", "offline"]) == 0
+    (lb_run,) = [r["run"] for r in read_records(next((tmp_path / "lb" / "wandb").glob("offline-run-*")))
+                 if r.get("type") == "run"]  # fmt: skip
+    assert lb_run["run_group"] == "smoke"  # the leaderboard of a sweep's runs joins the sweep's group
     board = (tmp_path / "lb" / "leaderboard.md").read_text()
     head = next(line for line in board.splitlines() if line.startswith("| dataset"))
     assert "| beta_c |" in head and "| lambda_mi |" in head  # the swept values tell the rows apart
-    rows = [line for line in board.splitlines() if line.startswith("| digits")]
+    rows = [line for line in board.splitlines() if line.startswith("| digits") and PIXELS_LABEL not in line]
     assert len(rows) == 4 and all("±" in r and "| 2 |" in r for r in rows)  # 2 seeds per result
     assert sum("| CoDeGAN |" in r for r in rows) == 2 and sum("| InfoGAN |" in r for r in rows) == 2
-    assert (tmp_path / "lb" / "leaderboard.html").read_text().count("<tr>") == 5
+    assert sum(f"| {PIXELS_LABEL} |" in line for line in board.splitlines()) == 1  # one computation, shared
+    assert (tmp_path / "lb" / "leaderboard.html").read_text().count("<tr>") == 6
 
 
 def test_killed_driver_resumes_without_rerunning_finished_trials(sweep_env, tmp_path):

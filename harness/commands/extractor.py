@@ -3,16 +3,13 @@ classifier whose features and logits give a dataset's FID, KID and IS (:mod:`har
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from harness.commands.cli import run_command
+from harness.commands.cli import command_parser, run_command
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="codegan-extractor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_parser("codegan-extractor", "harness.commands.extractor", __doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train (or find cached) the domain classifier of a dataset")
     t.add_argument("dataset")

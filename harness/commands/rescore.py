@@ -14,13 +14,12 @@ weights that cannot be had) stops it before any work, with one line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from harness.commands.cli import run_command
+from harness.commands.cli import command_parser, run_command
 from harness.commands.train import format_report
 from harness.config import ConfigError
 from harness.runs import checkpoint
@@ -53,9 +52,7 @@ def launch_identity(run_dir: Path, ckpt: Path) -> tuple[int, str, str]:
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="codegan-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_parser("codegan-eval", "harness.commands.rescore", __doc__)
     parser.add_argument("target", type=Path, help="run folder or checkpoint file")
     parser.add_argument("--best", action="store_true", help="score checkpoints/best.pt instead of the latest")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="eval.*, log.*, data.root, ...")

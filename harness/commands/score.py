@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.commands.cli import run_command
+from harness.commands.cli import command_parser, run_command
 from harness.commands.rescore import launch_identity, run_and_checkpoint
 from harness.config import ConfigError, registry
 from harness.config.cards import DataError, load_card
@@ -202,9 +202,7 @@ def extractor_for(args: argparse.Namespace, ref: Reference | None, size: int, de
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="codegan-score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_parser("codegan-score", "harness.commands.score", __doc__)
     parser.add_argument("--input1", required=True, help="images to score: folder, .npz/.npy, <dataset>-<split>, run")
     parser.add_argument("--input2", default="", help="reference: <dataset>-<split> (cached statistics), folder, .npz")
     parser.add_argument("-i", "--isc", action="store_true", help="Inception Score (from the extractor's logits)")

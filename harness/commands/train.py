@@ -4,7 +4,8 @@
     accelerate launch -m harness.run ...     (from any folder)
     codegan-run ...                          (one process)
 
-With no ``--config`` the digits preset (codegan/configs/digits.yaml) is used. ``--help`` lists every
+With no ``--config`` the digits preset (codegan/configs/digits.yaml) is used, or on shards the harness did not
+build the preset whose networks take their images (:mod:`harness.data.preset_choice`). ``--help`` lists every
 config key with its value (with ``--config``, that preset's). Failures end in one line: exit 2 for a
 configuration mistake, 1 for a data or I/O error, 130 when stopped (``--debug`` shows tracebacks).
 """
@@ -16,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.commands.cli import run_command
+from harness.commands.cli import add_plugin_option, run_command
 from harness.config import PIPE_ENV, Config, ConfigError, all_keys, build_config, get, help_text, registry, to_dict
 from harness.config.presets import preset_names
 from harness.runs.folder import CONFIG, config_for_resume, read_summary
@@ -30,7 +31,7 @@ DEFAULT = "digits"  # the CoDeGAN preset of the embedded default dataset
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Options and overrides; ``--help`` lists every key with the value the chosen preset gives it."""
     parser = argparse.ArgumentParser(
-        prog="harness/run.py",
+        prog="codegan-run" if Path(sys.argv[0]).name == "codegan-run" else "accelerate launch -m harness.run",
         description="Train a disentangling GAN and evaluate it (ACC/purity/NMI/ARI, FID/KID/IS).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
@@ -43,6 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--allow-pipe", action="store_true", help="accept pipe: shard roots from config files")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_plugin_option(parser)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     args = parser.parse_intermixed_args(argv)  # key=value overrides before or after the options
     if args.help:
@@ -142,14 +144,18 @@ def run(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.allow_pipe:
         os.environ[PIPE_ENV] = "1"
+    preset = args.config or DEFAULT
     if args.resume is not None:
         if args.config is not None:
             raise ConfigError("--resume takes the config from the run folder; drop --config")
         cfg = config_for_resume(args.resume, args.overrides)
     else:
-        cfg = build_config(args.config or DEFAULT, args.overrides)
+        from harness.data.preset_choice import run_preset  # torch, PIL: once a run starts (--help stays fast)
+
+        preset = run_preset(args.config, args.overrides, DEFAULT, check=not args.print_config)  # foreign shards
+        cfg = build_config(preset, args.overrides)
     if args.print_config:
-        print(print_config(cfg, args.config or DEFAULT, args.resume))
+        print(print_config(cfg, preset, args.resume))
         return 0
 
     import time

@@ -10,6 +10,7 @@ from typing import Any
 from harness.config.cards import DataError, data_root
 
 SPLIT_PREFIXES = {"train": ("train",), "test": ("test", "val", "valid", "eval")}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def is_remote(location: str) -> bool:
@@ -61,3 +62,37 @@ def foreign_urls(cfg: Any, card_name: str) -> dict[str, list[str]] | None:
         return None
     root = data_root(d.root)
     return folder_shards(root / card_name) or (folder_shards(root) if d.root else None)
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.name[0] != "."
+    )
+
+
+def image_files(folder: Path) -> dict[str, list[Path]] | None:
+    """class name -> its PNG/JPEG files (``""``: a folder without class subfolders, so without labels), or None when
+    the folder holds neither images nor class subfolders of them (or holds shards)."""
+    if not folder.is_dir() or (folder / "manifest.json").exists() or any(folder.glob("*.tar")):
+        return None
+    top = _images(folder)
+    subs = {d.name: _images(d) for d in sorted(folder.iterdir()) if d.is_dir() and d.name[0] != "."}
+    subs = {name: files for name, files in subs.items() if files}
+    if top and subs:
+        raise DataError(
+            f"{folder}: images both in it ({top[0].name}) and in subfolders ({next(iter(subs))}/): put every image in"
+            " a class subfolder, or none in one"
+        )
+    return {"": top} if top else subs or None
+
+
+def image_folder(cfg: Any, card_name: str) -> Path | None:
+    """``data.root`` when it is a local folder of images (:func:`image_files`) rather than of datasets (no
+    ``<dataset>/manifest.json`` in it), else None."""
+    root = cfg.data.root
+    if not root or is_remote(root) or is_pattern(root) or cfg.data.train_urls:
+        return None
+    folder = Path(root).expanduser()
+    if (folder / card_name / "manifest.json").exists() or image_files(folder) is None:
+        return None
+    return folder

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.config.cards import load_card
-from harness.config.locations import foreign_urls
+from harness.config.locations import foreign_urls, image_folder
 from harness.core.errors import ConfigError, DataError
 
 GROUP = "codegan_bench.methods"
@@ -351,8 +351,8 @@ def check_names(cfg: Any) -> None:
                 what = "model.arch" if kind == "arch" else "eval.quality extractor"
                 raise ConfigError(f"{key}: unknown {what} '{value}'; registered: {', '.join(names(kind))}")
     try:
-        if foreign_urls(cfg, cfg.data.dataset) is not None:
-            return  # shards not built here: the scan gives classes and shape, a card is optional
+        if foreign_urls(cfg, cfg.data.dataset) is not None or image_folder(cfg, cfg.data.dataset) is not None:
+            return  # shards not built here, or images: the scan gives classes and shape, a card is optional
     except DataError as exc:
         raise ConfigError(str(exc)) from None
     try:

@@ -34,8 +34,8 @@ class DataConfig:
     dataset: str = opt("digits", "dataset card name (datasets/cards/<name>.yaml) or path to a card YAML")
     root: str = opt(
         "",
-        "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA, else datasets/ of a checkout or the"
-        " cache's data/ when installed), an http(s) URL prefix,"
+        "where <dataset>/ shards live: a folder (empty = $CODEGAN_DATA, else datasets/ of $CODEGAN_HOME or of the"
+        " working folder; relative: inside that home), an http(s) URL prefix,"
         " or pipe:CMD with {} standing for the file path",
     )
     train_urls: list[str] = opt(
@@ -45,6 +45,12 @@ class DataConfig:
     )
     eval_urls: list[str] = opt([], "held-out shards not built here (the eval.split=test of train_urls), as above")
     image_size: int = opt(0, "resize images on the device to this size; 0 = the card's native size", ge=0)
+    classes: int = opt(
+        0,
+        "class codes K to learn from shards without labels (no cls/json member); 0 = the card's classes (shards with"
+        " labels: their classes)",
+        ge=0,
+    )
     num_workers: int = opt(
         -1,
         "DataLoader worker processes per rank; must divide data.streams. -1 = auto: none on a CPU (the step needs"
@@ -195,6 +201,9 @@ class EvalConfig:
 class LogConfig:
     root: str = opt("runs", "folder holding run folders")
     wandb: str = opt("offline", "W&B mode: offline | online | disabled", choices=("offline", "online", "disabled"))
+    wandb_dir: str = opt(
+        "", "folder of W&B's files (empty = the run folder; a sweep sets its own folder: one wandb sync sends it all)"
+    )
     project: str = opt("codegan-bench", "W&B project")
     group: str = opt("", "W&B group (sweeps set it)")
     run_name: str = opt("", "W&B run name; empty = '<method> <dataset> seed <seed>' (sweeps add the swept values)")

@@ -46,7 +46,7 @@ def is_training_key(key: str) -> bool:
 
 # Training keys added after runs were first hashed: part of a run's identity only when set off their default, so
 # that adding a key renames no existing run folder.
-LATE_TRAINING_KEYS = frozenset({"train.tf32", "train.deterministic"})
+LATE_TRAINING_KEYS = frozenset({"train.tf32", "train.deterministic", "data.classes"})
 
 
 def training_config(cfg: Config) -> dict[str, Any]:

@@ -57,11 +57,8 @@ def cache_home() -> Path:
 
 
 def handed_to_trials() -> dict[str, str]:
-    """The variables a sweep's trials need to write where the driver would (absolute paths)."""
-    out = {DRIVER_HOME_ENV: str(home())}
-    if os.environ.get(HOME_ENV):
-        out[HOME_ENV] = str(home())
-    for name in (DATA_ENV, CACHE_ENV):
-        if os.environ.get(name):
-            out[name] = str(at_home(os.environ[name]))
-    return out
+    """What a sweep's trials need to write where the driver would: its home (for relative locations, where this
+    machine has that folder) and its data root (a trial on another node builds or reads the shards there, or fails
+    naming the folder). The cache is not handed over: each node keeps its own (a trial started by a local Ray
+    inherits the driver's environment anyway), and the sweep's yardstick files reach every node's cache."""
+    return {DRIVER_HOME_ENV: str(home()), DATA_ENV: str(data_home())}

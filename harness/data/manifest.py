@@ -64,6 +64,12 @@ class Manifest:
     shuffle_seed: int = 0
     format: int = FORMAT
 
+    @property
+    def labelled(self) -> bool:
+        """Whether its samples have classes (scanned shards without a cls/json member have none: ``members``
+        ``["image"]``, ``classes`` 0)."""
+        return self.members != ["image"]
+
     def digest(self, splits: list[str]) -> str:
         """The identity of the data a result read: dataset, shape, classes and the splits' shard hashes."""
         shards = {s: [(i.name, i.count, i.sha256) for i in self.splits[s].shards] for s in sorted(set(splits))}
@@ -101,8 +107,11 @@ class Manifest:
 
         if not isinstance(self.dataset, str) or (plain_names and not is_plain_name(self.dataset)):
             return f"dataset {self.dataset!r} is not a plain name"
-        if not count(self.classes, MAX_CLASSES) or self.classes < 1:
-            return f"classes {self.classes!r} is not an integer in [1, {MAX_CLASSES}]"
+        if not isinstance(self.members, list) or not all(isinstance(m, str) for m in self.members):
+            return f"members {self.members!r} is not a list of strings"
+        least = 1 if self.labelled else 0
+        if not count(self.classes, MAX_CLASSES if self.labelled else 0) or self.classes < least:
+            return f"classes {self.classes!r} is not an integer in [{least}, {MAX_CLASSES if least else 0}]"
         shape = self.shape
         if not isinstance(shape, list) or len(shape) != 3 or not all(count(v, MAX_SIDE) and v for v in shape):
             return f"shape {shape!r} is not [channels, height, width] of integers in [1, {MAX_SIDE}]"
@@ -111,8 +120,6 @@ class Manifest:
         for key in ("source", "card_sha256", "dtype"):
             if not isinstance(getattr(self, key), str):
                 return f"{key} {getattr(self, key)!r} is not a string"
-        if not isinstance(self.members, list) or not all(isinstance(m, str) for m in self.members):
-            return f"members {self.members!r} is not a list of strings"
         for key in ("shard_size", "shuffle_seed"):
             if not count(getattr(self, key), 2**63):
                 return f"{key} {getattr(self, key)!r} is not a non-negative integer"
@@ -135,7 +142,7 @@ class Manifest:
             per_class = split.per_class
             if not isinstance(per_class, list) or len(per_class) != self.classes:
                 return f"{at}.per_class is not a list of {self.classes} counts (one per class)"
-            if not all(count(v, total) for v in per_class) or sum(per_class) != total:
+            if self.labelled and (not all(count(v, total) for v in per_class) or sum(per_class) != total):
                 return f"{at}.per_class {per_class[:12]!r}... are not non-negative integers summing to {total}"
         return self.repeated()
 

@@ -44,7 +44,8 @@ def iter_raw_samples(url: str, sha256: str | None = None, limits: Limits = DEFAU
     yield from iter_samples(read_shard(url, sha256, limits), url)
 
 
-def check_members(sample: dict[str, Any], url: str) -> None:
+def check_members(sample: dict[str, Any], url: str, labelled: bool = True) -> None:
+    """Only readable member types, an image, and (``labelled``: a dataset with classes) a label."""
     members = {k for k in sample if not k.startswith("__")}
     unexpected = members - ALLOWED
     if unexpected:
@@ -52,8 +53,20 @@ def check_members(sample: dict[str, Any], url: str) -> None:
             f"shard {url}, sample '{sample['__key__']}': unexpected member type(s) {sorted(unexpected)};"
             f" only {sorted(ALLOWED)} are read (nothing is ever unpickled)"
         )
-    if not members & set(IMAGES) or not members & set(LABELS):
-        raise DataError(f"shard {url}, sample '{sample['__key__']}': missing png or cls member (an image and a class)")
+    if not members & set(IMAGES):
+        raise DataError(
+            f"shard {url}, sample '{sample['__key__']}': no image member (one of {', '.join(IMAGES)}; a label is"
+            f" {' or '.join(LABELS)})"
+        )
+    if labelled and not has_label(sample):
+        raise DataError(
+            f"shard {url}, sample '{sample['__key__']}': no label member ({' or '.join(LABELS)}), though the dataset"
+            " has labels"
+        )
+
+
+def has_label(sample: dict[str, Any]) -> bool:
+    return any(k in sample for k in LABELS)
 
 
 def decode_image(sample: dict[str, Any], url: str, shape: tuple[int, int, int] | None) -> np.ndarray:

@@ -37,6 +37,8 @@ from harness.data.remote import DEFAULT, Limits
 from harness.data.samples import check_members, decode_image, decode_label, read_shard
 from harness.data.tarstream import iter_samples
 
+NO_LABEL = -1  # the label of every sample of shards without labels
+
 
 def _rng(*parts: int) -> np.random.Generator:
     return np.random.default_rng([int(p) & 0xFFFFFFFF for p in parts])
@@ -112,7 +114,7 @@ class ShardStream(IterableDataset):
         self.limits = limits
         self.offsets = np.cumsum([0] + [s.count for s in shards]).tolist()  # sample index = offset + position
         self.shape = tuple(manifest.shape)
-        self.classes = manifest.classes
+        self.classes, self.labelled = manifest.classes, manifest.labelled
         self.batch_size, self.seed, self.streams, self.start = batch_size, seed, streams, start_batch
         self.plans = [
             ReaderPlan([s.count for s in shards], seed, rank * streams + s, world * streams) for s in range(streams)
@@ -151,9 +153,9 @@ class ShardStream(IterableDataset):
                         continue  # lost with the truncated end of its shard (already counted)
                     smp = raw[k]
                     try:
-                        check_members(smp, url)
+                        check_members(smp, url, self.labelled)
                         image = decode_image(smp, url, self.shape)
-                        label = decode_label(smp, url, self.classes)
+                        label = decode_label(smp, url, self.classes) if self.labelled else NO_LABEL
                     except DataError as exc:
                         self._bad(s, exc)
                         continue
@@ -236,7 +238,8 @@ def count_error(url: str, data: bytes, sha256: str, what: str) -> None:
 def load_split(
     location: str, manifest: Manifest, split: str, on_error: str = "stop", limits: Limits = DEFAULT
 ) -> dict[str, torch.Tensor]:
-    """A whole split in manifest order: uint8 images (N,C,H,W), labels, sample indices, and ``skipped``
+    """A whole split in manifest order: uint8 images (N,C,H,W), labels (:data:`NO_LABEL` for shards without labels),
+    sample indices, and ``skipped``
     (bad samples left out; only with ``on_error="skip"``, else the first one raises)."""
     if split not in manifest.splits:
         raise DataError(f"{location}: no '{split}' split in the manifest (has {sorted(manifest.splits)})")
@@ -250,9 +253,9 @@ def load_split(
             for smp in iter_samples(data, url):
                 n += 1
                 try:
-                    check_members(smp, url)
+                    check_members(smp, url, manifest.labelled)
                     image = decode_image(smp, url, tuple(manifest.shape))
-                    label = decode_label(smp, url, manifest.classes)
+                    label = decode_label(smp, url, manifest.classes) if manifest.labelled else NO_LABEL
                 except DataError:
                     if on_error != "skip":
                         raise

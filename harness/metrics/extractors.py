@@ -41,6 +41,7 @@ class DomainExtractor(Extractor):
     name = "domain"
     has_logits = True
     knows_the_classes = True  # its logits are the dataset's classes: it can name the class a code stands for
+    needs_labels = True  # trained on the dataset's labels: none for shards without them
     resize = "to the generator's size"
 
     def __init__(self, ctx: ExtractorContext):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from PIL import Image
@@ -66,8 +64,3 @@ def add_title(grid: np.ndarray, text: str, pad: int = 5, size: int = 13) -> np.n
     out.paste(Image.fromarray(grid), (0, band))
     ImageDraw.Draw(out).text((pad - left, pad - top), text, fill="black", font=font)
     return np.asarray(out)
-
-
-def save_png(grid: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)

@@ -76,22 +76,39 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     write_json(run_dir / SUMMARY, summary)
 
 
-def _git(*args: str) -> str:
+def _git(*args: str, where: Path | None = None) -> str:
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=5, cwd=where or Path(__file__).parent
+        )
         return out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
 
 
-def git_commit() -> str:
-    return _git("rev-parse", "HEAD")
+def git_commit(where: Path | None = None) -> str:
+    """The commit of the repository holding ``where`` (default: the harness's own source); empty outside one."""
+    return _git("rev-parse", "HEAD", where=where)
+
+
+def _state(where: Path | None) -> dict[str, Any]:
+    commit = git_commit(where)
+    if not commit:
+        return {}
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", where=where))
+    return {"commit": commit, "dirty": dirty, "root": _git("rev-parse", "--show-toplevel", where=where)}
 
 
 def git_state() -> dict[str, Any]:
-    """The code a result came from: commit and whether the working tree had uncommitted changes."""
-    commit = git_commit()
-    return {"commit": commit, "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))} if commit else {}
+    """The code a result came from: ``harness`` (the harness's source, when it is a checkout) and ``project`` (the
+    repository of the folder the run started from, when it is one and not the harness's), each with its commit,
+    whether tracked files had uncommitted changes, and its root."""
+    harness = _state(None)
+    project = _state(Path.cwd())
+    out = {"harness": harness} if harness else {}
+    if project and project.get("root") != harness.get("root"):
+        out["project"] = project
+    return out
 
 
 def versions() -> dict[str, str]:

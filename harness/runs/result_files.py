@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Config, digest
+from harness.config.registry import label, plugin_modules
 from harness.data.manifest import Manifest
 from harness.runs.folder import git_state, read_summary, versions, write_json
 from harness.runs.identity import eval_hash, eval_settings, result_identity, result_key
@@ -41,6 +42,8 @@ def result_record(
         "run_dir": str(run_dir),
         "run_hash": run_hash,
         "method": cfg.method,
+        "method_label": label(identity["train"]),  # tables name a plugin's result without loading the plugin
+        "plugins": list(plugin_modules()),
         "dataset": manifest.dataset,
         "seed": cfg.seed,
         "step": step,

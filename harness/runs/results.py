@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.config.registry import label
+from harness.config.registry import entries, label
 from harness.config.registry import lower_is_better as lower_is_better  # tables import it from here
 
 T = TypeVar("T")
@@ -48,6 +48,7 @@ class Record:
     metrics: dict[str, float]
     time: float = 0.0  # when it was written (the newest evaluation of a run is its latest)
     tag: str = ""  # a re-scoring's file tag (eval-<tag>.json)
+    written_label: str = ""  # the method's name as the run that wrote the record knew it (a plugin's label)
     flat: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -55,7 +56,9 @@ class Record:
 
     @property
     def label(self) -> str:
-        return method_label(self.identity.get("train", {}))
+        train = self.identity.get("train", {})
+        known = str(train.get("method", "")) in entries()
+        return method_label(train) if known or not self.written_label else self.written_label
 
 
 def method_label(train: dict[str, Any]) -> str:
@@ -106,6 +109,7 @@ def record_from_file(path: Path) -> Record | None:
         metrics={k: v for k, v in info["metrics"].items() if isinstance(v, (int, float))},
         time=path.stat().st_mtime,
         tag=path.stem.removeprefix("eval-") if kind == "eval" else "",
+        written_label=str(info.get("method_label", "")),
     )
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from harness.config import Config, digest, registry, to_dict
 from harness.core.atomic import atomic_write_text
 from harness.core.errors import RunError
-from harness.metrics.grids import save_png
+from harness.core.places import at_home
 from harness.runs.folder import git_state
 from harness.runs.identity import launch_settings, run_identity
 
@@ -78,6 +79,15 @@ def analysis_run(folder: Path, mode: str, project: str, name: str, job_type: str
     settings = wandb.Settings(console="off", silent=True, x_disable_stats=True)
     return wandb.init(mode=mode, project=project, name=name, job_type=job_type, dir=str(folder), settings=settings,
                       **init)  # fmt: skip
+
+
+def summary_run_id(folder: Path, kind: str) -> str:
+    """A stable W&B run id for the ``kind`` summary (analysis, curves, leaderboard) kept in ``folder``: made once
+    (``wandb_id.txt``), so writing the summary again updates its W&B run instead of adding one."""
+    id_file = folder / ID_FILE
+    if not id_file.exists():
+        atomic_write_text(id_file, f"{folder.name}-{secrets.token_hex(3)}\n")
+    return f"{id_file.read_text().strip()}-{kind}"
 
 
 def run_label(cfg: Config) -> str:
@@ -152,7 +162,8 @@ class Tracker(NullTracker):
             self.wandb_run = self._start_wandb(cfg, eval_id)
 
     def _start_wandb(self, cfg: Config, eval_id: str) -> Any:
-        use_wandb_dirs(self.run_dir)
+        where = at_home(cfg.log.wandb_dir) if cfg.log.wandb_dir else self.run_dir
+        use_wandb_dirs(where)
         import wandb
 
         id_file = self.run_dir / ID_FILE
@@ -178,7 +189,7 @@ class Tracker(NullTracker):
                 name=name,
                 tags=tags,
                 id=f"{train_id}-eval-{eval_id}-{secrets.token_hex(2)}" if eval_id else train_id,
-                dir=str(self.run_dir),
+                dir=str(where),
                 config=config,
                 resume="allow",
                 settings=settings,
@@ -203,7 +214,8 @@ class Tracker(NullTracker):
     def log_images(self, step: int, name: str, grid: np.ndarray) -> None:
         path = self.samples / f"{self.prefix}{name}-{step:08d}.png"
         try:
-            save_png(grid, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grid).save(path)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         if self.wandb_run is not None:

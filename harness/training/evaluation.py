@@ -13,6 +13,7 @@ from harness.metrics.suite import cluster_eval, code_notes, grid_title, sample_g
 from harness.parallel import distributed
 from harness.parallel.threads import main_process_threads
 from harness.training.run_data import RunData
+from harness.training.unlabelled import SKIPPED
 
 
 class Evaluation:
@@ -21,6 +22,7 @@ class Evaluation:
     def __init__(self, cfg: Config, acc: Any, method: Any, ema: Any, data: RunData, quality: QualityEvaluator | None):
         self.cfg, self.acc, self.method, self.ema, self.data, self.quality = cfg, acc, method, ema, data, quality
         self.main = acc.is_main_process
+        self.said_unlabelled = False
 
     def main_work(self) -> Any:
         """The context of work the main process does alone while the other ranks wait: every thread it may use
@@ -47,7 +49,7 @@ class Evaluation:
 
     def pixel_baseline(self, prefix: str = "baseline/pixels_") -> dict[str, float]:
         """k-means on the raw pixels of the evaluation split (cached once per split; main process)."""
-        if not (self.main and self.cfg.eval.pixel_baseline):
+        if not (self.main and self.cfg.eval.pixel_baseline and self.data.manifest.labelled):
             return {}
         with self.main_work():
             data, cfg = self.data, self.cfg
@@ -56,7 +58,12 @@ class Evaluation:
     def _main_scores(self, net: Any, step: int, so_far: dict[str, float], progress: bool) -> tuple[dict, Any]:
         """Clustering scores and the sample grid, titled with ``so_far``'s image scores and the ACC."""
         t, cfg, method, data = time.time(), self.cfg, self.method, self.data
-        if method.scores_pixels:  # k-means on pixels: the cached baseline itself
+        if not data.manifest.labelled:  # no classes to score clusters against
+            if not self.said_unlabelled:
+                print(SKIPPED, flush=True)
+                self.said_unlabelled = True
+            metrics: dict[str, float] = {}
+        elif method.scores_pixels:  # k-means on pixels: the cached baseline itself
             metrics = dict(pixel_baseline(data.eval_data, data.manifest, cfg, prefix="eval/", progress=progress))
         else:
             metrics = dict(cluster_eval(method, data.eval_data, method.classes, data.size, cfg, progress))

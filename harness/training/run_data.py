@@ -3,7 +3,8 @@
 Three kinds of input: shards the harness built (``<root>/<dataset>/`` with ``manifest.json``, built on
 first use), the same served from a URL prefix or ``pipe:`` command, and shards it did not build
 (webdataset URLs in ``data.train_urls``/``data.eval_urls`` or a brace pattern as ``data.root``, or a folder
-of ``.tar`` files without a manifest), which are scanned once (:mod:`harness.data.foreign`).
+of ``.tar`` files without a manifest), which are scanned once (:mod:`harness.data.foreign`), a folder of images
+among them (:mod:`harness.data.image_folder`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 
 from harness.config import Config
 from harness.config.cards import Card, DataError, load_card
-from harness.config.locations import foreign_urls
 from harness.data.build import ensure_built
 from harness.data.foreign import scan
+from harness.data.image_folder import shard_urls
 from harness.data.manifest import Manifest, dataset_location, is_remote, read_manifest, shard_problems
 from harness.data.remote import Limits
 from harness.data.stream import load_split
+from harness.training.unlabelled import check_extractors, class_codes
 
 
 def _first(acc: Any) -> Any:
@@ -37,7 +39,7 @@ def shard_location(cfg: Config, main: bool, acc: Any = None) -> tuple[str, Manif
     """(location, manifest, foreign) of a run's shards; builds harness shards on first use (main first)."""
     card = _card(cfg.data.dataset)
     name = card.name if card is not None else cfg.data.dataset
-    urls = foreign_urls(cfg, name)
+    urls = shard_urls(cfg, name, progress=main)
     if urls is not None:
         if cfg.eval.split not in urls:
             raise DataError(
@@ -73,6 +75,9 @@ class RunData:
             self.bad_shards = len(problems)
         self.size = cfg.data.image_size or self.manifest.shape[1]
         card = _card(cfg.data.dataset)
+        self.classes = class_codes(cfg, self.manifest, card)  # K: the labels', or data.classes for unlabelled shards
+        if not self.manifest.labelled:
+            check_extractors(cfg)
         self.class_names = list(card.class_names) if card is not None and card.class_names else None
         self.eval_data: dict[str, Any] | None = None
         if main:

@@ -47,6 +47,7 @@ from harness.training.failures import explain
 from harness.training.guard import StepGuard, StopRequest, die_with_parent
 from harness.training.health import Health, optimizer_state_problem
 from harness.training.run_data import RunData
+from harness.training.unlabelled import check_method
 
 EvalCallback = Callable[[int, dict[str, float], Path | None], None]
 
@@ -109,7 +110,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.rng = torch.Generator(device=acc.device)
         self.rng.manual_seed(derive_seed(cfg.seed, "rank", acc.process_index))
-        info = DataInfo(self.manifest.classes, (self.manifest.shape[0], self.size, self.size))
+        info = DataInfo(self.data.classes, (self.manifest.shape[0], self.size, self.size))
         self.method = method_cls(cfg, info, acc, self.rng)
         use_ema = cfg.train.ema_decay > 0 and self.method.generates
         self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay) if use_ema else None
@@ -120,6 +121,8 @@ class Trainer:
             write_json(self.run_dir / identity_versions.RUN_INFO, info_json)
         if self.artifact is not None and self.start == 0:
             self.method.load_artifact(self.artifact)
+        if not self.manifest.labelled:
+            check_method(cfg, self.method.labelled_count())
         if self.method.labelled_count():
             few = balanced_subset(self.location, self.manifest, "train", self.method.labelled_count(),
                                   derive_seed(cfg.seed, "few"), Limits.of(cfg.data))  # fmt: skip
