@@ -243,6 +243,13 @@ def identity_columns(agg: pd.DataFrame) -> list[str]:
     return [c for c in agg.columns if "/" not in c and c not in (*GROUP_INFO, "dataset", "step")]
 
 
+COLLAPSED = "collapsed_codes_"  # eval/collapsed_codes_<extractor>: harness.metrics.per_code
+COLLAPSED_NOTE = (
+    " Collapsed codes: of the K class codes, how many the extractor finds collapsed (fewer than 0.1 of the matched"
+    " class's real images inside the code's samples' manifold, or fewer than half its samples in that class)."
+)
+
+
 def aggregate_markdown(agg: pd.DataFrame) -> str:
     """The aggregate table in short (swept values, dataset, step, differing identity parts, n, the main
     scores as mean ± sample std), with its note; ``aggregate.csv`` has every column."""
@@ -265,6 +272,10 @@ def aggregate_markdown(agg: pd.DataFrame) -> str:
             table[s.upper() if not s.startswith("fid_") else f"FID ({s[4:]})"] = [
                 pm(m, sd, digits) for m, sd in zip(agg[f"eval/{s}_mean"], agg[f"eval/{s}_std"], strict=True)
             ]
+    collapsed = sorted(c for c in agg.columns if c.startswith(f"eval/{COLLAPSED}") and c.endswith("_mean"))
+    for c in collapsed:  # the paper's claim, per code: how many of the K codes an extractor finds collapsed
+        name = c.removeprefix(f"eval/{COLLAPSED}").removesuffix("_mean")
+        table[f"collapsed codes ({name})"] = [pm(m, sd, 1) for m, sd in zip(agg[c], agg[f"{c[:-5]}_std"], strict=True)]
     table["result"] = agg["result_key"]
     note = (
         "One row per result identity (training config without the seed, step, world size, precision, evaluation"
@@ -272,6 +283,7 @@ def aggregate_markdown(agg: pd.DataFrame) -> str:
         + STD_NOTE
         + " "
         + ONE_NOTE
+        + (COLLAPSED_NOTE if collapsed else "")
         + " Every column (and KID, IS, argmax scores): aggregate.csv."
     )
     return table.to_markdown(index=False) + "\n\n" + note + "\n"

@@ -19,7 +19,17 @@ from harness.config import build_config
 from harness.runs.identity import result_identity, result_key, run_hash
 from harness.runs.results import STD_NOTE
 from scripts.figure_marks import NO_PIXELS, NO_START
-from sweeps.analyze import aggregate, analyze, curves, pareto, plot, references, trial_rows, weight_label
+from sweeps.analyze import (
+    aggregate,
+    aggregate_markdown,
+    analyze,
+    curves,
+    pareto,
+    plot,
+    references,
+    trial_rows,
+    weight_label,
+)
 from sweeps.contrast import start_rows
 from sweeps.spec import default_weight_keys
 from tests.launch import REPO
@@ -87,6 +97,17 @@ def sweep(tmp_path):
     for i, (weight, acc, fid) in enumerate([(0.3, 0.45, 18.0), (3.0, 0.52, 40.0)]):
         _done({"method": "infogan", "baselines.lambda_mi": weight, "seed": 0}, acc, fid, folder=tmp_path, name=f"i{i}")
     return tmp_path
+
+
+def test_collapsed_codes_are_a_column_of_the_aggregate(tmp_path):
+    for seed, k in ((0, 1.0), (1, 3.0)):
+        metrics = {"eval/acc": 0.5, "eval/fid_domain": 20.0, "eval/collapsed_codes_domain": k, "perf/train_s": 7.0}
+        params = {"method": "codegan", "codegan.beta_c": 1.0, "seed": seed}
+        summary = _summary(params, metrics, 60, "no")
+        _trial(tmp_path, f"t{seed}", [{**metrics, "step": 60}], summary=summary, params=params)
+    md = aggregate_markdown(aggregate(trial_rows(tmp_path)))
+    head = next(line for line in md.splitlines() if line.startswith("|"))
+    assert "collapsed codes (domain)" in head and "| 2.0 ± 1.4 " in md and "Collapsed codes: of the K" in md
 
 
 def test_aggregate_is_per_result_identity_with_n_and_the_sample_std(sweep):
