@@ -1,6 +1,7 @@
 """Any image data: shards without labels train, with the clustering scores skipped and the label-trained extractor
 refused in one line; a plain folder of PNG/JPEG images (with or without class subfolders) is read as shards."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from harness.data.foreign import scan
 from harness.data.image_folder import shard_urls
 from harness.training.trainer import train
 from harness.training.unlabelled import SKIPPED
-from tests.launch import tiny_run
+from tests.launch import CPU_DDP, launch, tiny_run
 from tests.test_foreign_shards import write_shards
 
 
@@ -93,3 +94,21 @@ def test_a_folder_of_images_of_two_sizes_is_refused_naming_two_files(tmp_path):
     _save(tmp_path / "m" / "cats", "d.png", images[0])
     with pytest.raises(DataError, match=r"images both in it \(a\.png\) and in subfolders \(cats/\)"):
         shard_urls(cfg, "m", progress=False)
+
+
+def test_two_ranks_train_on_a_folder_of_unlabelled_images_named_after_it(tmp_path):
+    images, _ = digits(120)
+    for i, img in enumerate(images):
+        _save(tmp_path / "my-pics", f"{i}.png", img)
+    cache = tmp_path / "cache"  # empty: both ranks meet the one-time conversion into shards
+    args = [f"data.root={tmp_path / 'my-pics'}", f"log.root={tmp_path / 'runs'}", "data.classes=10",
+            "eval.quality=[]", "train.steps=4", "train.log_every=2", "log.wandb=disabled", "log.progress=false",
+            "eval.kmeans_seeds=1"]  # fmt: skip
+    proc = launch(args, accelerate=CPU_DDP, OMP_NUM_THREADS="1", CODEGAN_CACHE=str(cache))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("data.dataset=my-pics: the name tables give these shards") == 1  # said once, not per rank
+    assert SKIPPED in proc.stdout
+    (folder,) = (tmp_path / "runs").iterdir()  # named after the images, not after the preset's dataset (digits)
+    assert folder.name.startswith("codegan-my-pics-") and json.loads((folder / "summary.json").read_text())["dataset"]
+    (converted,) = (cache / "images").iterdir()  # written once, by one rank
+    assert sorted(p.name for p in converted.iterdir() if p.suffix == ".tar") == ["test-000000.tar", "train-000000.tar"]

@@ -152,8 +152,8 @@ def run(argv: list[str]) -> int:
     else:
         from harness.data.preset_choice import run_preset  # torch, PIL: once a run starts (--help stays fast)
 
-        preset = run_preset(args.config, args.overrides, DEFAULT, check=not args.print_config)  # foreign shards
-        cfg = build_config(preset, args.overrides)
+        preset, named = run_preset(args.config, args.overrides, DEFAULT, check=not args.print_config)  # foreign shards
+        cfg = build_config(preset, [*args.overrides, *named])
     if args.print_config:
         print(print_config(cfg, preset, args.resume))
         return 0
