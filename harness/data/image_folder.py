@@ -43,7 +43,7 @@ def _read(path: Path) -> tuple[str, tuple[int, int], str, bytes]:
             buf = io.BytesIO()
             img.convert(KEEP[mode]).save(buf, format="PNG")
             return "png", size, KEEP[mode], buf.getvalue()
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:  # a bomb: too many pixels to decode
         raise DataError(f"{path}: not a readable PNG or JPEG image ({exc})") from None
 
 
