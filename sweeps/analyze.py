@@ -50,6 +50,7 @@ from scripts.figure_marks import (
     start_reference,
 )
 from sweeps import contrast
+from sweeps.folders import SPEC_COPY
 from sweeps.plugins import load_recorded_plugins
 from sweeps.spec import SweepSpec, default_weight_keys, load_spec
 
@@ -546,7 +547,7 @@ def analyze(
     source = Path(folder)
     folder = Path(out) if out is not None else source
     folder.mkdir(parents=True, exist_ok=True)
-    spec = spec or (load_spec(source / "sweep.yaml") if (source / "sweep.yaml").is_file() else None)
+    spec = spec or (load_spec(source / SPEC_COPY) if (source / SPEC_COPY).is_file() else None)
     weight_keys = spec.weight_keys if spec else default_weight_keys()
     results = _fill_datasets(trial_rows(source), spec)
     results.to_csv(folder / "results.csv", index=False)

@@ -32,6 +32,7 @@ from harness.core.errors import RunError
 from harness.core.places import at_home, handed_to_trials
 from harness.runs.lock import RunLock
 from harness.runs.results import short_names
+from sweeps.folders import SPEC_COPY
 from sweeps.plugins import remember_plugins
 from sweeps.space import expand
 from sweeps.spec import SweepSpec, load_spec
@@ -74,7 +75,7 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     if ray.is_initialized():
         return
     # trial workers load the same --plugin methods as the driver (installed ones they find themselves), and write
-    # runs, shards and caches where the driver would (Ray starts each trial in a folder of its own)
+    # runs and shards where the driver would (Ray starts each trial in a folder of its own)
     env = {PLUGINS_ENV: os.environ[PLUGINS_ENV]} if os.environ.get(PLUGINS_ENV) else {}
     runtime_env = {"env_vars": {**env, **handed_to_trials()}}
     if not address:  # a new local instance: never join a cluster another process left running on this machine
@@ -272,7 +273,7 @@ def _run(spec: SweepSpec, folder: Path, resume: bool) -> Path:
             " to start over, pass another --out or remove the folder"
         )
     (folder / "trials.json").write_text(json.dumps(expand(spec), indent=1))
-    (folder / "sweep.yaml").write_text(spec.path.read_text())
+    (folder / SPEC_COPY).write_text(spec.path.read_text())
     remember_plugins(folder)
     presets = {m: str(p) for m, p in spec.presets.items()}
     yardsticks = prepare(presets, spec.overrides, expand(spec))  # one yardstick for every trial

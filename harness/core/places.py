@@ -1,9 +1,10 @@
 """Where the harness writes, in one place (the README's "Where files go" table).
 
 Relative locations (``log.root``, ``data.root``, a sweep's ``--out``, the leaderboard's folders) are taken
-from the *home* folder: ``$CODEGAN_HOME`` when set, else the working folder. A sweep hands its driver's home
-to its trials (Ray starts a trial in a folder of its own), so their runs, shards and caches land where the
-driver's would. Nothing is written into the installed package or the source checkout unless it is the home.
+from the *home* folder: ``$CODEGAN_HOME`` when set, else the working folder. A sweep hands its driver's home and
+data root to its trials (Ray starts a trial in a folder of its own), so their runs and shards land where the
+driver's would; the cache stays each machine's own. Nothing is written into the installed package or the source
+checkout unless it is the home.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import yaml
 
 from harness.config import Config, ConfigError, all_keys, build_config, get, is_training_key, to_dict
 from harness.core.atomic import atomic_write_text
+from harness.core.places import home
 from harness.runs.identity import device_type, launch_settings
 from harness.runs.identity_versions import locate
 
@@ -101,10 +102,10 @@ def _state(where: Path | None) -> dict[str, Any]:
 
 def git_state() -> dict[str, Any]:
     """The code a result came from: ``harness`` (the harness's source, when it is a checkout) and ``project`` (the
-    repository of the folder the run started from, when it is one and not the harness's), each with its commit,
-    whether tracked files had uncommitted changes, and its root."""
+    repository of the home folder the run started from, a sweep trial's being its driver's; when it is one and not
+    the harness's), each with its commit, whether tracked files had uncommitted changes, and its root."""
     harness = _state(None)
-    project = _state(Path.cwd())
+    project = _state(home())
     out = {"harness": harness} if harness else {}
     if project and project.get("root") != harness.get("root"):
         out["project"] = project
