@@ -34,6 +34,7 @@ import yaml
 
 from harness.commands.cli import command_parser
 from harness.config import SHARED_SECTIONS, Config, ConfigError, all_keys, from_dict, is_training_key
+from harness.config.protocols import paper_clustering
 from harness.config.registry import entries
 from harness.core.errors import RunError
 from harness.core.places import at_home
@@ -75,6 +76,9 @@ NOTES = [
     f"{NOT_APPLICABLE} in a setting's column: the setting is not one of that row's (another method's key; the pixel"
     " baseline trains nothing); a training key a run did not record is at its default.",
     "ACC is Hungarian; the paper's ACC is the reference code's majority mapping: compare it with purity.",
+    "COIL-20 and the 3D datasets: the paper's clustering scores are the dataset classifier's labels of generated"
+    " images against their codes (the reference code's protocol), shown here as the (gen) columns; compare them"
+    " only with rows measured with eval.protocol=paper, and marked so.",
     "The paper's FIDs and ISs are TF-Inception numbers of 50,000 samples against the training split"
     " (docs/reference.md, section 3): comparable only with rows measured with eval.protocol=paper, and marked so.",
     f"Step 0: the untrained networks (train.eval_at_start), one per seed; a loss weight or optimizer setting that"
@@ -100,18 +104,20 @@ def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
         items += [(PIXELS_LABEL, pixel_identity(g[0])) for g in base.values()]
         cells = dict(zip([*mine, *base], filled_cells(items), strict=True))
         fids = sorted({k for g in mine.values() for r in g for k in r.metrics if k.startswith("eval/fid_")})
+        gen = paper_clustering(dataset) == "generated"
         rows, means, budgets = [], [], []
         for key, recs in mine.items():
             head = recs[0]
             row: dict[str, Any] = {"dataset": dataset, "method": head.label, **cells[key], "n": str(len(recs))}
-            row.update(_scores(recs, "eval/", fids))
+            row.update(_scores(recs, "eval/", fids, gen))
             # the paper's numbers are of trained networks: none beside the untrained ones (step 0)
             protocol = str(head.flat.get("eval.protocol", ""))
-            row[PAPER_COLUMN] = "" if head.kind == "start" else _paper(paper.get(dataset, {}).get(head.label), protocol)
+            ref = paper.get(dataset, {}).get(head.label)
+            row[PAPER_COLUMN] = "" if head.kind == "start" else _paper(ref, protocol, gen)
             row["result"] = key
             row["_runs"] = [(r.seed, r.source if "://" in r.source else r.run) for r in recs]  # W&B: its URL
             rows.append(row)
-            means.append(_means(recs, fids))
+            means.append(_means(recs, fids, gen))
             budgets.append(None if head.kind == "start" else budget(head))
         _mark_best(rows, means, budgets)
         order = sorted(range(len(rows)), key=lambda i: (-means[i].get("ACC", -1.0), rows[i]["method"],
@@ -119,16 +125,18 @@ def table(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
         rows = [rows[i] for i in order]
         for key, recs in sorted(base.items()):
             row = {"dataset": dataset, "method": PIXELS_LABEL, **cells[key], "n": str(len(recs))}
-            row.update(_scores(recs, PIXELS, fids))
+            row.update(_scores(recs, PIXELS, fids, gen))
             row[PAPER_COLUMN], row["result"], row["_runs"], row["_best"] = "", "", [], set()
             rows.append(row)
         out[dataset] = rows
     return out
 
 
-def _means(recs: list[Record], fids: list[str]) -> dict[str, float]:
+def _means(recs: list[Record], fids: list[str], gen: bool = False) -> dict[str, float]:
     """Mean over seeds of each score a row shows, by column name."""
     columns = {f"eval/{s}": name for s, name in SCORES.items()}
+    if gen:
+        columns.update({f"eval/{s}_gen_domain": f"{name} (gen)" for s, name in SCORES.items()})
     columns.update({k: f"FID ({k.removeprefix('eval/fid_')})" for k in fids})
     out = {}
     for metric, name in columns.items():
@@ -196,10 +204,17 @@ def _sort_key(flat: dict[str, Any]) -> tuple:
     return tuple((0, v, "") if isinstance(v := flat[k], (int, float)) else (1, 0, show(v)) for k in sorted(flat))
 
 
-def _scores(recs: list[Record], prefix: str, fids: list[str]) -> dict[str, str]:
+def _scores(recs: list[Record], prefix: str, fids: list[str], gen: bool = False) -> dict[str, str]:
+    """A row's score cells; with ``gen`` (a dataset the paper scored on generated images) also the dataset
+    classifier's generated-image scores, ``<score> (gen)`` (none for the pixel baseline, which generates nothing)."""
     n = len(recs)
     row = {name: mean_sd([r.metrics[prefix + s] for r in recs if prefix + s in r.metrics], n=n)
            for s, name in SCORES.items()}  # fmt: skip
+    if gen:
+        for s, name in SCORES.items():
+            key = f"eval/{s}_gen_domain"
+            values = [r.metrics[key] for r in recs if key in r.metrics] if prefix == "eval/" else []
+            row[f"{name} (gen)"] = mean_sd(values, n=n)
     if prefix == PIXELS and n == 1:  # one computation: the spread over its own k-means seeds
         for s, name in SCORES.items():
             if f"{PIXELS}{s}_std" in recs[0].metrics:
@@ -210,11 +225,15 @@ def _scores(recs: list[Record], prefix: str, fids: list[str]) -> dict[str, str]:
     return row
 
 
-def _paper(ref: dict[str, float] | None, protocol: str = "") -> str:
-    """The paper's scores; its FID and IS are marked comparable only beside a result of its own protocol."""
+def _paper(ref: dict[str, float] | None, protocol: str = "", gen: bool = False) -> str:
+    """The paper's scores; its FID and IS, and its scores of generated images (``gen``), are marked comparable only
+    beside a result of its own protocol."""
     if not ref:
         return ""
     text = f"{ref['purity']:.2f} / {ref['nmi']:.2f} / {ref['ari']:.2f}"
+    if gen:
+        where = "the (gen) columns" if protocol == "paper" else "another protocol than this row, not comparable"
+        text += f" (generated images: {where})"
     image = ", ".join(f"{k.upper()} {ref[k]:.2f}" for k in ("fid", "is") if k in ref)
     if image:
         same = protocol == "paper"

@@ -248,6 +248,8 @@ COLLAPSED = "collapsed_codes_"  # eval/collapsed_codes_<extractor>: harness.metr
 COLLAPSED_NOTE = (
     " Collapsed codes: of the K class codes, how many the extractor finds collapsed (fewer than 0.1 of the matched"
     " class's real images inside the code's samples' manifold, or fewer than half its samples in that class)."
+    " Worst code's FID: the largest of the codes' FIDs, each code's samples against its matched class's real images"
+    " (biased upwards at few samples per code: compare it only between rows of the same FID sample count and K)."
 )
 
 
@@ -277,6 +279,11 @@ def aggregate_markdown(agg: pd.DataFrame) -> str:
     for c in collapsed:  # the paper's claim, per code: how many of the K codes an extractor finds collapsed
         name = c.removeprefix(f"eval/{COLLAPSED}").removesuffix("_mean")
         table[f"collapsed codes ({name})"] = [pm(m, sd, 1) for m, sd in zip(agg[c], agg[f"{c[:-5]}_std"], strict=True)]
+        worst = f"eval/code_fid_max_{name}"
+        if f"{worst}_mean" in agg:
+            table[f"worst code's FID ({name})"] = [
+                pm(m, sd, 2) for m, sd in zip(agg[f"{worst}_mean"], agg[f"{worst}_std"], strict=True)
+            ]
     table["result"] = agg["result_key"]
     note = (
         "One row per result identity (training config without the seed, step, world size, precision, evaluation"

@@ -102,12 +102,14 @@ def sweep(tmp_path):
 def test_collapsed_codes_are_a_column_of_the_aggregate(tmp_path):
     for seed, k in ((0, 1.0), (1, 3.0)):
         metrics = {"eval/acc": 0.5, "eval/fid_domain": 20.0, "eval/collapsed_codes_domain": k, "perf/train_s": 7.0}
+        metrics["eval/code_fid_max_domain"] = 30.0 + 2 * k
         params = {"method": "codegan", "codegan.beta_c": 1.0, "seed": seed}
         summary = _summary(params, metrics, 60, "no")
         _trial(tmp_path, f"t{seed}", [{**metrics, "step": 60}], summary=summary, params=params)
     md = aggregate_markdown(aggregate(trial_rows(tmp_path)))
     head = next(line for line in md.splitlines() if line.startswith("|"))
     assert "collapsed codes (domain)" in head and "| 2.0 ± 1.4 " in md and "Collapsed codes: of the K" in md
+    assert "worst code's FID (domain)" in head and "| 34.00 ± 2.83 " in md and "Worst code's FID: the largest" in md
 
 
 def test_aggregate_is_per_result_identity_with_n_and_the_sample_std(sweep):

@@ -66,3 +66,14 @@ def test_generated_image_acc_matches_codes_to_labels():
     assert generated_acc(_coded(None, True)) == {"acc_gen": 1.0, "purity_gen": 1.0, "nmi_gen": 1.0, "ari_gen": 1.0}
     assert generated_acc(_coded(6, True))["acc_gen"] == pytest.approx(0.9)
     assert generated_acc(_coded(None, False)) == {}  # without the dataset's classifier there is nothing to label with
+
+
+def test_each_codes_fid_against_its_class():
+    """A code that draws its own class has a small FID against that class; a collapsed code, which draws another
+    class, is far; the worst code's FID is the collapsed one's."""
+    healthy, collapsed = per_code(_coded(None, True)), per_code(_coded(6, True))
+    fids = [healthy[f"code_fid_{k}"] for k in range(10)]
+    assert max(fids) < 5.0 and healthy["code_fid_max"] == max(fids)  # the small-sample bias of 16 dimensions
+    far = [k for k in range(10) if collapsed[f"code_fid_{k}"] > 100]
+    assert len(far) == 1 and collapsed["code_fid_max"] == collapsed[f"code_fid_{far[0]}"]
+    assert collapsed[f"code_recall_{far[0]}"] < 0.1  # the code with the far FID is the one that lost its class

@@ -21,7 +21,7 @@ from harness.runs.identity import eval_hash, result_identity, result_key, run_ha
 from harness.runs.results import PIXELS_LABEL, STD_NOTE, Record, group, load_records, select
 from harness.training.trainer import train
 from scripts import compare, sortable_table
-from scripts.leaderboard import NOT_APPLICABLE, html_page, markdown, table, wandb_record
+from scripts.leaderboard import NOT_APPLICABLE, PAPER_COLUMN, html_page, markdown, table, wandb_record
 from scripts.leaderboard import main as leaderboard
 from tests.launch import REPO, tiny_run
 from tests.wandb_files import offline_runs, read_records
@@ -316,3 +316,22 @@ def test_the_html_leaderboard_sorts_by_a_clicked_column_with_its_own_script():
     assert [sortable_table.sort_value(t) for t in ("0.812 ± 0.010", "3 (n=1)", "3e4f12ab", "–", "1e-05")] == [
         "0.812", "3", None, None, "1e-05"
     ]  # fmt: skip
+
+
+def test_coil20s_paper_scores_stand_beside_generated_image_scores_of_the_paper_protocol():
+    """The paper scored COIL-20 on generated images: its row shows the (gen) columns, and the paper's numbers are
+    said comparable only beside a result of eval.protocol=paper."""
+    records = []
+    for protocol, acc in (("paper", 0.8), ("", 0.6)):
+        cfg = build_config("coil20", values={"eval.protocol": protocol} if protocol else {})
+        identity = result_identity(cfg, 1, "no", cfg.train.steps, "d1g3st")
+        metrics = {"eval/acc": acc, "eval/acc_gen_domain": acc + 0.1, "eval/purity_gen_domain": acc + 0.15}
+        records.append(Record(source=f"/runs/{protocol}/summary.json", kind="summary", dataset="coil20", seed=0,
+                              run=f"/runs/{protocol}", run_hash=protocol, eval_hash=eval_hash(cfg), identity=identity,
+                              key=result_key(identity), metrics=metrics))  # fmt: skip
+    rows = {r["protocol"]: r for r in table(records)["coil20"] if r["method"] == "CoDeGAN"}
+    assert rows["paper"]["ACC (gen)"] == "0.900 (n=1)" and rows["paper"]["purity (gen)"] == "0.950 (n=1)"
+    assert rows["paper"][PAPER_COLUMN].endswith("(generated images: the (gen) columns)")
+    other = next(r for k, r in rows.items() if k != "paper")
+    assert other[PAPER_COLUMN].endswith("(generated images: another protocol than this row, not comparable)")
+    assert "compare them only with rows measured with eval.protocol=paper" in markdown(table(records))

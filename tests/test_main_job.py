@@ -45,6 +45,10 @@ def test_report_and_run_folder(finished_run):
     assert summary["status"] == "complete" and summary["step"] == 60 and summary["eval_images"] == 360
     for key in ("eval/acc", "eval/acc_std", "eval/purity", "eval/nmi", "eval/ari", "baseline/pixels_acc"):
         assert 0.0 <= summary["metrics"][key] <= 1.0, key
+    m = summary["metrics"]  # each code against its class: recall, FID and the worst of them (harness.metrics.per_code)
+    code_fids = [m[f"eval/code_fid_{k}_domain"] for k in range(10)]
+    assert m["eval/code_fid_max_domain"] == max(code_fids) and min(code_fids) >= 0
+    assert 0 <= m["eval/collapsed_codes_domain"] <= 10 and "the worst code's FID" in proc.stdout
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "eval/acc" in r] == [30, 60]
     from PIL import Image

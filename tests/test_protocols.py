@@ -92,3 +92,18 @@ def test_a_protocol_sets_its_keys_and_refuses_a_contradiction():
         build_config("digits", ["eval.protocol=paper", "eval.fid_samples=1000"])
     with pytest.raises(ConfigError, match=r"leaves out inception_tf, which eval.protocol=paper measures with"):
         build_config("digits", ["eval.protocol=paper", "eval.quality=[domain]"])
+
+
+def test_the_paper_protocol_scores_coil20_on_generated_images():
+    """The reference scores COIL-20 (and the 3D sets) by a classifier's labels of generated images: the paper protocol
+    adds the dataset's classifier for them, and the paper's scores stand beside the generated-image ones."""
+    from harness.config.protocols import clustering_keys
+
+    cfg = build_config("coil20", ["eval.protocol=paper"])
+    assert cfg.eval.quality == ["inception_tf", "domain"]
+    assert build_config("digits", ["eval.protocol=paper"]).eval.quality == ["inception_tf"]
+    with pytest.raises(ConfigError, match=r"leaves out domain, the classifier whose labels of generated images"):
+        build_config("coil20", ["eval.protocol=paper", "eval.quality=[inception_tf]"])
+    assert clustering_keys("coil20", "paper")[0] == "eval/acc_gen_domain"
+    assert clustering_keys("datasets/cards/coil20.yaml", "paper")[1] == "eval/purity_gen_domain"
+    assert clustering_keys("coil20", "domain")[0] == clustering_keys("fashion-mnist", "paper")[0] == "eval/acc"

@@ -90,8 +90,10 @@ def format_report(result: dict[str, float], run_dir: Path, wall: float, wandb_ru
         name = k.removeprefix("eval/collapsed_codes_")
         worst = result.get(f"eval/code_recall_min_{name}", float("nan"))
         codes = sum(1 for x in result if x.startswith("eval/code_recall_") and x.endswith(f"_{name}")) - 1
+        worst_fid = result.get(f"eval/code_fid_max_{name}")
+        fid_text = f", the worst code's FID {worst_fid:.4g}" if worst_fid is not None else ""
         lines.append(f"per code ({name}): {int(result[k])} of {codes} codes collapsed, the worst code's recall"
-                     f" {worst:.3f}")  # fmt: skip
+                     f" {worst:.3f}{fid_text}")  # fmt: skip
     for k in sorted(x for x in result if x.startswith("yardstick/") and x.endswith("_floor_fid")):
         name = k.removeprefix("yardstick/").removesuffix("_floor_fid")
         acc = result.get(f"yardstick/{name}_test_acc")

@@ -6,7 +6,10 @@ so that a result can be set beside the numbers measured the same way and no othe
 * ``clean``: clean-fid's Inception-v3 with its clean (PIL bicubic) resize, 50,000 samples against the training split.
 * ``paper``: the CoDeGAN paper's: the same TF-ported Inception-v3 resizing inside the network as TensorFlow did
   (clean-fid's ``legacy_tensorflow``), FID, KID and IS (its class probabilities) of 50,000 samples against the
-  training split, and clustering scores of the real test split's features.
+  training split, and the clustering scores the paper reports for the dataset: k-means of the real test split's
+  class features (MNIST, Fashion-MNIST, CIFAR), or, where the reference code scored generated images
+  (:data:`PAPER_GENERATED`: COIL-20 and the 3D datasets), the dataset's classifier's labels of generated images
+  against their codes (``eval/acc_gen_domain`` with purity, NMI and ARI; ``domain`` is added to ``eval.quality``).
 
 A protocol sets each key the command line or a program did not set (a preset's or a run folder's values yield to
 it); a key set there to another value than the protocol's is refused with one line naming both. Its extractor is
@@ -25,6 +28,25 @@ from harness.core.errors import ConfigError
 class Protocol:
     extractor: str  # the image-quality extractor every number of the protocol comes from
     values: tuple[tuple[str, Any], ...]  # the other evaluation keys it fixes
+
+
+# datasets whose paper scores are the classifier's labels of generated images (the reference's test_acc_G)
+PAPER_GENERATED = ("coil20", "chairs3d", "cars3d")
+
+
+def paper_clustering(dataset: str) -> str:
+    """What the paper's clustering scores of ``dataset`` (a name or card path) were measured on: ``generated``
+    images or the ``real`` test split."""
+    name = dataset.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
+    return "generated" if name in PAPER_GENERATED else "real"
+
+
+def clustering_keys(dataset: str, protocol: str) -> tuple[str, ...]:
+    """The metric keys (ACC, purity, NMI, ARI) that stand beside the paper's scores of ``dataset`` for a result of
+    ``protocol``: the generated-image scores where the paper's protocol used them, else the real split's."""
+    if protocol == "paper" and paper_clustering(dataset) == "generated":
+        return tuple(f"eval/{s}_gen_domain" for s in ("acc", "purity", "nmi", "ari"))
+    return tuple(f"eval/{s}" for s in ("acc", "purity", "nmi", "ari"))
 
 
 PROTOCOLS = {
@@ -55,3 +77,10 @@ def apply_protocol(cfg: Any, explicit: set[str]) -> None:
                 " with; add it or drop one of them"
             )
         cfg.eval.quality = [protocol.extractor]
+    if name == "paper" and paper_clustering(str(cfg.data.dataset)) == "generated" and "domain" not in cfg.eval.quality:
+        if "eval.quality" in explicit:
+            raise ConfigError(
+                f"eval.quality={cfg.eval.quality} leaves out domain, the classifier whose labels of generated images"
+                f" eval.protocol=paper scores {cfg.data.dataset} with; add it or drop one of them"
+            )
+        cfg.eval.quality = [*cfg.eval.quality, "domain"]

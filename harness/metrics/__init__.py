@@ -1,7 +1,7 @@
 """Evaluation: what every result is measured with. This module registers (:mod:`harness.config.registry`) the
 metrics, one file each (``cluster``: ACC, purity, NMI, ARI; ``fid``; ``kid``; ``inception_score``; ``prdc``:
 precision, recall, density, coverage; ``generated_acc``: the classifier's labels of generated images against their
-codes; ``per_code``: each code's recall and the collapsed codes), and the
+codes; ``per_code``: each code's recall and FID and the collapsed codes), and the
 image-quality feature extractors (``extractors``); the rest computes what they consume: class features of real
 images and k-means (``suite``), generated images as features against a real split's statistics (``features``,
 during training ``quality``), the domain classifier (``domain``), the pixel baseline (``pixels``) and sample grids
@@ -21,9 +21,9 @@ ENTRIES = [
     MetricEntry(
         "per_code",
         "harness.metrics.per_code:compute",
-        ("code_recall", "code_recall_min", "collapsed_codes"),
+        ("code_recall", "code_recall_min", "code_fid", "code_fid_max", "collapsed_codes"),
         "codes",
-        lower_is_better=("collapsed_codes",),
+        lower_is_better=("code_fid", "code_fid_max", "collapsed_codes"),
     ),  # fmt: skip
     ExtractorEntry("domain", "harness.metrics.extractors:DomainExtractor"),
     ExtractorEntry("inception", "harness.metrics.extractors:InceptionExtractor"),

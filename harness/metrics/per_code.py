@@ -6,8 +6,10 @@ A code stands for the real class its samples are matched to one-to-one (Hungaria
 labels where the extractor has them, else by the distance between the code's and the class's mean features. Its
 recall is the share of that class's real images inside its samples' manifold (precision and recall's k = 3 balls,
 :mod:`harness.metrics.prdc`). A code is collapsed when its recall is below :data:`COLLAPSE_RECALL`, or when the
-classifier puts fewer than half of its samples in its class (they fall in another code's). Needs the real images'
-labels beside their reference features."""
+classifier puts fewer than half of its samples in its class (they fall in another code's). Its FID is StudioGAN's
+intra-class FID carried to unsupervised codes: the code's samples against its matched class's real images, with the
+same Fréchet distance as the overall FID (biased upwards at few samples per code, so compare it only between runs of
+the same ``eval.fid_samples`` and K). Needs the real images' labels beside their reference features."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from harness.metrics.features import CodedSamples
+from harness.metrics.fid import fid
 from harness.metrics.grids import match_codes
 from harness.metrics.prdc import K_PR, MAX_SAMPLES, _within, knn_radii
 
@@ -46,14 +49,23 @@ def code_recall(fake: np.ndarray, real: np.ndarray) -> float:
     return float((_within(r, f, knn_radii(f, K_PR)) > 0).double().mean())
 
 
+def code_fid(fake: np.ndarray, real: np.ndarray) -> float:
+    """FID of one code's samples against its class's real features (NaN with fewer than two of either)."""
+    if len(fake) < 2 or len(real) < 2:
+        return float("nan")
+    real = np.asarray(real, dtype=np.float64)
+    return fid(fake, real.mean(0), np.cov(real, rowvar=False))
+
+
 def is_collapsed(recall: float, share: float = 1.0) -> bool:
     """A code that covers too little of its class, or whose samples mostly fall in another class."""
     return not recall >= COLLAPSE_RECALL or share < MIN_SHARE
 
 
 def compute(s: CodedSamples) -> dict[str, float]:
-    """The registered metric: ``code_recall_<k>`` (and, with the dataset's classifier, ``code_share_<k>``: the share of
-    its samples in its class) for each code, ``code_recall_min`` and ``collapsed_codes``."""
+    """The registered metric: ``code_recall_<k>``, ``code_fid_<k>`` (and, with the dataset's classifier,
+    ``code_share_<k>``: the share of its samples in its class) for each code, ``code_recall_min``, ``code_fid_max``
+    and ``collapsed_codes``."""
     if "labels" not in s.ref:
         return {}
     matched = matched_classes(s)
@@ -62,7 +74,9 @@ def compute(s: CodedSamples) -> dict[str, float]:
     collapsed = 0
     for k, c in enumerate(matched):
         mine = s.codes == k
-        recall = code_recall(s.feats[mine], s.ref["feats"][s.ref["labels"] == c])
+        real = s.ref["feats"][s.ref["labels"] == c]
+        recall = code_recall(s.feats[mine], real)
+        out[f"code_fid_{k}"] = code_fid(s.feats[mine], real)
         share = float((predicted[mine] == c).mean()) if predicted is not None and mine.any() else 1.0
         out[f"code_recall_{k}"] = recall
         if predicted is not None:
@@ -70,5 +84,7 @@ def compute(s: CodedSamples) -> dict[str, float]:
         collapsed += int(is_collapsed(recall, share))
     finite = [v for k, v in out.items() if k.startswith("code_recall_") and np.isfinite(v)]
     out["code_recall_min"] = float(min(finite)) if finite else float("nan")
+    fids = [v for k, v in out.items() if k.startswith("code_fid_") and np.isfinite(v)]
+    out["code_fid_max"] = float(max(fids)) if fids else float("nan")
     out["collapsed_codes"] = float(collapsed)
     return out

@@ -113,7 +113,7 @@ def sample_grid(
 
 
 def code_notes(metrics: dict[str, float], classes: int) -> list[str]:
-    """Each code's recall as its grid row's note, the collapsed ones marked, from the per-code metric of the
+    """Each code's recall (and FID) as its grid row's note, the collapsed ones marked, from the per-code metric of the
     dataset's classifier (or of the first extractor that has one)."""
     suffixes = sorted(k.removeprefix("eval/code_recall_min_") for k in metrics if k.startswith("eval/code_recall_min_"))
     if not suffixes:
@@ -123,6 +123,8 @@ def code_notes(metrics: dict[str, float], classes: int) -> list[str]:
     for k in range(classes):
         r, share = metrics.get(f"eval/code_recall_{k}_{ext}"), metrics.get(f"eval/code_share_{k}_{ext}")
         text = "" if r is None else f"recall {r:.2f}" + (f", {share:.0%} in its class" if share is not None else "")
+        code_fid = metrics.get(f"eval/code_fid_{k}_{ext}")
+        text += f", FID {code_fid:.1f}" if text and code_fid is not None and np.isfinite(code_fid) else ""
         notes.append(
             text + (" COLLAPSED" if r is not None and is_collapsed(r, 1.0 if share is None else share) else "")
         )
