@@ -30,8 +30,24 @@ def adam(
 
 
 def channels_last(net: nn.Module) -> nn.Module:
-    """4-D weights in channels-last layout; convolutions then take and give channels-last activations."""
-    return net.to(memory_format=torch.channels_last)
+    """4-D weights in channels-last layout; convolutions then take and give channels-last activations. A weight
+    that is contiguous in both layouts (a size-1 channel or kernel dimension, e.g. a first convolution of grey
+    images) keeps the standard strides: its gradient comes back with them, and DDP, which lays its buckets out as
+    the parameters, would otherwise copy that gradient on every step ("Grad strides do not match bucket view
+    strides")."""
+    net = net.to(memory_format=torch.channels_last)
+    for p in net.parameters():
+        if p.dim() == 4 and p.is_contiguous() and p.stride() != _standard_strides(p.shape):
+            p.data = p.data.clone(memory_format=torch.contiguous_format)
+    return net
+
+
+def _standard_strides(shape: torch.Size) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
 
 
 class GemmConvTranspose2d(nn.ConvTranspose2d):
