@@ -119,6 +119,24 @@ def scheduler(spec: SweepSpec, folder: Path) -> Any:
     return None
 
 
+def resumed_scheduler_line(kind: str) -> str:
+    """What a resumed sweep keeps of its scheduler: Ray Tune saves the trials (their reports and checkpoints) and
+    the searcher, and rebuilds the scheduler as the sweep first made it."""
+    if kind == "asha":
+        return (
+            "resumed: ASHA's rungs start empty (Ray Tune does not save a scheduler's state): each trial keeps its"
+            " reports, checkpoint and iteration count, and is compared at its next rung only with scores reported"
+            " from now on, so fewer trials may be stopped than in an unbroken sweep"
+        )
+    if kind == "pbt":
+        return (
+            "resumed: PBT's record of the population starts empty (Ray Tune does not save a scheduler's state): each"
+            " trial keeps its reports, checkpoint and current values, and exploits resume once trials report scores"
+            " after this point; clones already made keep their copied checkpoints"
+        )
+    return ""
+
+
 def reporter(spec: SweepSpec, trials: list[dict[str, Any]]) -> Any:
     """Tune's live table: one column per swept key (short names) and the trials' ``step``, ``eval/acc``
     and ``eval/fid_<extractor>`` for each extractor the sweep measures."""
@@ -281,6 +299,8 @@ def _run(spec: SweepSpec, folder: Path, resume: bool) -> Path:
         print(f"the sweep's yardstick: {len(yardsticks)} extractor and statistics files, handed to every trial")
     tuner = build_tuner(spec, folder, resume, yardsticks)
     print(resources_line(spec.resources))
+    if resume and (line := resumed_scheduler_line(spec.scheduler.kind)):
+        print(line)
     stop = _Stop()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, stop) if main_thread else None  # after ray.init, which sets its own

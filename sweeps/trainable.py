@@ -29,6 +29,7 @@ from sweeps.yardsticks import install
 FAULT_ENV = "CODEGAN_SWEEP_FAULT"  # fault-injection tests: see _maybe_fail
 START = "start.json"  # beside each reported checkpoint: the run hash, run folder, step and trial that wrote it
 CLONED_FROM = "cloned_from.json"  # in the copy a PBT clone keeps of its donor's checkpoint (sweeps.run)
+REPORTED = "tune_reported.txt"  # in a trial's run folder: the steps whose evaluation Tune has received, one a line
 
 
 @dataclass
@@ -88,10 +89,13 @@ def _win_marker(marker: str, run_dir: Path) -> bool:
     return True
 
 
-def _maybe_fail(step: int, run_dir: Path) -> None:
+def _maybe_fail(step: int, run_dir: Path, before_report: bool = False) -> None:
     """Fault injection for tests, :data:`FAULT_ENV` = ``<step>:<marker>``: one trial raises at that step, after
-    its report."""
-    at, _, marker = os.environ.get(FAULT_ENV, "").partition(":")
+    its report (``before:<step>:<marker>``: before it, once the evaluation and checkpoint are written)."""
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault.startswith("before:") != before_report:
+        return
+    at, _, marker = fault.removeprefix("before:").partition(":")
     if at.isdigit() and step >= int(at) and _win_marker(marker, run_dir):
         raise RuntimeError(f"injected fault at step {step} ({FAULT_ENV})")
 
@@ -159,9 +163,46 @@ def start_of(run_dir: Path, trial_id: str, restored: tuple[Path, dict[str, Any]]
     return run_dir.with_name(f"{name}-from-{meta['run_hash']}-{meta['step']}-{_run_hash(run_dir)}"), file
 
 
-def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main: bool, trial_id: str) -> None:
+def reported_steps(run_dir: Path) -> set[int]:
+    """The steps whose evaluation this run folder's trial has reported to Tune (:data:`REPORTED`)."""
+    path = run_dir / REPORTED
+    lines = path.read_text().split() if path.is_file() else []
+    return {int(x) for x in lines if x.isdigit()}
+
+
+def _note_reported(run_dir: Path, step: int) -> None:
+    with open(run_dir / REPORTED, "a") as f:
+        f.write(f"{step}\n")
+
+
+def unreported(run_dir: Path, total_steps: int) -> list[tuple[int, dict[str, Any], Path | None]]:
+    """The evaluations a trial restarting in ``run_dir`` wrote to ``metrics.jsonl`` but never reported to Tune
+    (a signal or a fault between the two), up to the checkpoint it will continue from, with that step's checkpoint
+    where it has one: (step, metrics, checkpoint), oldest first. The evaluation at the last checkpoint is left out
+    when the trainer evaluates it again (the final step)."""
+    from harness.runs.track import evaluations
+
+    found = checkpoint.list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        return []
+    resume = found[-1][0]
+    files = dict(found)
+    done = reported_steps(run_dir)
+    rows = evaluations(run_dir, last=resume)
+    return [
+        (step, row, files.get(step))
+        for step, row in sorted(rows.items())
+        if step not in done and not (step == resume and step >= total_steps)
+    ]
+
+
+def _train_with_reports(
+    cfg_tree: dict[str, Any], run_dir: Path, api: Any, main: bool, trial_id: str, replay: bool = False
+) -> None:
     """Train one config, reporting through ``api`` (``ray.tune`` in a trial, ``ray.train`` in a worker):
-    metrics at every evaluation, with the checkpoint written there; restores from ``api``'s checkpoint."""
+    metrics at every evaluation, with the checkpoint written there; restores from ``api``'s checkpoint. With
+    ``replay`` (one process, which reports alone) the evaluations the run folder holds but Tune never received are
+    reported first (:func:`unreported`)."""
     import ray
 
     from harness.config import from_dict
@@ -179,11 +220,9 @@ def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main:
         run_dir, init_from = start_of(run_dir, trial_id, restored)
         cloned_from = restored[1].get("source", "") if restored and init_from is not None else ""
 
-        def on_eval(step: int, metrics: dict[str, float], path: Path | None) -> None:
+        def send(step: int, metrics: dict[str, float], path: Path | None) -> None:
             report = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
             report.update({"step": step, "node": node, "run_dir": str(run_dir)})
-            if main:
-                _maybe_kill_clone(run_dir, cloned_from)
             if path is None or not main:
                 api.report(report)  # every data-parallel worker reports; Ray keeps rank 0's
             else:
@@ -193,8 +232,24 @@ def _train_with_reports(cfg_tree: dict[str, Any], run_dir: Path, api: Any, main:
                     (Path(tmp) / START).write_text(json.dumps(meta))
                     api.report(report, checkpoint=api.Checkpoint.from_directory(tmp))
             if main:
+                _note_reported(run_dir, step)
+
+        def on_eval(step: int, metrics: dict[str, float], path: Path | None) -> None:
+            if main:
+                _maybe_kill_clone(run_dir, cloned_from)
+                _maybe_fail(step, run_dir, before_report=True)
+            if replay and path is None and step in reported_steps(run_dir):
+                return  # evaluated again after a restart from an earlier checkpoint: Tune has this step already
+            send(step, metrics, path)
+            if main:
                 _maybe_fail(step, run_dir)
 
+        if replay and init_from is None:
+            # Tune's history gets every evaluation once: those written but never reported (a signal or a fault
+            # between the two) are sent before training goes on; a data-parallel trial's workers report in step,
+            # so there only what its next evaluations report reaches Tune
+            for step, row, path in unreported(run_dir, cfg.train.steps):
+                send(step, {k: v for k, v in row.items() if k != "step"}, path)
         train(cfg, run_dir=run_dir, on_eval=on_eval, init_from=init_from)
     finally:
         shutil.rmtree(holder, ignore_errors=True)
@@ -221,7 +276,7 @@ def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
     run_dir = run_dir_for(cfg, world=max(1, ctx.workers))
     if ctx.workers <= 1:
         install(getattr(ctx, "yardsticks", {}))  # this node scores with the sweep's one yardstick
-        _train_with_reports(to_dict(cfg), run_dir, tune, True, trial_id)
+        _train_with_reports(to_dict(cfg), run_dir, tune, True, trial_id, replay=True)
         return
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer

@@ -233,7 +233,7 @@ def _mutate_manifest(raw: dict, text: str, rng: np.random.Generator) -> tuple[st
     test = m["splits"]["test"]
     shard = test["shards"][int(rng.integers(0, len(test["shards"])))]
     kind = str(rng.choice(["count", "consistent_count", "name", "hash", "other_hash", "classes", "shape",
-                           "per_class", "structure", "text"]))  # fmt: skip
+                           "per_class", "structure", "text", "duplicate"]))  # fmt: skip
     if kind == "count":
         shard["count"] = COUNTS[int(rng.integers(0, len(COUNTS)))]
     elif kind == "consistent_count":  # split total and classes follow, so only reading the shard can tell
@@ -259,6 +259,17 @@ def _mutate_manifest(raw: dict, text: str, rng: np.random.Generator) -> tuple[st
         test["per_class"] = [[], pc[:-1], [-1, *pc[1:]], [v + 1 for v in pc], [float(v) for v in pc]][
             int(rng.integers(0, 5))
         ]
+    elif kind == "duplicate":  # a shard listed again, by its name or by its content under another name, with the
+        # split's counts following, so only the repetition tells
+        again = dict(shard)
+        if rng.integers(0, 2):
+            again["name"] = f"test-{int(rng.integers(100, 999)):06d}.tar"
+            kind = "duplicate:content"
+        else:
+            kind = "duplicate:name"
+        test["shards"].insert(int(rng.integers(0, len(test["shards"]) + 1)), again)
+        test["count"] += again["count"]
+        test["per_class"][0] += again["count"]
     elif kind == "structure":
         which = STRUCTURE[int(rng.integers(0, len(STRUCTURE)))]
         if which == "drop_key":
@@ -325,4 +336,4 @@ def test_mutated_manifests_end_in_a_named_error_or_a_counted_skip(digits_shards,
         for location, is_local in ((str(local), True), (f"{shard_server.url}/digits", False)):
             outcome = _bounded(case, kind, _consume_manifest, location, mutated, is_local)
             assert outcome != "read", f"case {case} ({kind}) at {location}: the change went unnoticed"
-    assert len(kinds) == 10 and min(kinds.values()) >= 5, json.dumps(kinds)
+    assert len(kinds) == 11 and min(kinds.values()) >= 5, json.dumps(kinds)

@@ -25,9 +25,13 @@ def _rank_process(launcher: psutil.Process, rank: str) -> psutil.Process | None:
     return None
 
 
-def test_a_frozen_rank_ends_the_run_within_the_timeout_with_one_line(digits_shards, tmp_path):
+@pytest.mark.parametrize("during", ["training", "the final evaluation"])
+def test_a_frozen_rank_ends_the_run_within_the_timeout_with_one_line(digits_shards, tmp_path, during):
+    """Rank 1 is stopped once step 20's checkpoint exists: mid-training, or (20 steps in all) while rank 0 evaluates
+    and rank 1 waits for it."""
+    steps = "100000" if during == "training" else "20"
     args = [f"data.root={digits_shards.parent}", f"log.root={tmp_path}", "log.wandb=disabled", "log.progress=false",
-            "train.steps=100000", "train.log_every=5", "train.ckpt_every=20", "eval.quality=[]",
+            f"train.steps={steps}", "train.log_every=5", "train.ckpt_every=20", "eval.quality=[]",
             "runtime.dist_timeout_s=5"]  # fmt: skip
     cmd = [str(BIN / "accelerate"), "launch", *CPU_DDP, "harness/run.py", *args]
     proc = subprocess.Popen(cmd, cwd=REPO, env=cpu_env(OMP_NUM_THREADS="1"), stdout=subprocess.PIPE,
@@ -52,7 +56,8 @@ def test_a_frozen_rank_ends_the_run_within_the_timeout_with_one_line(digits_shar
             proc.kill()
     ours = [line for line in err.splitlines() if line.startswith("[rank 0] error:")]
     assert len(ours) == 1, err[-3000:]
-    assert "another rank did not answer within runtime.dist_timeout_s=5 at step" in ours[0]
+    at = "at step" if during == "training" else "at the evaluation of step 20"
+    assert f"another rank did not answer within runtime.dist_timeout_s=5 {at}" in ours[0], ours[0]
     assert "the run can be resumed from step" in ours[0] and "--resume" in ours[0]
     assert took < 5 + 40 and proc.returncode != 0, took  # the timeout, then the launcher's own shutdown
 

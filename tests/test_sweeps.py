@@ -119,10 +119,12 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(sweep_env, tmp_
 
 
 def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, monkeypatch):
+    """The fault strikes after step 20's evaluation and checkpoint are written, before Tune hears of them: the retry
+    continues from step 20 and reports it first, so Tune's history holds every evaluation once."""
     import ray
 
     marker = tmp_path / "failed-once"
-    monkeypatch.setenv("CODEGAN_SWEEP_FAULT", f"20:{marker}")
+    monkeypatch.setenv("CODEGAN_SWEEP_FAULT", f"before:20:{marker}")
     spec = small_sweep(tmp_path, "retry", space=[{"method": ["codegan"], "seed": [0, 1]}], max_failures=1)
     try:
         folder = run(str(spec), out=str(tmp_path))
@@ -134,6 +136,12 @@ def test_a_failing_trial_is_retried_from_its_checkpoint(sweep_env, tmp_path, mon
     failed = Path(marker.read_text())
     summary = json.loads((failed / "summary.json").read_text())
     assert summary["resumed_from_step"] == 20 and summary["step"] == 30
+    results = list(folder.glob("tune/*/*/result.json"))
+    assert len(results) == 2, results
+    for result in results:
+        rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        assert [r["step"] for r in rows] == [10, 20, 30], (result, [r["step"] for r in rows])
+    assert (failed / "tune_reported.txt").read_text().split() == ["10", "20", "30"]
     others = [Path(p) for p in df["run_dir"] if Path(p) != failed]
     assert all(json.loads((p / "summary.json").read_text())["resumed_from_step"] == 0 for p in others)
 
@@ -231,6 +239,7 @@ def test_pbt_never_loses_a_clone_to_a_killed_worker_or_a_stopped_driver(sweep_en
     time.sleep(3)  # let the orphaned local Ray notice its driver is gone
     resumed = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    assert "resumed: PBT's record of the population starts empty" in resumed.stdout  # what the resume keeps, said
     df = pd.read_csv(tmp_path / "pbt" / "results.csv")
     assert len(df) == 2 and (df["status"] == "complete").all(), df[["trial", "status"]]
     killed = Path(marker.read_text().splitlines()[0])  # the clone's run folder, named for its start
@@ -346,3 +355,11 @@ def test_a_relative_sweep_path_is_read_from_the_working_folder_first(tmp_path, m
     spec = load_spec("sweeps/smoke.yaml")
     assert spec.name == "edited" and spec.path == local
     assert all(p.is_absolute() and p.is_file() for p in spec.presets.values())
+
+
+def test_a_resumed_scheduler_says_what_it_kept():
+    from sweeps.run import resumed_scheduler_line
+
+    assert "ASHA's rungs start empty" in resumed_scheduler_line("asha")
+    assert "PBT's record of the population starts empty" in resumed_scheduler_line("pbt")
+    assert resumed_scheduler_line("none") == ""
