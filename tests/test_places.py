@@ -53,7 +53,7 @@ def test_a_trial_writes_where_its_driver_would(bare, monkeypatch, tmp_path):
     assert data_root() == bare / "datasets"  # a folder this machine does not have: its own working folder
 
 
-def _launch(cwd: Path, drop: tuple[str, ...] = (), **extra: str) -> None:
+def _launch(cwd: Path, drop: tuple[str, ...] = (), **extra: str) -> str:
     """``accelerate launch -m harness.run`` from ``cwd`` with no root set but ``extra`` (``drop``: more unset)."""
     environ = env(**extra)
     for name in (places.DATA_ENV, places.HOME_ENV, places.DRIVER_HOME_ENV, *drop):
@@ -62,6 +62,7 @@ def _launch(cwd: Path, drop: tuple[str, ...] = (), **extra: str) -> None:
     cmd = [str(BIN / "accelerate"), "launch", "--num_processes", "1", "-m", "harness.run", *TINY]
     proc = subprocess.run(cmd, cwd=cwd, env=environ, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
 
 
 @pytest.mark.slow
@@ -75,7 +76,10 @@ def test_the_launch_line_works_from_any_folder_and_writes_there(tmp_path):
     assert set(REPO.glob("runs/infogan-digits-*")) == before
 
     home, xdg = tmp_path / "home", tmp_path / "xdg"
-    _launch(elsewhere, drop=(places.CACHE_ENV,), CODEGAN_HOME=str(home), XDG_CACHE_HOME=str(xdg))
+    out = _launch(elsewhere, drop=(places.CACHE_ENV,), CODEGAN_HOME=str(home), XDG_CACHE_HOME=str(xdg))
+    # an empty home: the one-time work is announced, with its measured time, before any of it starts
+    announced = out.index("one-time work before training (digits): about")
+    assert "building the shards" in out[announced:].splitlines()[0] and "first-run-digits.json" in out
     assert list(home.glob("runs/infogan-digits-*/summary.json")) and (home / "datasets" / "digits").is_dir()
     assert (home / "cache").is_dir() and not xdg.exists()  # the cache follows the home
     assert len(list(elsewhere.glob("runs/*"))) == 1 and summary.is_file()

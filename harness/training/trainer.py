@@ -40,6 +40,7 @@ from harness.runs.result_files import eval_tag, keep_earlier_result, result_reco
 from harness.runs.results import lower_is_better
 from harness.runs.resume import find_start, restore_rng
 from harness.runs.track import NullTracker, Tracker
+from harness.training import first_run
 from harness.training.cadence import Rate, due
 from harness.training.ema import EMA
 from harness.training.evaluation import Evaluation
@@ -105,6 +106,8 @@ class Trainer:
         cfg, acc = self.cfg, self.acc
         if self.main and self.checkpoint_path is None:  # a re-scoring leaves the run's files as they are
             write_config(self.run_dir, cfg)
+        if self.main and (line := first_run.announcement(cfg)):
+            print(line, flush=True)
         self.data = RunData(cfg, acc)
         self.manifest, self.location, self.size = self.data.manifest, self.data.location, self.data.size
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
