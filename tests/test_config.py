@@ -79,7 +79,7 @@ def test_every_preset_loads_by_name_and_by_path():
         cfg = build_config(name)
         assert build_config(preset_path(name)) == cfg
     assert build_config("infogan/fashion-mnist").method == "infogan"
-    with pytest.raises(ConfigError, match="preset not found: infogan/nope.*presets: cifar10"):
+    with pytest.raises(ConfigError, match="preset not found: infogan/nope.*presets: cars3d, chairs3d, cifar10"):
         build_config("infogan/nope")
 
 

@@ -34,7 +34,10 @@ def shards(tmp_path_factory):
 def test_each_image_shape_has_the_presets_of_its_dataset():
     presets = family()
     assert {p.name: p.sizes() for p in presets} == {
+        "cars3d": "3x64x64",
+        "chairs3d": "3x64x64",
         "cifar10": "3x32x32",
+        "cifar100": "3x32x32",
         "coil20": "1x128x128 or 1x32x32",  # its networks take 32x32: the preset resizes COIL-20's images
         "digits": "1x8x8",
         "fashion-mnist": "1x28x28",
@@ -46,8 +49,10 @@ def test_each_image_shape_has_the_presets_of_its_dataset():
 
     assert names((1, 8, 8)) == ["digits"]
     assert names((1, 28, 28)) == ["fashion-mnist", "mnist"] and names((1, 28, 28), prefer="mnist")[0] == "mnist"
-    assert names((3, 32, 32)) == ["cifar10"] and names((1, 128, 128)) == ["coil20"] and names((1, 32, 32)) == ["coil20"]
-    assert names((3, 28, 28)) == [] and names((1, 64, 64)) == [] and names((3, 64, 64), 32) == ["cifar10"]
+    assert names((3, 32, 32)) == ["cifar10", "cifar100"] and names((3, 32, 32), prefer="cifar100")[0] == "cifar100"
+    assert names((1, 128, 128)) == ["coil20"] and names((1, 32, 32)) == ["coil20"]
+    assert names((3, 28, 28)) == [] and names((1, 64, 64)) == [] and names((3, 64, 64), 32) == ["cifar10", "cifar100"]
+    assert names((3, 64, 64)) == ["cars3d", "chairs3d"]
     assert [p.name for p in fitting(family("infogan"), (1, 28, 28))] == ["infogan/fashion-mnist", "infogan/mnist"]
 
 

@@ -10,5 +10,8 @@ ENTRIES = [
     SourceEntry("idx", "harness.data.sources.idx:read_idx_source"),
     SourceEntry("torchvision", "harness.data.sources.idx:read_torchvision"),
     SourceEntry("cifar10", "harness.data.sources.cifar:read_cifar10"),
+    SourceEntry("cifar100", "harness.data.sources.cifar:read_cifar100"),
     SourceEntry("coil20", "harness.data.sources.coil20:read_coil20"),
+    SourceEntry("cars3d", "harness.data.sources.cars3d:read_cars3d"),
+    SourceEntry("chairs3d", "harness.data.sources.chairs3d:read_chairs3d"),
 ]
