@@ -14,9 +14,19 @@ from tests.wandb_files import offline_runs
 pytestmark = pytest.mark.slow
 
 
-def test_two_ranks_disjoint_data_equal_steps_identical_weights(digits_shards, tmp_path):
+def test_two_ranks_disjoint_data_equal_steps_identical_weights(digits_shards, tmp_path, tmp_path_factory):
+    """Both ranks also start G from another run (train.init_from): a rank that did not load it would diverge."""
+    from harness.config import build_config
+    from harness.training.trainer import train
+    from tests.launch import tiny_run
+
+    source_root = tmp_path_factory.mktemp("source")
+    train(build_config("digits", tiny_run(digits_shards.parent, source_root, "eval.quality=[]")))
+    source = run_folder(source_root)
     steps, batch = 20, 16
     args = [
+        f"train.init_from={source}",
+        "train.init_nets=[G]",
         f"log.root={tmp_path}",
         f"data.root={digits_shards.parent}",
         f"train.steps={steps}",
@@ -42,6 +52,7 @@ def test_two_ranks_disjoint_data_equal_steps_identical_weights(digits_shards, tm
     assert ranks[0]["param_digest"] == ranks[1]["param_digest"], "weights diverged across ranks"
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["world_size"] == 2
+    assert summary["identity"]["start"] == [{"run_hash": source.name.rsplit("-", 1)[1], "step": 4, "nets": ["G"]}]
     # only the main process wrote: one W&B run, each metric step logged once
     assert len(offline_runs(folder)) == 1
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]

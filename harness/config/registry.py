@@ -51,10 +51,17 @@ class MethodEntry:
     presets: str = ""  # "package/folder" of its presets <dataset>.yaml, named <method>/<dataset>
     update_only: tuple[str, ...] = ()  # keys acting only through the losses or optimizers (not at step 0)
     origin: str = "built-in"  # where it came from (a plugin's module or distribution)
+    # keys (or prefixes ending in "_" or ".") added after its runs were first hashed: part of a run's identity only
+    # when set off their default, so that adding one renames no existing run folder
+    late: tuple[str, ...] = ()
     kind = "method"
 
     def label_of(self, train: dict[str, Any]) -> str:
         return self.label + (self.variant(train) if self.variant else "")
+
+    def is_late(self, key: str) -> bool:
+        """Whether ``key`` is one of its :attr:`late` keys."""
+        return any(key == k or (k.endswith(("_", ".")) and key.startswith(k)) for k in self.late)
 
     def reads_key(self, key: str) -> bool:
         """Whether ``key`` is its own: named in ``reads`` (a key, or a prefix ending in a dot), or in its section."""

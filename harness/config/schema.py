@@ -166,6 +166,14 @@ class TrainConfig:
         ge=0,
     )
     keep_checkpoints: int = opt(2, "how many recent checkpoints to keep", gt=0)
+    init_from: str = opt(
+        "",
+        "start networks from another run: its run folder (its latest checkpoint) or a checkpoint file; the networks"
+        " are train.init_nets, the rest start fresh; recorded in the run's lineage and its results' identity",
+    )
+    init_nets: list[str] = opt(
+        [], "the networks train.init_from loads (G, D, E, E_c, ...: the method's names); empty: all both runs have"
+    )
     best_by: str = opt("", "keep checkpoints/best.pt by this metric (eval/fid_*, eval/kid_*: lowest; else highest)")
     trace: bool = opt(False, "debug: every rank writes the sample keys it read and a weight digest")
 

@@ -46,7 +46,9 @@ def is_training_key(key: str) -> bool:
 
 # Training keys added after runs were first hashed: part of a run's identity only when set off their default, so
 # that adding a key renames no existing run folder.
-LATE_TRAINING_KEYS = frozenset({"train.tf32", "train.deterministic", "data.classes"})
+LATE_TRAINING_KEYS = frozenset(
+    {"train.tf32", "train.deterministic", "data.classes", "train.init_from", "train.init_nets"}
+)
 
 
 def training_config(cfg: Config) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def training_config(cfg: Config) -> dict[str, Any]:
         for k in keys
         if is_training_key(k)
         and ("." not in k or k.startswith(SHARED_SECTIONS) or method.reads_key(k))
-        and not (k in LATE_TRAINING_KEYS and get(cfg, k) == keys[k][1])
+        and not ((k in LATE_TRAINING_KEYS or method.is_late(k)) and get(cfg, k) == keys[k][1])
     }
 
 

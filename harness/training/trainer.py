@@ -32,7 +32,7 @@ from harness.metrics.quality import QualityEvaluator
 from harness.parallel import distributed
 from harness.parallel.accelerator import all_finite, check_precision, make_accelerator, param_digest, together
 from harness.parallel.threads import main_process_threads
-from harness.runs import checkpoint, identity_versions
+from harness.runs import checkpoint, identity_versions, start_nets
 from harness.runs.folder import read_summary, write_config, write_json, write_summary
 from harness.runs.identity import eval_settings, launch_settings
 from harness.runs.lock import RunLock
@@ -124,6 +124,14 @@ class Trainer:
             write_json(self.run_dir / identity_versions.RUN_INFO, info_json)
         if self.artifact is not None and self.start == 0:
             self.method.load_artifact(self.artifact)
+        if cfg.train.init_from and self.start == 0 and self.checkpoint_path is None:
+            entry = start_nets.load_networks(self.method, cfg)
+            self.lineage = [*self.lineage, entry]  # part of what the run's results are
+            if self.ema is not None:  # the average starts from the loaded generator
+                self.ema = EMA(self.method.generator_net(), cfg.train.ema_decay)
+            if self.main:
+                print(f"networks {', '.join(entry['nets'])} start from {cfg.train.init_from} (step {entry['step']} of"
+                      f" run {entry['run_hash']}); their optimizers start fresh")  # fmt: skip
         if not self.manifest.labelled:
             check_method(cfg, self.method.labelled_count())
         if self.method.labelled_count():
