@@ -77,3 +77,16 @@ def test_each_codes_fid_against_its_class():
     far = [k for k in range(10) if collapsed[f"code_fid_{k}"] > 100]
     assert len(far) == 1 and collapsed["code_fid_max"] == collapsed[f"code_fid_{far[0]}"]
     assert collapsed[f"code_recall_{far[0]}"] < 0.1  # the code with the far FID is the one that lost its class
+
+
+def test_a_codes_fid_is_clean_fids_frechet_distance():
+    from cleanfid.fid import frechet_distance
+
+    from harness.metrics.per_code import code_fid
+
+    rng = np.random.default_rng(2)
+    mix = rng.normal(size=(24, 24))
+    for n in (10, 200):  # fewer samples than dimensions (a singular covariance), and more
+        fake, real = rng.normal(size=(n, 24)) @ mix + 0.3, rng.normal(size=(300, 24)) @ mix.T
+        want = frechet_distance(fake.mean(0), np.cov(fake, rowvar=False), real.mean(0), np.cov(real, rowvar=False))
+        assert code_fid(fake, real) == pytest.approx(want, rel=1e-8)

@@ -18,7 +18,6 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from harness.metrics.features import CodedSamples
-from harness.metrics.fid import fid
 from harness.metrics.grids import match_codes
 from harness.metrics.prdc import K_PR, MAX_SAMPLES, _within, knn_radii
 
@@ -50,11 +49,21 @@ def code_recall(fake: np.ndarray, real: np.ndarray) -> float:
 
 
 def code_fid(fake: np.ndarray, real: np.ndarray) -> float:
-    """FID of one code's samples against its class's real features (NaN with fewer than two of either)."""
+    """FID of one code's samples against its class's real features (NaN with fewer than two of either).
+
+    The same Fréchet distance as clean-fid's ``frechet_distance``, with tr((S_f S_r)^1/2) taken as the sum of the
+    square roots of the eigenvalues of S_r^1/2 S_f S_r^1/2 (two symmetric eigendecompositions) instead of scipy's
+    ``sqrtm`` of the non-symmetric product: for 2,048-d Inception features, 2.7 s against 57 s per code on this
+    2-core CPU, and it is computed K times per evaluation; equal to clean-fid's to 1e-8 (tests/test_code_metrics.py).
+    """
     if len(fake) < 2 or len(real) < 2:
         return float("nan")
-    real = np.asarray(real, dtype=np.float64)
-    return fid(fake, real.mean(0), np.cov(real, rowvar=False))
+    fake, real = np.asarray(fake, dtype=np.float64), np.asarray(real, dtype=np.float64)
+    s_f, s_r = np.cov(fake, rowvar=False), np.cov(real, rowvar=False)
+    w, v = np.linalg.eigh(s_r)
+    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root @ s_f @ root), 0, None)).sum()
+    return float(((fake.mean(0) - real.mean(0)) ** 2).sum() + np.trace(s_f) + np.trace(s_r) - 2 * cross)
 
 
 def is_collapsed(recall: float, share: float = 1.0) -> bool:
