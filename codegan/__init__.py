@@ -1,8 +1,9 @@
 """CoDeGAN: contrastive disentanglement in GANs (Zhao et al., arXiv 2103.03636).
 
 This module is the package's registration (:mod:`harness.config.registry`), exactly as a plugin's: the methods
-``codegan`` and ``simclr`` (its E_c's pre-training stage) and their config sections ``codegan`` and ``pretrain``.
-It imports no torch; the methods live in ``codegan.method`` and ``codegan.pretrain``.
+``codegan``, and ``simclr`` and ``maml`` (its E_c's pre-training stages), and their config sections ``codegan``
+and ``pretrain``. It imports no torch; the methods live in ``codegan.method``, ``codegan.pretrain`` and
+``codegan.maml``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from harness.config.registry import MethodEntry, SectionEntry
 
 
 def _variant(train: dict[str, Any]) -> str:
-    out = " (self)" if train.get("codegan.pretrain", "none") != "none" else ""
+    pretrain = train.get("codegan.pretrain", "none")
+    out = "" if pretrain == "none" else " (meta)" if pretrain == "maml" else " (self)"
     return out + (f" ({train['codegan.few_labels']} labels)" if train.get("codegan.few_labels") else "")
 
 
-_ENCODER_KEYS = ("codegan.fc_dim", "codegan.encoders")  # E_c's shape, which the SimCLR stage trains
+_ENCODER_KEYS = ("codegan.fc_dim", "codegan.encoders")  # E_c's shape, which the pre-training stages train
 
 ENTRIES = [
     SectionEntry("codegan", config.CoDeGANConfig, config.check),
@@ -33,6 +35,7 @@ ENTRIES = [
         variant=_variant,
         presets="codegan/configs",
         update_only=("codegan.beta_c", "codegan.beta_z", "codegan.tau", "codegan.base_tau"),
+        late=("codegan.maml_",),  # added after its runs were first hashed: in a run's identity only when set
     ),
     MethodEntry(
         "simclr",
@@ -40,5 +43,12 @@ ENTRIES = [
         "SimCLR + k-means",
         reads=("pretrain.", *_ENCODER_KEYS),
         progress=("nt_xent",),
+    ),
+    MethodEntry(
+        "maml",
+        "codegan.maml:MAML",
+        "MAML + k-means",
+        reads=(*config.MAML_KEYS, "codegan.few_labels", *_ENCODER_KEYS),
+        progress=("query_loss", "query_acc"),
     ),
 ]

@@ -1,8 +1,9 @@
 """CoDeGAN's pre-trained E_c artifacts: written by a ``stage=pretrain`` run, found again by ``codegan.pretrain``.
 
 An artifact (``encoder.pt`` in the pre-training run folder, copied to the project cache under a key of
-dataset, encoder architecture and pre-training settings) holds E_c's weights, the architecture
-signature they fit, the run's training-config hash and its own k-means scores ("SimCLR + k-means").
+dataset, encoder architecture and the stage's settings) holds E_c's weights, the architecture signature they
+fit, the run's training-config hash and its own k-means scores ("SimCLR + k-means", "MAML + k-means"). The
+SimCLR and MAML stages write and find their artifacts the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import torch
 
-from harness.config import Config, ConfigError, to_dict, training_hash
+from codegan.config import MAML_KEYS
+from harness.config import Config, ConfigError, get, to_dict, training_hash
 from harness.config.cards import load_card
 from harness.config.locations import is_pattern
 from harness.core.atomic import atomic_copy, atomic_write_bytes, torch_bytes
@@ -38,15 +40,26 @@ def data_identity(cfg: Config) -> list[str]:
     return [card, *cfg.data.train_urls, *(cfg.data.root.split("::") if is_pattern(cfg.data.root) else [])]
 
 
+def stage_settings(cfg: Config) -> dict[str, Any]:
+    """The stage config's own settings: SimCLR's ``pretrain`` section; MAML's ``codegan.maml_*`` keys and the count
+    and seed that draw its labelled images."""
+    if cfg.method != "maml":
+        return to_dict(cfg)["pretrain"]
+    keys = (*MAML_KEYS, "codegan.few_labels", "seed")
+    return {"method": "maml", **{k: get(cfg, k) for k in keys}}
+
+
 def artifact_key(cfg: Config, signature: dict) -> str:
-    """Dataset and its data + E_c architecture + pre-training settings: what makes two pre-trainings
+    """Dataset and its data + E_c architecture + the stage's settings: what makes two pre-trainings
     interchangeable."""
-    src = json.dumps([cfg.data.dataset, data_identity(cfg), signature, to_dict(cfg)["pretrain"]], sort_keys=True)
+    src = json.dumps([cfg.data.dataset, data_identity(cfg), signature, stage_settings(cfg)], sort_keys=True)
     return hashlib.sha256(src.encode()).hexdigest()[:12]
 
 
 def cached_path(cfg: Config, signature: dict) -> Path:
-    return cache_dir("encoders") / f"{Path(cfg.data.dataset).stem}-{artifact_key(cfg, signature)}.pt"
+    """``<cache>/encoders/<dataset>-<key>.pt`` (SimCLR's), ``<dataset>-maml-<key>.pt`` (MAML's)."""
+    kind = "-maml" if cfg.method == "maml" else ""
+    return cache_dir("encoders") / f"{Path(cfg.data.dataset).stem}{kind}-{artifact_key(cfg, signature)}.pt"
 
 
 def save_artifact(run_dir: Path, payload: dict, cfg: Config, metrics: dict[str, float]) -> Path:
@@ -78,8 +91,8 @@ def load_artifact(path: Path, signature: dict) -> dict[str, Any]:
 
 def resolve(cfg: Config, signature: dict, stage: Config | None, run_stage: Callable[[Config], Any]) -> dict[str, Any]:
     """The artifact ``codegan.pretrain`` names (weights, signature, path) for an E_c of ``signature``: the file it
-    names, or, with ``simclr``, the cached artifact of ``stage``, which ``run_stage(stage)`` pre-trains first when
-    nothing is cached (once, even for concurrent trials).
+    names, or, with ``simclr`` or ``maml``, the cached artifact of ``stage``, which ``run_stage(stage)`` pre-trains
+    first when nothing is cached (once, even for concurrent trials).
 
     The ranks of one data-parallel job run the stage together: rank 0 decides whether it is needed (holding
     the lock that makes separate jobs take turns), every rank trains, and rank 0 reads the artifact it wrote,
@@ -93,7 +106,8 @@ def resolve(cfg: Config, signature: dict, stage: Config | None, run_stage: Calla
             if distributed.from_rank0(lambda: not path.is_file()):
                 if rank0:
                     print(
-                        f"codegan.pretrain=simclr: no cached encoder {path.name}; running the pre-training stage first"
+                        f"codegan.pretrain={stage.method}: no cached encoder {path.name};"
+                        " running the pre-training stage first"
                     )
                 run_stage(stage)
             art = distributed.from_rank0(lambda: load_artifact(path, signature))

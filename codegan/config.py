@@ -55,11 +55,30 @@ class CoDeGANConfig:
         " reference on MNIST, Fashion-MNIST and CIFAR-10's unsupervised run); false: through both views",
     )
     pretrain: str = opt(
-        "none", "E_c initialisation: none | simclr (cached artifact, else pre-train first) | path to encoder.pt"
+        "none",
+        "E_c initialisation: none | simclr (cached artifact, else pre-train first) | maml (the same, meta-learned on"
+        " the few_labels images) | path to encoder.pt",
     )
     few_labels: int = opt(
         0, "class-balanced labelled real images joining L_c's batch with their labels; 0 = none", ge=0
     )
+    maml_way: int = opt(5, "pretrain=maml: classes per episode (N-way)", gt=1)
+    maml_shot: int = opt(5, "pretrain=maml: support images per class and episode (K-shot)", gt=0)
+    maml_query: int = opt(5, "pretrain=maml: query images per class and episode, scored after adaptation", gt=0)
+    maml_tasks: int = opt(4, "pretrain=maml: episodes per outer step and rank (the meta-batch)", gt=0)
+    maml_inner_steps: int = opt(
+        5, "pretrain=maml: inner SGD steps per episode on its support set (E_c and a zero-initialised head)", gt=0
+    )
+    maml_inner_lr: float = opt(0.5, "pretrain=maml: inner SGD learning rate", gt=0)
+    maml_lr: float = opt(1e-3, "pretrain=maml: outer Adam learning rate of E_c's initialisation", gt=0)
+    maml_steps: int = opt(2000, "pretrain=maml: outer steps of the meta-learning stage", gt=0)
+    maml_first_order: bool = opt(
+        False, "pretrain=maml: true = first-order MAML (the inner loop's second derivatives dropped)"
+    )
+
+
+MAML_KEYS = tuple(f"codegan.{k}" for k in CoDeGANConfig.__dataclass_fields__ if k.startswith("maml_"))
+"""The keys of the MAML stage's own settings (its run identity and its artifact's cache key)."""
 
 
 @dataclass
@@ -75,7 +94,12 @@ class PretrainConfig:
 
 
 def check(cfg: Any) -> None:
-    """``codegan.chain_step`` is auto or an integer; the crop scales are sub-ranges of (0, 1]."""
+    """``codegan.chain_step`` is auto or an integer; the crop scales are sub-ranges of (0, 1]; ``pretrain=maml``
+    has labelled images to meta-learn on."""
+    if cfg.codegan.pretrain == "maml" and cfg.codegan.few_labels == 0:
+        raise ConfigError(
+            "codegan.pretrain=maml meta-learns E_c on labelled images: set codegan.few_labels (> 0), e.g. 100"
+        )
     chain = cfg.codegan.chain_step
     if chain != "auto" and not (chain.isascii() and chain.isdigit()):
         raise ConfigError(f"codegan.chain_step: auto or an integer >= 0, got {chain!r}")

@@ -22,7 +22,7 @@ from torch import nn
 from codegan import artifacts
 from codegan.augment import second_view
 from codegan.losses import noise_loss, supcon_loss
-from codegan.stage import pretrain_config
+from codegan.stage import maml_config, pretrain_config
 from harness.config import Config
 from harness.config.cards import load_card
 from harness.methods import adversarial
@@ -98,19 +98,20 @@ class CoDeGAN(GANMethod):
 
     @classmethod
     def stage_config(cls, cfg: Config) -> Config:
-        """The config of the SimCLR run that pre-trains this config's E_c (``stage=pretrain``)."""
-        return pretrain_config(cfg)
+        """The config of the run that pre-trains this config's E_c (``stage=pretrain``): MAML's with
+        ``codegan.pretrain=maml``, else SimCLR's."""
+        return maml_config(cfg) if cfg.codegan.pretrain == "maml" else pretrain_config(cfg)
 
     @classmethod
     def start_artifact(cls, cfg: Config, run_stage: Callable[[Config], Any]) -> dict[str, Any] | None:
-        """``codegan.pretrain``: none, ``simclr`` (the cached artifact of this config's SimCLR stage, which runs
-        first when nothing is cached) or the path of an ``encoder.pt``."""
+        """``codegan.pretrain``: none, ``simclr`` or ``maml`` (the cached artifact of this config's stage, which
+        runs first when nothing is cached) or the path of an ``encoder.pt``."""
         if cfg.codegan.pretrain == "none":
             return None
         card = load_card(cfg.data.dataset)
         size = cfg.data.image_size or card.shape[1]
         signature = encoder_signature(cfg, (card.shape[0], size, size))
-        stage = pretrain_config(cfg) if cfg.codegan.pretrain == "simclr" else None
+        stage = cls.stage_config(cfg) if cfg.codegan.pretrain in ("simclr", "maml") else None
         return artifacts.resolve(cfg, signature, stage, run_stage)
 
     def load_artifact(self, artifact: dict[str, Any]) -> None:

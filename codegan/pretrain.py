@@ -17,14 +17,38 @@ from harness.config import Config
 from harness.methods.gan import DataInfo, GANMethod
 
 
-class SimCLR(GANMethod):
-    """NT-Xent on two augmented views of each real image; E_c's features are scored by k-means."""
+class EncoderStage(GANMethod):
+    """A pre-training stage of E_c (SimCLR's, MAML's): no generator; E_c's features are scored by k-means, and its
+    weights are the artifact CoDeGAN loads."""
 
     generates = False
+    enc_name = ""
 
     @classmethod
     def stage_config(cls, cfg: Config) -> Config:
-        return cfg  # a SimCLR config is its own pre-training stage
+        return cfg  # a stage's config is its own pre-training stage
+
+    def features(self, x: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
+        out = net(x)
+        return out[0] if isinstance(out, tuple) else out
+
+    @torch.no_grad()
+    def class_features(self, x: torch.Tensor) -> torch.Tensor:
+        with self.acc.autocast():
+            return self.features(x, self.raw(self.enc_name)).float()
+
+    def artifact(self) -> dict:
+        """What CoDeGAN loads: E_c's weights and the architecture they fit."""
+        state = {k: v.detach().cpu() for k, v in self.raw(self.enc_name).state_dict().items()}
+        return {"state": state, "signature": encoder_signature(self.cfg, self.shape)}
+
+    def save_artifact(self, run_dir: Path, result: dict[str, float]) -> Path:
+        """``encoder.pt`` in the run folder and its copy in the cache, where ``codegan.pretrain`` finds it."""
+        return artifacts.save_artifact(run_dir, self.artifact(), self.cfg, result)
+
+
+class SimCLR(EncoderStage):
+    """NT-Xent on two augmented views of each real image; E_c's features are scored by k-means."""
 
     def __init__(self, cfg: Config, info: DataInfo, accelerator: Accelerator, generator: torch.Generator):
         super().__init__(cfg, info, accelerator, generator)  # no G or D: it does not generate
@@ -40,10 +64,6 @@ class SimCLR(GANMethod):
         out = random_resized_crop(x, tuple(p.crop_scale), self.rng)
         return random_hflip(out, self.rng) if p.flip else out
 
-    def features(self, x: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
-        out = net(x)
-        return out[0] if isinstance(out, tuple) else out
-
     def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         with self.acc.autocast():
             feats = self.features(torch.cat([self.view(real), self.view(real)]), self.nets[self.enc_name])
@@ -51,17 +71,3 @@ class SimCLR(GANMethod):
         self.step(self.enc_name, loss)
         self.update_scale()
         return {"nt_xent": loss.detach()}
-
-    @torch.no_grad()
-    def class_features(self, x: torch.Tensor) -> torch.Tensor:
-        with self.acc.autocast():
-            return self.features(x, self.raw(self.enc_name)).float()
-
-    def artifact(self) -> dict:
-        """What CoDeGAN loads: E_c's weights and the architecture they fit."""
-        state = {k: v.detach().cpu() for k, v in self.raw(self.enc_name).state_dict().items()}
-        return {"state": state, "signature": encoder_signature(self.cfg, self.shape)}
-
-    def save_artifact(self, run_dir: Path, result: dict[str, float]) -> Path:
-        """``encoder.pt`` in the run folder and its copy in the cache, where ``codegan.pretrain=simclr`` finds it."""
-        return artifacts.save_artifact(run_dir, self.artifact(), self.cfg, result)
