@@ -1,5 +1,5 @@
-"""The baselines' config section (``baselines``: InfoGAN, InfoGAN-CR and ClusterGAN keys) and its rules; registered
-in :mod:`baselines` like any plugin's section."""
+"""The baselines' config section (``baselines``: InfoGAN, InfoGAN-CR, ClusterGAN and GAN (bp) keys) and its rules;
+registered in :mod:`baselines` like any plugin's section."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ class BaselinesConfig:
     )
     cr_lr: float = opt(
         0.0, "InfoGAN-CR: Adam learning rate of the CR head (betas 0.5, 0.999); 0 = train.lr_d (as Lin et al.)", ge=0
+    )
+    bp_steps: int = opt(
+        200, "GAN (bp): Adam steps recovering each real image's latent code with G frozen (eval only)", gt=0
+    )
+    bp_lr: float = opt(0.05, "GAN (bp): Adam learning rate of the latent-code recovery", gt=0)
+    bp_restarts: int = opt(
+        2, "GAN (bp): seeded starts per image, run as one batch; the start G reproduces best is kept", gt=0
     )
 
 

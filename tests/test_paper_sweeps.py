@@ -22,8 +22,16 @@ from tests.launch import REPO
 
 SOURCE = Path("/usr/share/datasets/fashion-mnist")
 ROWS = {"ClusterGAN", "InfoGAN", "InfoGAN-CR", "CoDeGAN", "CoDeGAN (self)"}
+EXTRA_ROWS = {"fashion-mnist": {"GAN (bp)", "GAN (Disc. phi)"}}  # the plain-GAN rows only this table has
 BUDGET = {"fashion-mnist": 562500, "coil20": 40500, "cifar10": 273438}  # 600, 4,500 and 350 epochs
-NAMES = {"clustergan": "ClusterGAN", "infogan": "InfoGAN", "infogan-cr": "InfoGAN-CR", "codegan": "CoDeGAN"}
+NAMES = {
+    "clustergan": "ClusterGAN",
+    "infogan": "InfoGAN",
+    "infogan-cr": "InfoGAN-CR",
+    "codegan": "CoDeGAN",
+    "gan-bp": "GAN (bp)",
+    "gan-disc": "GAN (Disc. phi)",
+}
 
 
 def _row(trial: dict) -> str:
@@ -35,8 +43,9 @@ def test_dry_run_lists_every_row_of_the_table_with_three_seeds(table, capsys):
     path = REPO / "sweeps" / f"paper_{table}.yaml"
     assert main([str(path), "--dry-run"]) == 0
     trials = [json.loads(line.split(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
-    assert Counter(_row(t) for t in trials) == dict.fromkeys(ROWS, 3)
-    assert all(sorted(t["seed"] for t in trials if _row(t) == row) == [0, 1, 2] for row in ROWS)
+    rows = ROWS | EXTRA_ROWS.get(table, set())
+    assert Counter(_row(t) for t in trials) == dict.fromkeys(rows, 3)
+    assert all(sorted(t["seed"] for t in trials if _row(t) == row) == [0, 1, 2] for row in rows)
     spec = load_spec(path)
     ctx = TrialContext(spec.name, {m: str(p) for m, p in spec.presets.items()}, spec.overrides, "runs", "disabled", "x")
     for i, trial in enumerate(trials):
@@ -82,6 +91,7 @@ def test_the_fashion_mnist_table_runs_on_ray_at_a_few_steps(fashion_root, tmp_pa
         "eval.kmeans_n_init": 1,
         "eval.pixel_baseline": False,
         "data.verify": False,
+        "baselines.bp_steps": 2,
         "model.hidden": 128,  # narrow nets: evaluating 10,000 real test images stays quick
         "model.g_width": 16,
         "model.d_width": 16,
@@ -97,8 +107,8 @@ def test_the_fashion_mnist_table_runs_on_ray_at_a_few_steps(fashion_root, tmp_pa
     finally:
         ray.shutdown()
     df = pd.read_csv(folder / "results.csv")
-    assert len(df) == 5 and (df["status"] == "complete").all(), df[["trial", "status"]]
-    assert sorted(df["method"]) == ["clustergan", "codegan", "codegan", "infogan", "infogan-cr"]
+    assert len(df) == 7 and (df["status"] == "complete").all(), df[["trial", "status"]]
+    assert sorted(df["method"]) == ["clustergan", "codegan", "codegan", "gan-bp", "gan-disc", "infogan", "infogan-cr"]
     assert df["final/eval/acc"].between(0, 1).all()
     for run_dir in map(Path, df["run_dir"]):
         summary = json.loads((run_dir / "summary.json").read_text())

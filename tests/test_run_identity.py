@@ -115,3 +115,14 @@ def test_a_checkpoint_of_another_device_type_is_refused_on_resume_and_re_scored(
     assert eval_main([str(folder), "log.wandb=disabled", "log.progress=false", *FAST[:2]]) == 0
     (record,) = [json.loads(p.read_text()) for p in folder.glob("eval-*.json")]
     assert record["run_hash"] == cuda_hash and record["identity"]["device"] == "cuda"
+
+
+def test_keys_added_late_name_a_new_folder_only_when_set():
+    """A key added after runs were first hashed (ClusterGAN's weights, once left out of its identity; CoDeGAN's MAML
+    keys; train.init_from) renames no existing folder at its default and tells runs apart when set."""
+    for preset, key, value in (("clustergan/digits", "baselines.cluster_beta_n", 3.0),
+                               ("digits", "codegan.maml_way", 3), ("digits", "train.init_from", "runs/x")):  # fmt: skip
+        default = run_hash(build_config(preset), 1, "no")
+        assert run_hash(build_config(preset, values={key: value}), 1, "no") != default, key
+    assert run_hash(build_config("clustergan/digits"), 1, "no") == "0e4b8869"  # as named before the keys counted
+    assert run_hash(build_config("digits"), 1, "no") == "6f10e1ba"  # the README's main job
