@@ -8,8 +8,10 @@ folders directly, so it needs no running Ray and works on any copy of the folder
 ``duplicate_of`` for a run counted under another trial), ``aggregate.csv``/``.md`` (per result
 identity: mean, sample std over seeds and n), ``curves.csv``, ``pareto.csv`` and ``tradeoff.png`` (ACC
 against FID as each method's disentanglement weight grows, the paper's Figure 3, with k-means on raw pixels and the
-untrained networks as reference lines), ``comparison.csv``/``.md`` where CoDeGAN and InfoGAN were both swept,
-and logs them to a W&B run of job type ``analysis`` in the sweep file's project and group.
+untrained networks as reference lines), ``worst/<point>.png`` (Figure 3 b, c: per point whose run folders are
+visible, the generated images the dataset's classifier finds least like their code's class, collapsed codes framed;
+:mod:`scripts.worst_samples`; ``--no-worst`` skips them), ``comparison.csv``/``.md`` where CoDeGAN and InfoGAN were
+both swept, and logs them to a W&B run of job type ``analysis`` in the sweep file's project and group.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from harness.runs.results import (
     show,
     spread,
 )
+from scripts import worst_samples
 from scripts.figure_marks import (
     Reference,
     draw_references,
@@ -488,9 +491,16 @@ def plot(
 
 
 def log_wandb(
-    folder: Path, name: str, mode: str, tables: dict[str, pd.DataFrame], image: Path | None, project: str
+    folder: Path,
+    name: str,
+    mode: str,
+    tables: dict[str, pd.DataFrame],
+    image: Path | None,
+    project: str,
+    worst: dict[str, Path] | None = None,
 ) -> None:
-    """The analysis as a W&B run of job type ``analysis`` in the sweep's project and group."""
+    """The analysis as a W&B run of job type ``analysis`` in the sweep's project and group (``worst``: the worst
+    images' figures by point)."""
     if mode == "disabled":
         return
     import wandb
@@ -524,6 +534,8 @@ def log_wandb(
             run.log({"tradeoff/acc_vs_fid": wandb.plot.scatter(table, fid, "eval/acc_mean", title="ACC against FID")})
     if image is not None and image.is_file():
         run.log({"tradeoff/plot": wandb.Image(str(image))})
+    for point, path in (worst or {}).items():
+        run.log({f"worst/{point}": wandb.Image(str(path))})
     run.finish()
 
 
@@ -548,9 +560,14 @@ def _fill_datasets(results: pd.DataFrame, spec: SweepSpec | None) -> pd.DataFram
 
 
 def analyze(
-    folder: Path, spec: SweepSpec | None = None, wandb_mode: str | None = None, out: Path | None = None
+    folder: Path,
+    spec: SweepSpec | None = None,
+    wandb_mode: str | None = None,
+    out: Path | None = None,
+    worst: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    """The sweep's tables and pictures, written into ``out`` (the sweep folder itself unless given)."""
+    """The sweep's tables and pictures, written into ``out`` (the sweep folder itself unless given); ``worst``: the
+    worst images of each point too (:func:`scripts.worst_samples.sweep_figures`)."""
     source = Path(folder)
     folder = Path(out) if out is not None else source
     folder.mkdir(parents=True, exist_ok=True)
@@ -572,10 +589,12 @@ def analyze(
     if not cur.empty:
         plot(cur, front, fid_mean if fid_mean in cur else None, image, references(results, start))
     tables_extra = _contrast(folder, results, cur, weight_keys, fid, start)
+    worst_figures = worst_samples.sweep_figures(results, folder / "worst") if worst else {}
     mode = wandb_mode or (spec.wandb["mode"] if spec else "offline")
     project = spec.wandb["project"] if spec else "codegan-bench"
     tables = {"results": results, "aggregate": agg, "curves": cur, "pareto": front, "start": start, **tables_extra}
-    log_wandb(folder, spec.name if spec else folder.name, mode, tables, image if not cur.empty else None, project)
+    log_wandb(folder, spec.name if spec else folder.name, mode, tables, image if not cur.empty else None, project,
+              worst_figures)  # fmt: skip
     return tables
 
 
@@ -608,6 +627,7 @@ def cli(argv: list[str]) -> int:
     parser = command_parser("codegan-sweep-analyze", "sweeps.analyze", __doc__)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--wandb", default=None, choices=["offline", "online", "disabled"])
+    parser.add_argument("--no-worst", action="store_true", help="no worst-images figures (they load each checkpoint)")
     args = parser.parse_args(argv)
     if not (args.folder / "tune").is_dir():
         raise ConfigError(f"{args.folder} is not a sweep folder (no tune/)")
@@ -618,10 +638,10 @@ def cli(argv: list[str]) -> int:
     except RunError:  # the driver is running: the trials so far, beside its tables, which it writes when it ends
         partial = args.folder / RUNNING
         print(f"the sweep is still running ({lock.holder()}): tables of the trials so far go to {partial}/")
-        out = analyze(args.folder, wandb_mode="disabled", out=partial)
+        out = analyze(args.folder, wandb_mode="disabled", out=partial, worst=False)
     else:
         try:
-            out = analyze(args.folder, wandb_mode=args.wandb)
+            out = analyze(args.folder, wandb_mode=args.wandb, worst=not args.no_worst)
         finally:
             lock.release()
     res = out["results"]
