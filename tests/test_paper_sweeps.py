@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.config import registry, training_config
 from sweeps.run import local_ray_env, main, run
 from sweeps.spec import load_spec
 from sweeps.trainable import TrialContext, trial_config
@@ -57,6 +58,22 @@ def test_dry_run_lists_every_row_of_the_table_with_three_seeds(table, capsys):
             assert cfg.train.steps == BUDGET[table]
         if trial["method"] == "codegan":  # the reference-equivalent preset
             assert cfg.codegan.crop_mode == "integer" and not cfg.codegan.crop_per_sample
+
+
+@pytest.mark.parametrize("dataset, labels", [("fashion-mnist", 100), ("cifar10", 500)])
+def test_the_few_label_sweeps_list_three_encoders_with_three_seeds_on_the_same_labels(dataset, labels, capsys):
+    """The reference's few-label runs: N labels (balanced, by the seed), E_c from scratch, by SimCLR or by MAML on
+    the same labels; each trial builds, under the paper's protocol."""
+    path = REPO / "sweeps" / f"few_labels_{dataset}.yaml"
+    assert main([str(path), "--dry-run"]) == 0
+    trials = [json.loads(line.split(" ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
+    spec = load_spec(path)
+    ctx = TrialContext(spec.name, {m: str(p) for m, p in spec.presets.items()}, spec.overrides, "runs", "disabled", "x")
+    labels_of = Counter(registry.label(training_config(trial_config(ctx, t, str(i)))) for i, t in enumerate(trials))
+    names = ("CoDeGAN", "CoDeGAN (self)", "CoDeGAN (meta)")
+    assert labels_of == {f"{name} ({labels} labels)": 3 for name in names}
+    cfg = trial_config(ctx, trials[-1], "x")
+    assert (cfg.data.dataset, cfg.codegan.few_labels, cfg.eval.protocol) == (dataset, labels, "paper")
 
 
 @pytest.fixture
