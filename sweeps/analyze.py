@@ -564,10 +564,11 @@ def analyze(
     spec: SweepSpec | None = None,
     wandb_mode: str | None = None,
     out: Path | None = None,
-    worst: bool = True,
+    worst: bool | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The sweep's tables and pictures, written into ``out`` (the sweep folder itself unless given); ``worst``: the
-    worst images of each point too (:func:`scripts.worst_samples.sweep_figures`)."""
+    worst images of each point too (:func:`scripts.worst_samples.sweep_figures`; None: as the sweep file's
+    ``worst_images`` says, by default yes)."""
     source = Path(folder)
     folder = Path(out) if out is not None else source
     folder.mkdir(parents=True, exist_ok=True)
@@ -589,6 +590,8 @@ def analyze(
     if not cur.empty:
         plot(cur, front, fid_mean if fid_mean in cur else None, image, references(results, start))
     tables_extra = _contrast(folder, results, cur, weight_keys, fid, start)
+    if worst is None:
+        worst = spec.worst_images if spec else True
     worst_figures = worst_samples.sweep_figures(results, folder / "worst") if worst else {}
     mode = wandb_mode or (spec.wandb["mode"] if spec else "offline")
     project = spec.wandb["project"] if spec else "codegan-bench"
@@ -641,7 +644,7 @@ def cli(argv: list[str]) -> int:
         out = analyze(args.folder, wandb_mode="disabled", out=partial, worst=False)
     else:
         try:
-            out = analyze(args.folder, wandb_mode=args.wandb, worst=not args.no_worst)
+            out = analyze(args.folder, wandb_mode=args.wandb, worst=False if args.no_worst else None)
         finally:
             lock.release()
     res = out["results"]

@@ -314,7 +314,7 @@ def _run(spec: SweepSpec, folder: Path, resume: bool) -> Path:
     if stop.signalled:
         raise KeyboardInterrupt(f"stopped (SIGTERM); the sweep's state is saved: --resume continues {folder}")
     failed = failed_trials(grid)
-    analysis = analyze(folder, spec)
+    analysis = analyze(folder, spec, worst=spec.worst_images)
     print(aggregate_markdown(analysis["aggregate"]))
     sync = sync_line(folder)
     if sync:

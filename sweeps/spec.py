@@ -14,6 +14,7 @@
     resources: {cpu: 1, gpu: 0, workers: 1}
     max_failures: 1
     keep_checkpoints: 0                                     # Tune checkpoints per trial (0: 4 with pbt, else all)
+    worst_images: true                                      # the analysis draws each point's worst images
     wandb: {mode: offline, project: codegan-bench}
 
 A path (the sweep file itself and the presets it names) is taken from the working folder when a file is
@@ -44,6 +45,7 @@ TOP_KEYS = {
     "max_failures",
     "max_concurrent",
     "keep_checkpoints",
+    "worst_images",
     "wandb",
     "weight_keys",
 }
@@ -90,6 +92,7 @@ class SweepSpec:
     max_failures: int = 1
     max_concurrent: int = 0
     keep_checkpoints: int = 0  # Tune checkpoints kept per trial; 0: 4 with PBT (clones start from them), else all
+    worst_images: bool = True  # the analysis draws each point's worst images (it loads a checkpoint per point)
     wandb: dict[str, str] = field(default_factory=lambda: {"mode": "offline", "project": "codegan-bench"})
     weight_keys: dict[str, str] = field(default_factory=default_weight_keys)
 
@@ -185,6 +188,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         max_failures=int(raw.get("max_failures", 1)),
         max_concurrent=int(raw.get("max_concurrent", 0)),
         keep_checkpoints=int(raw.get("keep_checkpoints", 0)),
+        worst_images=bool(raw.get("worst_images", True)),
         wandb={"mode": "offline", "project": "codegan-bench", **(raw.get("wandb") or {})},
         weight_keys={**default_weight_keys(), **(raw.get("weight_keys") or {})},
     )

@@ -36,10 +36,11 @@ SHORT = {"train.steps": 30, "train.eval_every": 10, "train.ckpt_every": 10, "tra
 
 
 def small_sweep(tmp_path: Path, name: str, **changes) -> Path:
-    """The shipped smoke sweep at a shorter budget (SHORT), with ``changes``."""
+    """The shipped smoke sweep at a shorter budget (SHORT), with ``changes``; the analysis draws no worst images
+    (each loads a checkpoint) unless ``changes`` asks for them."""
     spec = yaml.safe_load((REPO / "sweeps" / "smoke.yaml").read_text())
     spec["overrides"] = {**spec["overrides"], **SHORT}
-    spec.update(name=name, **changes)
+    spec.update({"name": name, "worst_images": False, **changes})
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -53,7 +54,7 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path,
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     try:
-        folder = run(str(small_sweep(tmp_path, "smoke")), address=cluster.address, out=str(tmp_path))
+        folder = run(str(small_sweep(tmp_path, "smoke", worst_images=True)), address=cluster.address, out=str(tmp_path))
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -69,6 +70,7 @@ def test_smoke_sweep_on_two_loopback_nodes_then_leaderboard(sweep_env, tmp_path,
     assert (df["tune_overhead_s"] > 0).all()
     for name in ("aggregate.md", "curves.csv", "pareto.csv", "tradeoff.png"):
         assert (folder / name).is_file(), name
+    assert len(list((folder / "worst").glob("*.png"))) == 4  # Fig. 3(b, c) of every point, drawn by the driver
     curves = pd.read_csv(folder / "curves.csv")
     assert set(curves["method"]) == {"codegan", "infogan"} and len(curves) == 4
     assert len(pd.read_csv(folder / "pareto.csv")) >= 1
