@@ -32,7 +32,7 @@ from scripts.bench_step import build_variant
 LAYOUTS = ("plain", "canonical")  # net.to(channels_last) alone; the harness's step_options.channels_last
 
 
-def _plain_channels_last(net: torch.nn.Module) -> torch.nn.Module:
+def _plain_channels_last(net: torch.nn.Module, standard_ambiguous: bool = True) -> torch.nn.Module:
     return net.to(memory_format=torch.channels_last)
 
 

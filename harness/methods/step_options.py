@@ -29,14 +29,14 @@ def adam(
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, **flags)
 
 
-def channels_last(net: nn.Module) -> nn.Module:
-    """4-D weights in channels-last layout; convolutions then take and give channels-last activations. A weight
-    that is contiguous in both layouts (a size-1 channel or kernel dimension, e.g. a first convolution of grey
-    images) keeps the standard strides: its gradient comes back with them, and DDP, which lays its buckets out as
-    the parameters, would otherwise copy that gradient on every step ("Grad strides do not match bucket view
-    strides")."""
+def channels_last(net: nn.Module, standard_ambiguous: bool = True) -> nn.Module:
+    """4-D weights in channels-last layout; convolutions then take and give channels-last activations. With
+    ``standard_ambiguous``, a weight that is contiguous in both layouts (a size-1 channel dimension: D's first
+    convolution of grey images, G's last one) keeps the standard strides: its gradient comes back with them (the
+    real images it meets are laid out so), and DDP, which lays its buckets out as the parameters, would otherwise
+    copy that gradient on every step ("Grad strides do not match bucket view strides")."""
     net = net.to(memory_format=torch.channels_last)
-    for p in net.parameters():
+    for p in net.parameters() if standard_ambiguous else ():
         if p.dim() == 4 and p.is_contiguous() and p.stride() != _standard_strides(p.shape):
             p.data = p.data.clone(memory_format=torch.contiguous_format)
     return net
